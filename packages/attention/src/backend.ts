@@ -1,0 +1,129 @@
+/**
+ * Backend selection, for entry points only (CLI, experiments, benches, tests). Library functions
+ * never call this: they run on whatever backend the caller set.
+ *
+ * - `wasm` (default): @tensorflow/tfjs-backend-wasm, SIMD, single thread in Node.
+ * - `cpu`: plain JavaScript; slow, used for semantics tests.
+ * - `webgpu`: @tensorflow/tfjs-backend-webgpu on Dawn (the `webgpu` package), when a GPU adapter
+ *   exists (NVIDIA through Vulkan was verified); tfjs only self-registers it in browsers.
+ * - `tensorflow` / `tensorflow-gpu`: @tensorflow/tfjs-node(-gpu) when it happens to be installed.
+ *   It is not a dependency: its install step downloads libtensorflow, which fails offline.
+ * - `auto`: the first that works of tensorflow-gpu, webgpu, tensorflow, wasm, cpu.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export const BACKEND_NAMES = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow', 'tensorflow-gpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+const AUTO_ORDER: BackendName[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
+
+/** What `selectBackend` did: the active tfjs backend and why the others were skipped. */
+export interface BackendChoice {
+  /** The name asked for. */
+  requested: BackendName;
+  /** Our name of the backend now active. */
+  name: Exclude<BackendName, 'auto'>;
+  /** tfjs's name of it (`tf.getBackend()`). */
+  tfName: string;
+  /** Details worth logging (SIMD, adapter, …). */
+  detail: string;
+  /** Backends tried before it, with the reason each was unavailable. */
+  skipped: Array<{ name: BackendName; reason: string }>;
+}
+
+/**
+ * Makes a backend active and reports which. A backend that cannot run throws an Error naming it and
+ * the reason, except under `auto`, which falls back and lists what it skipped.
+ * @example
+ * const b = await selectBackend('auto');
+ * console.log(`backend ${b.name} (${b.detail})`);
+ */
+export async function selectBackend(requested: BackendName = 'wasm'): Promise<BackendChoice> {
+  if (!(BACKEND_NAMES as readonly string[]).includes(requested)) {
+    throw new RangeError(`unknown backend '${String(requested)}'; choose one of ${BACKEND_NAMES.join(', ')}`);
+  }
+  const order = requested === 'auto' ? AUTO_ORDER : [requested];
+  const skipped: BackendChoice['skipped'] = [];
+  for (const name of order) {
+    try {
+      const detail = await activate(name as Exclude<BackendName, 'auto'>);
+      return { requested, name: name as Exclude<BackendName, 'auto'>, tfName: tf.getBackend(), detail, skipped };
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      if (requested !== 'auto') throw new Error(`backend '${name}' is unavailable: ${reason}`);
+      skipped.push({ name, reason });
+    }
+  }
+  throw new Error(`no backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+async function activate(name: Exclude<BackendName, 'auto'>): Promise<string> {
+  switch (name) {
+    case 'cpu':
+      await use('cpu');
+      return 'plain JavaScript';
+    case 'wasm': {
+      await import('@tensorflow/tfjs-backend-wasm');
+      await use('wasm');
+      const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+      const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+      return `SIMD ${simd ? 'on' : 'off'}, ${threads ? 'multi-threaded' : 'single thread'}`;
+    }
+    case 'webgpu':
+      return useWebGPU();
+    case 'tensorflow':
+    case 'tensorflow-gpu': {
+      const pkg = name === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu';
+      try {
+        await import(/* @vite-ignore */ pkg);                          // registers 'tensorflow'
+      } catch (e) {
+        throw new Error(`${pkg} is not installed (it is optional; its install downloads libtensorflow): ${firstLine(e)}`);
+      }
+      await use('tensorflow');
+      return pkg;
+    }
+  }
+}
+
+async function use(tfName: string): Promise<void> {
+  const ok = await tf.setBackend(tfName);
+  if (!ok) throw new Error(`tf.setBackend('${tfName}') failed`);
+  await tf.ready();
+}
+
+/** Dawn in Node: install the WebGPU globals, find an adapter, register tfjs-backend-webgpu on it. */
+async function useWebGPU(): Promise<string> {
+  let dawn: { create: (opts: string[]) => GPU; globals: object };
+  try {
+    dawn = (await import('webgpu')) as unknown as typeof dawn;
+  } catch (e) {
+    throw new Error(`the Dawn addon (npm 'webgpu') did not load: ${firstLine(e)}`);
+  }
+  Object.assign(globalThis, dawn.globals);
+  const adapter = await dawn.create([]).requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no GPU adapter found (Dawn/Vulkan sees no GPU on this machine)');
+  const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+  if (!tf.findBackendFactory('webgpu')) {
+    tf.registerBackend('webgpu', async () => {
+      const lim = adapter.limits;
+      const device = await adapter.requestDevice({
+        requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
+        requiredLimits: {
+          maxComputeWorkgroupStorageSize: lim.maxComputeWorkgroupStorageSize,
+          maxComputeWorkgroupsPerDimension: lim.maxComputeWorkgroupsPerDimension,
+          maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
+          maxBufferSize: lim.maxBufferSize,
+          maxComputeWorkgroupSizeX: lim.maxComputeWorkgroupSizeX,
+          maxComputeInvocationsPerWorkgroup: lim.maxComputeInvocationsPerWorkgroup,
+        },
+      });
+      return new WebGPUBackend(device, adapter.info);
+    }, 3);
+  }
+  await use('webgpu');
+  const info = adapter.info;
+  return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'GPU adapter';
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}

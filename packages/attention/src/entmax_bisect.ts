@@ -1,0 +1,188 @@
+/**
+ * α-entmax for any α ≥ 1 by bisection (Peters, Niculae & Martins 2019), with gradients wrt the
+ * scores and wrt α (Correia, Niculae & Martins 2019, "Adaptively Sparse Transformers").
+ *
+ *   entmax_α(z) = argmax_{p ∈ Δ} ⟨p, z⟩ + H_α(p),  p_i = [1 + (α−1)(z_i − max z − ν)]₊^{1/(α−1)}
+ *
+ * We bisect on ν, the threshold measured in score units (τ = (α−1)ν − 1 in the usual
+ * parametrisation). With the max shift, Σp ≥ 1 at ν = 0 and Σp ≤ 1 at ν = (1 − n^{−(α−1)})/(α−1)
+ * (all n entries at the max), so [0, that] brackets the root; bisection keeps the lower end while
+ * Σp − 1 ≥ 0 (the sign-product test of older code fails on peaked rows at large α). In these units
+ * t = (α−1)(z − max − ν) stays accurate as α → 1, p = exp(log1p(t)/(α−1)) tends to softmax, and the
+ * α-gradient can be written without the cancelling 1/(α−1)² terms (see `alphaGrad`).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { checkScores, safeRowDiv, shiftRows } from './rows';
+import { softmax } from './softmax';
+
+export interface EntmaxBisectArgs {
+  /** Bisection steps. The bracket is at most ln n wide, so 30 halvings reach float32 resolution. */
+  nIter?: number;
+}
+export const ENTMAX_BISECT_DEFAULTS: Readonly<Required<EntmaxBisectArgs>> = Object.freeze({ nIter: 30 });
+
+/** Tensor α below this is raised to it (α − 1 is a divisor); its result is softmax within 1e-6. */
+export const MIN_ALPHA_EXCESS = 1e-6;
+
+/**
+ * α-entmax over the last axis by bisection.
+ *
+ * @param x float32 scores `[..., n]`; `-Infinity` masks an entry.
+ * @param alpha α ≥ 1: a number (α = 1 is exactly `softmax`, α < 1 throws), or a float32 tensor that
+ *   broadcasts to `[..., 1]` (one α per row, per head or global; values are raised to
+ *   1 + MIN_ALPHA_EXCESS). Gradients flow to a tensor α. For a learned α use `1 + sigmoid(a)`.
+ * @returns probabilities `[..., n]`, rows summing to 1 (0 for a fully masked row).
+ * @example
+ * entmaxBisect(tf.tensor2d([[2, 1, -1]]), 1.5).print();        // [[0.75, 0.25, 0]]
+ * entmaxBisect(scores, tf.tensor([1.2, 1.8]).reshape([2, 1]));  // per-row α
+ */
+function entmaxBisect_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBisectArgs = {}): tf.Tensor {
+  checkScores(x, 'entmaxBisect');
+  const { nIter } = { ...ENTMAX_BISECT_DEFAULTS, ...args };
+  if (!Number.isInteger(nIter) || nIter < 1) throw new RangeError(`entmaxBisect: nIter must be a positive integer, got ${nIter}`);
+  if (typeof alpha === 'number') {
+    checkAlphaNumber(alpha, 'entmaxBisect');
+    if (alpha === 1) return softmax(x);
+    const f = tf.customGrad((...a: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [input, save] = a as [tf.Tensor, tf.GradSaveFunc];
+      const { p, t } = solve(input, alpha - 1, nIter);
+      save([p, t]);
+      return { value: p, gradFunc: (dy: tf.Tensor, [ps, ts]: tf.Tensor[]) => scoreGrad(dy, ps, ts) };
+    });
+    return f(x);
+  }
+  checkAlphaTensor(alpha, x, 'entmaxBisect');
+  const alphaC = tf.maximum(alpha, 1 + MIN_ALPHA_EXCESS);           // gradient 0 below the floor
+  const f = tf.customGrad((...a: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [input, al, save] = a as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const eps = tf.sub(al, 1);
+    const { p, t } = solve(input, eps, nIter);
+    save([p, t, eps]);
+    const gradFunc = (dy: tf.Tensor, [ps, ts, es]: tf.Tensor[]) => [
+      scoreGrad(dy, ps, ts),
+      reduceTo(alphaGrad(dy, ps, ts, es), al.shape),
+    ];
+    return { value: p, gradFunc };
+  });
+  return f(x, alphaC);
+}
+
+export const entmaxBisect = tf.op({ entmaxBisect_ });
+
+/** Clear errors for a number α (shared with the losses). */
+export function checkAlphaNumber(alpha: number, op: string): void {
+  if (!Number.isFinite(alpha)) throw new RangeError(`${op}: alpha must be finite, got ${alpha}`);
+  if (alpha < 1) throw new RangeError(`${op}: alpha must be ≥ 1 (1 = softmax, 2 = sparsemax), got ${alpha}`);
+}
+
+/** A tensor α must be float32 and broadcast to `[...x.shape[:-1], 1]`. */
+export function checkAlphaTensor(alpha: tf.Tensor, x: tf.Tensor, op: string): void {
+  const target = [...x.shape.slice(0, -1), 1];
+  if (alpha.dtype !== 'float32') throw new TypeError(`${op}: alpha must be float32, got ${alpha.dtype}`);
+  const ok = alpha.rank <= target.length
+    && alpha.shape.every((d, i) => d === 1 || d === target[target.length - alpha.rank + i]);
+  if (!ok) {
+    throw new RangeError(`${op}: alpha of shape [${alpha.shape}] does not broadcast to [${target}] ` +
+      `(scores [${x.shape}]; alpha needs a size-1 last axis)`);
+  }
+}
+
+/**
+ * Bisection for ν, then p at the lower end, renormalised. `eps` = α − 1 (number or `[..., 1]`).
+ * Returns p and t = (α−1)(z − ν) (for the gradients; −∞ on masked entries).
+ */
+function solve(x: tf.Tensor, eps: number | tf.Tensor, nIter: number): { p: tf.Tensor; t: tf.Tensor } {
+  const last = x.rank - 1;
+  const n = x.shape[last];
+  const rows = shiftRows(x);
+  const ze = tf.mul(rows.z, eps);                                   // (α−1) z, max 0
+  const pOf = probabilities(eps);
+  // Upper end of the bracket: (1 − n^{−ε})/ε = −expm1(−ε ln n)/ε, accurate for small ε.
+  const rowShape = [...x.shape.slice(0, -1), 1];
+  const hi = tf.broadcastTo(tf.div(tf.neg(tf.expm1(tf.mul(eps, -Math.log(n)))), eps), rowShape);
+  let lo: tf.Tensor = tf.zeros(rowShape);                            // Σp ≥ 1 here (max entry: p = 1)
+  for (let i = 1; i <= nIter; i++) {
+    const next = tf.tidy(() => {
+      const mid = tf.add(lo, tf.mul(hi, 2 ** -i));
+      const mass = tf.sum(pOf(tf.sub(ze, tf.mul(eps, mid))), last, true);
+      return tf.where(tf.greaterEqual(mass, 1), mid, lo);           // keep the Σp ≥ 1 side
+    });
+    lo.dispose();
+    lo = next;
+  }
+  const t = tf.sub(ze, tf.mul(eps, lo));
+  const pRaw = pOf(t);
+  const p = safeRowDiv(pRaw, tf.sum(pRaw, last, true));
+  return { p: rows.restore(p), t: rows.restore(t) };
+}
+
+/**
+ * p as a function of t = (α−1)(z − ν): [1 + t]₊^{1/(α−1)}. Exact special cases for α = 2 and 1.5
+ * and plain `pow` for α ≥ 1.25; below that, exp(log1p(t)/(α−1)), which keeps float32 accuracy as
+ * α → 1 where rounding 1 + t first would lose it (error ≈ 6e-8/(α−1) relative).
+ */
+function probabilities(eps: number | tf.Tensor): (t: tf.Tensor) => tf.Tensor {
+  if (typeof eps === 'number') {
+    if (eps === 1) return (t) => tf.relu(tf.add(t, 1));
+    if (eps === 0.5) return (t) => tf.square(tf.relu(tf.add(t, 1)));
+    if (eps >= 0.25) return (t) => tf.pow(tf.relu(tf.add(t, 1)), 1 / eps);
+  }
+  const c = tf.div(1, eps);
+  return (t) => tf.exp(tf.mul(tf.log1p(tf.maximum(t, -1)), c));
+}
+
+/** g = p^{2−α} = p/(1+t) on the support, 0 elsewhere (p^{α−1} = 1 + t). */
+function jacobianWeights(p: tf.Tensor, t: tf.Tensor): tf.Tensor {
+  const u = tf.relu(tf.add(t, 1));
+  return tf.div(p, tf.add(u, tf.sub(1, tf.step(u))));             // denominator 1 where u = 0
+}
+
+/** dX = g ⊙ dY − g · Σ(g ⊙ dY)/Σ g, the entmax Jacobian (symmetric) applied to dY. */
+function scoreGrad(dy: tf.Tensor, p: tf.Tensor, t: tf.Tensor): tf.Tensor {
+  const last = p.rank - 1;
+  const g = jacobianWeights(p, t);
+  const gdy = tf.mul(g, dy);
+  return tf.sub(gdy, tf.mul(g, safeRowDiv(tf.sum(gdy, last, true), tf.sum(g, last, true))));
+}
+
+/**
+ * Σ_i dY_i ∂p_i/∂α per row, `[..., 1]`.
+ *
+ * Correia et al.: ∂p_i/∂α = (p_i − s_i)/ε² − (p_i ln p_i − s_i Σ_j p_j ln p_j)/ε, s = g/Σg, ε = α−1.
+ * Both terms grow like 1/ε and cancel. With ℓ = ln p, φ(t) = log1p(t) − t/(1+t) (≥ 0, O(t²)),
+ * Φ = Σ p φ, L = Σ p ℓ and W = Σ g, the same derivative is (exact algebra, using Σp = 1)
+ *   ∂p_i/∂α = p_i [Φ − φ_i + ε(φ_i L − ℓ_i Φ)] / (W ε²),
+ * whose bracket is O(ε²) with no cancellation, so it stays accurate down to ε → 0 (where it tends
+ * to p_i(Σ_j p_j ℓ_j² − ℓ_i²)/2 … the softmax limit). docs/math.md has the derivation.
+ */
+function alphaGrad(dy: tf.Tensor, p: tf.Tensor, t: tf.Tensor, eps: tf.Tensor): tf.Tensor {
+  const last = p.rank - 1;
+  const on = tf.greater(p, 0);
+  const tSafe = tf.where(on, t, tf.zerosLike(t));                   // masked: t = −∞ → 0
+  const ell = tf.log(tf.where(on, p, tf.onesLike(p)));              // ln p, 0 off the support
+  const phi = phiOf(tSafe);
+  const sum = (a: tf.Tensor) => tf.sum(a, last, true);
+  const pdy = tf.mul(p, dy);
+  const [Phi, L, W] = [sum(tf.mul(p, phi)), sum(tf.mul(p, ell)), sum(jacobianWeights(p, t))];
+  const [A, B, C] = [sum(pdy), sum(tf.mul(pdy, phi)), sum(tf.mul(pdy, ell))];
+  const num = tf.add(tf.sub(tf.mul(Phi, A), B), tf.mul(eps, tf.sub(tf.mul(L, B), tf.mul(Phi, C))));
+  return safeRowDiv(num, tf.mul(W, tf.square(eps)));
+}
+
+/** φ(t) = log1p(t) − t/(1+t) for t ∈ (−1, 0]; its Taylor series Σ_{k≥2} (−1)^k (k−1)/k t^k near 0. */
+function phiOf(t: tf.Tensor): tf.Tensor {
+  const direct = tf.sub(tf.log1p(t), tf.div(t, tf.add(t, 1)));
+  let series = tf.zerosLike(t);
+  for (let k = 9; k >= 2; k--) series = tf.mul(tf.add(series, ((k % 2 ? -1 : 1) * (k - 1)) / k), t);
+  series = tf.mul(series, t);                                        // Horner from t² on
+  return tf.where(tf.less(tf.abs(t), 0.1), series, direct);
+}
+
+/** Sums a broadcast gradient back to the shape of the input it came from. */
+export function reduceTo(g: tf.Tensor, shape: number[]): tf.Tensor {
+  let r = g;
+  while (r.rank > shape.length) r = tf.sum(r, 0);
+  const axes = shape.map((d, i) => (d === 1 && r.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0);
+  if (axes.length) r = tf.sum(r, axes, true);
+  return tf.reshape(r, shape);
+}

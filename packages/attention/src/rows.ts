@@ -1,0 +1,75 @@
+/**
+ * Row handling shared by every map: input checks, the max shift, and the rows that are not
+ * ordinary score rows.
+ *
+ * Convention (one for the whole library): a distribution is taken over the last axis of a float32
+ * tensor of any rank; leading axes are batch axes. `-Infinity` marks a masked entry.
+ *
+ * Rows whose maximum is not finite are handled off the fast path, so the hot path never pays for
+ * them:
+ * - every entry `-Infinity` (a fully masked row): the result is a row of zeros, gradient zero;
+ * - any `NaN` or `+Infinity`: the row is invalid; the result is a row of `NaN` (loud, and confined to
+ *   that row and its gradient). tfjs's own `softmax` gives NaN there, but not always for the
+ *   whole row.
+ *
+ * Finding those rows costs one `max` per call and one read of the row maxima (a few kB); on the cpu
+ * and wasm backends this read is free, on webgpu it is a sync point.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** Throws a clear error unless `x` is a float32 tensor of rank ≥ 1 with a non-empty last axis. */
+export function checkScores(x: unknown, op: string): asserts x is tf.Tensor {
+  if (!(x instanceof tf.Tensor)) {
+    throw new TypeError(`${op}: expected a tf.Tensor of scores, got ${describe(x)}`);
+  }
+  if (x.dtype !== 'float32') {
+    throw new TypeError(`${op}: expected float32 scores, got ${x.dtype} (cast with tf.cast(x, 'float32'))`);
+  }
+  if (x.rank < 1 || x.shape[x.rank - 1] === 0) {
+    throw new RangeError(`${op}: expected scores with a non-empty last axis, got shape [${x.shape}]`);
+  }
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array (wrap it with tf.tensor)';
+  return typeof x;
+}
+
+/** The shifted scores and a way to put the special rows back. */
+export interface ShiftedRows {
+  /** `x − max(x)` on ordinary rows (max 0); special rows are replaced by zeros. `[..., n]` */
+  z: tf.Tensor;
+  /** False when every row had a finite maximum (the common case: `restore` is the identity). */
+  special: boolean;
+  /**
+   * Puts the special rows back into a `[..., n]` result: zeros for masked rows, NaN for invalid.
+   * Call it inside the forward pass only (its tensors do not outlive the op).
+   */
+  restore(t: tf.Tensor): tf.Tensor;
+}
+
+/** Subtracts the row maximum and sets aside rows whose maximum is not finite (see file comment). */
+export function shiftRows(x: tf.Tensor): ShiftedRows {
+  const last = x.rank - 1;
+  const m = tf.max(x, last, true);                              // [..., 1]
+  const special = m.dataSync().some((v) => !Number.isFinite(v));
+  if (!special) {
+    return { z: tf.sub(x, m), special, restore: (t) => t };
+  }
+  const ok = tf.broadcastTo(tf.isFinite(m), x.shape);           // [..., n] bool
+  const mSafe = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
+  const z = tf.where(ok, tf.sub(x, mSafe), tf.zerosLike(x));
+  // -inf max: fully masked → 0; NaN or +inf max: invalid → NaN.
+  const fill = tf.broadcastTo(tf.where(tf.equal(m, -Infinity), tf.zerosLike(m), tf.fill(m.shape, NaN)), x.shape);
+  return {
+    z,
+    special,
+    restore: (t) => tf.where(ok, t, fill),
+  };
+}
+
+/** `a / b` for per-row sums, with 0/0 read as 0 (rows without support, e.g. fully masked). */
+export function safeRowDiv(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.div(a, tf.add(b, tf.cast(tf.equal(b, 0), 'float32')));
+}

@@ -1,0 +1,40 @@
+/**
+ * sparsemax (Martins & Astudillo, 2016): the Euclidean projection of the scores onto the simplex,
+ * p = argmin_{p ∈ Δ} ‖p − z‖² = [z − τ]₊, α-entmax at α = 2. Unlike softmax it gives exact zeros.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { checkScores, safeRowDiv, shiftRows } from './rows';
+import { sparsemaxThreshold, supportCandidates } from './sort_threshold';
+
+/**
+ * sparsemax over the last axis, exact (threshold from the sorted top of each row).
+ *
+ * Gradient: with s = 1[p > 0], dX = s ⊙ (dY − Σ(s ⊙ dY)/Σ s).
+ *
+ * @param x float32 scores `[..., n]`; `-Infinity` masks an entry (probability exactly 0).
+ * @returns probabilities `[..., n]`, rows summing to 1 (0 for a fully masked row).
+ * @example
+ * sparsemax(tf.tensor1d([0.5, 0, -2])).print();  // [0.75, 0.25, 0]
+ */
+function sparsemax_(x: tf.Tensor): tf.Tensor {
+  checkScores(x, 'sparsemax');
+  const last = x.rank - 1;
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const rows = shiftRows(input);
+    const tau = sparsemaxThreshold(supportCandidates(rows.z, -1));   // τ ≥ −1 after the shift
+    const p = rows.restore(tf.relu(tf.sub(rows.z, tau)));
+    save([p]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [y] = saved as [tf.Tensor];
+      const s = tf.step(y);                                          // support indicator
+      const sdy = tf.mul(s, dy);
+      const mean = safeRowDiv(tf.sum(sdy, last, true), tf.sum(s, last, true));
+      return tf.sub(sdy, tf.mul(s, mean));
+    };
+    return { value: p, gradFunc };
+  });
+  return f(x);
+}
+
+export const sparsemax = tf.op({ sparsemax_ });
