@@ -12,6 +12,7 @@
  * α-gradient can be written without the cancelling 1/(α−1)² terms (see `alphaGrad`).
  */
 import * as tf from '@tensorflow/tfjs';
+import { log1p, phi } from './numerics';
 import { checkScores, safeRowDiv, shiftRows } from './rows';
 import { softmax } from './softmax';
 
@@ -128,7 +129,7 @@ function probabilities(eps: number | tf.Tensor): (t: tf.Tensor) => tf.Tensor {
     if (eps >= 0.25) return (t) => tf.pow(tf.relu(tf.add(t, 1)), 1 / eps);
   }
   const c = tf.div(1, eps);
-  return (t) => tf.exp(tf.mul(tf.log1p(tf.maximum(t, -1)), c));
+  return (t) => tf.exp(tf.mul(log1p(tf.maximum(t, -1)), c));
 }
 
 /** g = p^{2−α} = p/(1+t) on the support, 0 elsewhere (p^{α−1} = 1 + t). */
@@ -160,22 +161,13 @@ function alphaGrad(dy: tf.Tensor, p: tf.Tensor, t: tf.Tensor, eps: tf.Tensor): t
   const on = tf.greater(p, 0);
   const tSafe = tf.where(on, t, tf.zerosLike(t));                   // masked: t = −∞ → 0
   const ell = tf.log(tf.where(on, p, tf.onesLike(p)));              // ln p, 0 off the support
-  const phi = phiOf(tSafe);
+  const ph = phi(tSafe);
   const sum = (a: tf.Tensor) => tf.sum(a, last, true);
   const pdy = tf.mul(p, dy);
-  const [Phi, L, W] = [sum(tf.mul(p, phi)), sum(tf.mul(p, ell)), sum(jacobianWeights(p, t))];
-  const [A, B, C] = [sum(pdy), sum(tf.mul(pdy, phi)), sum(tf.mul(pdy, ell))];
+  const [Phi, L, W] = [sum(tf.mul(p, ph)), sum(tf.mul(p, ell)), sum(jacobianWeights(p, t))];
+  const [A, B, C] = [sum(pdy), sum(tf.mul(pdy, ph)), sum(tf.mul(pdy, ell))];
   const num = tf.add(tf.sub(tf.mul(Phi, A), B), tf.mul(eps, tf.sub(tf.mul(L, B), tf.mul(Phi, C))));
   return safeRowDiv(num, tf.mul(W, tf.square(eps)));
-}
-
-/** φ(t) = log1p(t) − t/(1+t) for t ∈ (−1, 0]; its Taylor series Σ_{k≥2} (−1)^k (k−1)/k t^k near 0. */
-function phiOf(t: tf.Tensor): tf.Tensor {
-  const direct = tf.sub(tf.log1p(t), tf.div(t, tf.add(t, 1)));
-  let series = tf.zerosLike(t);
-  for (let k = 9; k >= 2; k--) series = tf.mul(tf.add(series, ((k % 2 ? -1 : 1) * (k - 1)) / k), t);
-  series = tf.mul(series, t);                                        // Horner from t² on
-  return tf.where(tf.less(tf.abs(t), 0.1), series, direct);
 }
 
 /** Sums a broadcast gradient back to the shape of the input it came from. */

@@ -7,6 +7,7 @@
  * zeros (sparse rows, masked logits) contribute nothing and give finite values and gradients.
  */
 import * as tf from '@tensorflow/tfjs';
+import { psi } from './numerics';
 import { checkScores, shiftRows } from './rows';
 
 export interface EntropyArgs {
@@ -143,15 +144,8 @@ export function tsallisValue(p: tf.Tensor, eps: tf.Tensor, alpha: tf.Tensor, las
  */
 export function tsallisAlphaGrad(p: tf.Tensor, eps: tf.Tensor, alpha: tf.Tensor, last: number): tf.Tensor {
   const a = tf.mul(eps, safeLog(p));
-  const direct = tf.sub(tf.mul(a, tf.exp(a)), tf.expm1(a));
-  let series = tf.zerosLike(a);
-  let fact = 1;
-  const coef: number[] = [];
-  for (let k = 1; k <= 9; k++) { fact *= k; coef[k] = (k - 1) / fact; }
-  for (let k = 9; k >= 2; k--) series = tf.mul(tf.add(series, coef[k]), a);
-  series = tf.mul(series, a);
-  const psi = tf.where(tf.less(tf.abs(a), 0.1), series, direct);
+  const psiA = psi(a);
   const E = tf.sum(tf.mul(p, tf.div(tf.expm1(a), eps)), last, true);
-  const dE = tf.div(tf.sum(tf.mul(p, psi), last, true), tf.square(eps));
+  const dE = tf.div(tf.sum(tf.mul(p, psiA), last, true), tf.square(eps));
   return tf.add(tf.neg(tf.div(dE, alpha)), tf.div(E, tf.square(alpha)));
 }
