@@ -3,8 +3,8 @@
  * middle ground between softmax (dense) and sparsemax. Exact, from the sorted top of each row.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkScores, safeRowDiv, shiftRows } from './rows';
-import { entmax15Threshold, supportCandidates } from './sort_threshold';
+import { checkScores, safeRowDiv, viewRows } from './rows';
+import { entmax15Threshold, sortedThreshold } from './sort_threshold';
 
 /**
  * 1.5-entmax over the last axis.
@@ -22,10 +22,9 @@ function entmax15_(x: tf.Tensor): tf.Tensor {
   const last = x.rank - 1;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const rows = shiftRows(input);
-    const half = tf.mul(rows.z, 0.5);                                // X = z/2, max 0
-    const tau = entmax15Threshold(supportCandidates(half, -1));      // τ ≥ −1 after the shift
-    const g = rows.restore(tf.relu(tf.sub(half, tau)));              // √p
+    const rows = viewRows(input);
+    const tau = sortedThreshold(rows.x, rows.m, 0.5, 64, entmax15Threshold);   // in units of (x − m)/2
+    const g = rows.restore(tf.relu(tf.sub(tf.mul(rows.x, 0.5), tf.add(tf.mul(rows.m, 0.5), tau))));   // √p
     save([g]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sq] = saved as [tf.Tensor];

@@ -36,10 +36,12 @@ function describe(x: unknown): string {
   return typeof x;
 }
 
-/** The shifted scores and a way to put the special rows back. */
-export interface ShiftedRows {
-  /** `x − max(x)` on ordinary rows (max 0); special rows are replaced by zeros. `[..., n]` */
-  z: tf.Tensor;
+/** Scores split into ordinary rows (finite max) and special rows, with a way to put the latter back. */
+export interface RowView {
+  /** The scores; special rows are replaced by zeros (an ordinary row). `[..., n]` */
+  x: tf.Tensor;
+  /** Row maxima of `x`, finite. `[..., 1]` */
+  m: tf.Tensor;
   /** False when every row had a finite maximum (the common case: `restore` is the identity). */
   special: boolean;
   /**
@@ -49,24 +51,24 @@ export interface ShiftedRows {
   restore(t: tf.Tensor): tf.Tensor;
 }
 
-/** Subtracts the row maximum and sets aside rows whose maximum is not finite (see file comment). */
-export function shiftRows(x: tf.Tensor): ShiftedRows {
+/** Row maxima, with rows whose maximum is not finite set aside (see file comment). */
+export function viewRows(x: tf.Tensor): RowView {
   const last = x.rank - 1;
   const m = tf.max(x, last, true);                              // [..., 1]
   const special = m.dataSync().some((v) => !Number.isFinite(v));
-  if (!special) {
-    return { z: tf.sub(x, m), special, restore: (t) => t };
-  }
-  const ok = tf.broadcastTo(tf.isFinite(m), x.shape);           // [..., n] bool
-  const mSafe = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
-  const z = tf.where(ok, tf.sub(x, mSafe), tf.zerosLike(x));
+  if (!special) return { x, m, special, restore: (t) => t };
+  const finite = tf.isFinite(m);
+  const ok = tf.broadcastTo(finite, x.shape);                   // [..., n] bool
+  const safe = tf.where(ok, x, tf.zerosLike(x));
   // -inf max: fully masked → 0; NaN or +inf max: invalid → NaN.
   const fill = tf.broadcastTo(tf.where(tf.equal(m, -Infinity), tf.zerosLike(m), tf.fill(m.shape, NaN)), x.shape);
-  return {
-    z,
-    special,
-    restore: (t) => tf.where(ok, t, fill),
-  };
+  return { x: safe, m: tf.where(finite, m, tf.zerosLike(m)), special, restore: (t) => tf.where(ok, t, fill) };
+}
+
+/** `x − max(x)` per row (max 0 on ordinary rows; special rows become zeros) and the view. */
+export function shiftRows(x: tf.Tensor): RowView & { z: tf.Tensor } {
+  const v = viewRows(x);
+  return { ...v, z: tf.sub(v.x, v.m) };
 }
 
 /** `a / b` for per-row sums, with 0/0 read as 0 (rows without support, e.g. fully masked). */

@@ -7,23 +7,35 @@
  * Σ p(τ_ρ) ≥ 1, hence τ_ρ ≤ τ, and the candidate at the true support size equals τ: so
  * **τ = max of the valid candidates**, which needs no gather of the support size.
  *
- * Rows are not fully sorted. After the max shift τ ≥ −1 (the top entry alone already has mass 1 at
- * τ = −1), so the support lies inside {z > −1}; we count that set per row, take the largest count k
- * over rows, and sort only the top k (`tf.topk`). This is exact, and on the wasm backend a top-16
- * costs a sixth of a full sort of 1024 entries.
+ * Rows are not fully sorted. First take the top k₀ of each row (`tf.topk`): if the k₀-th entry is not
+ * above the threshold found, the support lies inside and τ is exact. Otherwise that threshold is
+ * still a lower bound (a max over valid candidates), so the support lies inside {X > it}: sort the
+ * top k = (largest count of that set over rows) and finish. Both ways are exact. On wasm a top-32 of
+ * 1024 entries costs a sixth of a full sort, and is still 75% of sparsemax's forward time.
  */
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * The top entries of each row that can hold the support: `[..., k]`, descending, with k the largest
- * per-row count of entries above `bound` (a lower bound of the threshold). One small read (k).
+ * Exact threshold τ of every row, in the units X = (x − m)·scale (scale 1: sparsemax, ½: entmax15),
+ * given `thresholdOf`, the candidate-maximum rule on sorted rows of X. `[..., 1]`.
+ * @param x scores `[..., n]` (not shifted; `-Infinity` allowed), m their row maxima `[..., 1]` (finite).
+ * @param firstK width of the first partial sort: a little above the typical support (sparsemax
+ *   keeps ~4 of 1024 Gaussian scores, 1.5-entmax ~19), since a single row above it costs a second sort.
  */
-export function supportCandidates(z: tf.Tensor, bound: number): tf.Tensor {
-  const last = z.rank - 1;
-  const n = z.shape[last];
-  const count = tf.sum(tf.step(tf.sub(z, bound)), last);          // #{z > bound}, [...]
-  const k = Math.min(n, Math.max(1, tf.max(count).dataSync()[0]));
-  return tf.topk(z, k).values;
+export function sortedThreshold(x: tf.Tensor, m: tf.Tensor, scale: number, firstK: number,
+  thresholdOf: (sorted: tf.Tensor) => tf.Tensor): tf.Tensor {
+  const last = x.rank - 1;
+  const n = x.shape[last];
+  const topX = (k: number) => tf.mul(tf.sub(tf.topk(x, k).values, m), scale);   // [..., k] sorted X
+  if (n <= firstK) return thresholdOf(topX(n));
+  const sorted = topX(firstK);
+  const lower = thresholdOf(sorted);                                 // exact, or a lower bound of τ
+  const kth = tf.slice(sorted, sorted.shape.map((d, i) => (i === last ? firstK - 1 : 0)), [...sorted.shape.slice(0, -1), 1]);
+  if (tf.all(tf.lessEqual(kth, lower)).dataSync()[0]) return lower;  // support ⊂ top k − 1 on every row
+  // Some row has a larger support: it lies in {X > lower}; sort the top (largest such count).
+  const count = tf.sum(tf.step(tf.sub(x, tf.add(m, tf.div(lower, scale)))), last);
+  const k = Math.min(n, Math.max(firstK, tf.max(count).dataSync()[0]));
+  return thresholdOf(topX(k));
 }
 
 /** 1, 2, …, k as float32 `[k]` (the prefix sizes ρ). */

@@ -3,8 +3,8 @@
  * p = argmin_{p ∈ Δ} ‖p − z‖² = [z − τ]₊, α-entmax at α = 2. Unlike softmax it gives exact zeros.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkScores, safeRowDiv, shiftRows } from './rows';
-import { sparsemaxThreshold, supportCandidates } from './sort_threshold';
+import { checkScores, safeRowDiv, viewRows } from './rows';
+import { sortedThreshold, sparsemaxThreshold } from './sort_threshold';
 
 /**
  * sparsemax over the last axis, exact (threshold from the sorted top of each row).
@@ -21,9 +21,10 @@ function sparsemax_(x: tf.Tensor): tf.Tensor {
   const last = x.rank - 1;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const rows = shiftRows(input);
-    const tau = sparsemaxThreshold(supportCandidates(rows.z, -1));   // τ ≥ −1 after the shift
-    const p = rows.restore(tf.relu(tf.sub(rows.z, tau)));
+    const rows = viewRows(input);
+    const tau = sortedThreshold(rows.x, rows.m, 1, 32, sparsemaxThreshold);
+    // No shifted copy of x: x − (m + τ) rounds like the input does (ulp of the max).
+    const p = rows.restore(tf.relu(tf.sub(rows.x, tf.add(rows.m, tau))));
     save([p]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [y] = saved as [tf.Tensor];

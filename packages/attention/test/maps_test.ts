@@ -97,6 +97,18 @@ describeAllBackends('maps', () => {
     }
   });
 
+  it('partial sorts: first top-k, the fallback sort (one wide-support row), ties across the cut', () => {
+    const peaked = randomRows(61, 3, 500, 5);
+    const flat = randomRows(62, 1, 500, 0.02);                       // support ≈ all 500
+    const ties = [Array.from({ length: 500 }, (_, i) => (i % 50 === 0 ? 1 : 0.98))];   // 10 tied maxima
+    for (const rows of [peaked, [...peaked, ...flat], ties]) {
+      for (const [map, ref] of [[sparsemax, sparsemaxRef], [entmax15, entmax15Ref]] as const) {
+        const got = run(map, rows);
+        rows.forEach((r, i) => expectClose(got[i], ref(r), 2e-6));
+      }
+    }
+  });
+
   it('α = 3 on peaked rows (1000·randn) gives no NaN and matches the reference', () => {
     const rows = randomRows(99, 8, 40, 1000);
     const p = run(bisect(3), rows);

@@ -1,0 +1,72 @@
+/**
+ * Bench of the normalisers: median time of forward and forward+backward for softmax, sparsemax,
+ * entmax15 and entmaxBisect(1.5) on rows of width 256 / 1024 / 4096 (batches of ≈1M elements),
+ * with each one's ratio to our softmax measured in the same process. tfjs's own `tf.softmax`
+ * (no masked-row handling) is listed as the floor.
+ *
+ *   pnpm bench:maps [--backend wasm] [--widths 256,1024,4096] [--elements 1048576] [--repeats 7] [--json out.json]
+ */
+import * as tf from '@tensorflow/tfjs';
+import { writeFileSync } from 'node:fs';
+import { entmax15, entmaxBisect, selectBackend, softmax, sparsemax, supportSize } from '../src/index';
+import { parseFlags, summary } from './args';
+
+const CONFIG = { backend: 'wasm', widths: '256,1024,4096', elements: 1 << 20, repeats: 7, warmup: 2, seed: 0, json: '' };
+
+const MAPS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
+  'tf.softmax': (x) => tf.softmax(x),
+  softmax,
+  sparsemax,
+  entmax15,
+  'entmaxBisect(1.5)': (x) => entmaxBisect(x, 1.5),
+};
+
+function time(fn: () => tf.Tensor, repeats: number, warmup: number): number[] {
+  const ts: number[] = [];
+  for (let r = 0; r < warmup + repeats; r++) {
+    const t0 = performance.now();
+    const y = fn();
+    y.dataSync();                                                    // wait for the backend
+    if (r >= warmup) ts.push(performance.now() - t0);
+    y.dispose();
+  }
+  return ts;
+}
+
+async function main() {
+  const cfg = parseFlags(process.argv.slice(2), CONFIG);
+  const backend = await selectBackend(cfg.backend as Parameters<typeof selectBackend>[0]);
+  console.log(`backend ${backend.name} (${backend.detail}); tfjs ${tf.version.tfjs}; median of ${cfg.repeats} after ${cfg.warmup} warm-up`);
+  const rows: Array<Record<string, string | number>> = [];
+  for (const width of cfg.widths.split(',').map(Number)) {
+    const n = Math.max(1, Math.round(cfg.elements / width));
+    const x = tf.randomNormal([n, width], 0, 1, 'float32', cfg.seed);
+    const dy = tf.randomNormal([n, width], 0, 1, 'float32', cfg.seed + 1);
+    const base: Record<string, number> = {};
+    for (const [name, map] of Object.entries(MAPS)) {
+      const fwd = summary(time(() => map(x), cfg.repeats, cfg.warmup));
+      const grad = tf.grad(map);                                     // VJP with upstream dy
+      const both = summary(time(() => grad(x, dy), cfg.repeats, cfg.warmup));
+      if (name === 'softmax') Object.assign(base, { fwd: fwd.median, both: both.median });
+      const support = tf.tidy(() => tf.mean(tf.cast(supportSize(map(x)), 'float32')).dataSync()[0]);
+      rows.push({ width, rows: n, map: name, fwdMs: fwd.median, fwdIqr: fwd.iqr, fwdBwdMs: both.median, fwdBwdIqr: both.iqr, meanSupport: support });
+    }
+    for (const r of rows.filter((r) => r.width === width)) {
+      r.fwdRatio = (r.fwdMs as number) / base.fwd;
+      r.fwdBwdRatio = (r.fwdBwdMs as number) / base.both;
+    }
+    tf.dispose([x, dy]);
+  }
+  console.log('width  rows  map                  fwd ms (×softmax)   fwd+bwd ms (×softmax)  mean support');
+  for (const r of rows) {
+    const f = (v: unknown, d = 2) => (v as number).toFixed(d);
+    console.log(`${String(r.width).padEnd(6)} ${String(r.rows).padEnd(5)} ${String(r.map).padEnd(20)} ` +
+      `${f(r.fwdMs).padStart(7)} (${f(r.fwdRatio)}×)    ${f(r.fwdBwdMs).padStart(7)} (${f(r.fwdBwdRatio)}×)      ${f(r.meanSupport, 1)}`);
+  }
+  if (cfg.json) {
+    writeFileSync(cfg.json, JSON.stringify({ bench: 'maps', backend, tfjs: tf.version.tfjs, node: process.version, config: cfg, rows }, null, 2));
+    console.log(`wrote ${cfg.json}`);
+  }
+}
+
+main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
