@@ -6,6 +6,7 @@ export default defineConfig({
     include: ['packages/*/test/**/*_test.ts', 'experiments/**/*_test.ts'],
     pool: 'forks',
     maxWorkers: 2,
+    reporters: ['default', './scripts/summary_reporter.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -1,7 +1,7 @@
 /**
  * Bench of the normalisers: median time of forward and forward+backward for softmax, sparsemax,
  * entmax15 and entmaxBisect(1.5) on rows of width 256 / 1024 / 4096 (batches of ≈1M elements),
- * with each one's ratio to our softmax measured in the same process. tfjs's own `tf.softmax`
+ * with each one's ratio to our softmax measured in the same process (runs interleaved). tfjs's own `tf.softmax`
  * (no masked-row handling) is listed as the floor.
  *
  *   pnpm bench:maps [--backend wasm] [--widths 256,1024,4096] [--elements 1048576] [--repeats 7] [--json out.json]
@@ -21,14 +21,20 @@ const MAPS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   'entmaxBisect(1.5)': (x) => entmaxBisect(x, 1.5),
 };
 
-function time(fn: () => tf.Tensor, repeats: number, warmup: number): number[] {
-  const ts: number[] = [];
+/**
+ * Times every function `repeats` times after `warmup` rounds, interleaved (one round runs each
+ * function once), so drift in machine speed hits all of them alike. Milliseconds per function.
+ */
+function timeInterleaved(fns: Array<() => tf.Tensor>, repeats: number, warmup: number): number[][] {
+  const ts = fns.map(() => [] as number[]);
   for (let r = 0; r < warmup + repeats; r++) {
-    const t0 = performance.now();
-    const y = fn();
-    y.dataSync();                                                    // wait for the backend
-    if (r >= warmup) ts.push(performance.now() - t0);
-    y.dispose();
+    fns.forEach((fn, i) => {
+      const t0 = performance.now();
+      const y = fn();
+      y.dataSync();                                                  // wait for the backend
+      if (r >= warmup) ts[i].push(performance.now() - t0);
+      y.dispose();
+    });
   }
   return ts;
 }
@@ -42,15 +48,15 @@ async function main() {
     const n = Math.max(1, Math.round(cfg.elements / width));
     const x = tf.randomNormal([n, width], 0, 1, 'float32', cfg.seed);
     const dy = tf.randomNormal([n, width], 0, 1, 'float32', cfg.seed + 1);
-    const base: Record<string, number> = {};
-    for (const [name, map] of Object.entries(MAPS)) {
-      const fwd = summary(time(() => map(x), cfg.repeats, cfg.warmup));
-      const grad = tf.grad(map);                                     // VJP with upstream dy
-      const both = summary(time(() => grad(x, dy), cfg.repeats, cfg.warmup));
-      if (name === 'softmax') Object.assign(base, { fwd: fwd.median, both: both.median });
-      const support = tf.tidy(() => tf.mean(tf.cast(supportSize(map(x)), 'float32')).dataSync()[0]);
-      rows.push({ width, rows: n, map: name, fwdMs: fwd.median, fwdIqr: fwd.iqr, fwdBwdMs: both.median, fwdBwdIqr: both.iqr, meanSupport: support });
-    }
+    const names = Object.keys(MAPS);
+    const fwd = timeInterleaved(names.map((k) => () => MAPS[k](x)), cfg.repeats, cfg.warmup).map(summary);
+    const grads = names.map((k) => tf.grad(MAPS[k]));                // VJP with upstream dy
+    const both = timeInterleaved(grads.map((g) => () => g(x, dy)), cfg.repeats, cfg.warmup).map(summary);
+    const base = { fwd: fwd[names.indexOf('softmax')].median, both: both[names.indexOf('softmax')].median };
+    names.forEach((name, i) => {
+      const support = tf.tidy(() => tf.mean(tf.cast(supportSize(MAPS[name](x)), 'float32')).dataSync()[0]);
+      rows.push({ width, rows: n, map: name, fwdMs: fwd[i].median, fwdIqr: fwd[i].iqr, fwdBwdMs: both[i].median, fwdBwdIqr: both[i].iqr, meanSupport: support });
+    });
     for (const r of rows.filter((r) => r.width === width)) {
       r.fwdRatio = (r.fwdMs as number) / base.fwd;
       r.fwdBwdRatio = (r.fwdBwdMs as number) / base.both;

@@ -19,8 +19,8 @@ import * as tf from '@tensorflow/tfjs';
  * Exact threshold τ of every row, in the units X = (x − m)·scale (scale 1: sparsemax, ½: entmax15),
  * given `thresholdOf`, the candidate-maximum rule on sorted rows of X. `[..., 1]`.
  * @param x scores `[..., n]` (not shifted; `-Infinity` allowed), m their row maxima `[..., 1]` (finite).
- * @param firstK width of the first partial sort: a little above the typical support (sparsemax
- *   keeps ~4 of 1024 Gaussian scores, 1.5-entmax ~19), since a single row above it costs a second sort.
+ * @param firstK width of the first partial sort: well above the typical support (sparsemax keeps ~4
+ *   of 1024 Gaussian scores, 1.5-entmax ~19), since a single row above it costs a second sort.
  */
 export function sortedThreshold(x: tf.Tensor, m: tf.Tensor, scale: number, firstK: number,
   thresholdOf: (sorted: tf.Tensor) => tf.Tensor): tf.Tensor {
