@@ -154,7 +154,7 @@ function scoreGrad(dy: tf.Tensor, p: tf.Tensor, t: tf.Tensor): tf.Tensor {
  * Φ = Σ p φ, L = Σ p ℓ and W = Σ g, the same derivative is (exact algebra, using Σp = 1)
  *   ∂p_i/∂α = p_i [Φ − φ_i + ε(φ_i L − ℓ_i Φ)] / (W ε²),
  * whose bracket is O(ε²) with no cancellation, so it stays accurate down to ε → 0 (where it tends
- * to p_i(Σ_j p_j ℓ_j² − ℓ_i²)/2 … the softmax limit). docs/math.md has the derivation.
+ * to p_i(Σ_j p_j ℓ_j² − ℓ_i²)/2, the softmax limit). docs/math.md has the derivation.
  */
 function alphaGrad(dy: tf.Tensor, p: tf.Tensor, t: tf.Tensor, eps: tf.Tensor): tf.Tensor {
   const last = p.rank - 1;

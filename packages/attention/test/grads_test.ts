@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { entmax15, entmaxBisect, softmax, sparsemax } from '../src/index';
 import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers';
-import { dot, entmaxAlphaDerivRef, entmaxJvpRef, entmaxRef } from './reference';
+import { dot, entmaxAlphaDerivRef, entmaxJvpRef, entmaxRef, softmaxRef } from './reference';
 
 type RowMap = (x: tf.Tensor) => tf.Tensor;
 const MAPS: Array<[string, RowMap, number]> = [
@@ -98,6 +98,19 @@ describeAllBackends('gradients wrt α', () => {
     expect(head.shape).toEqual([1, 2, 1, 1]);
     const hr = refAlphaGrad(x, u, [1.3, 1.3, 1.9, 1.9]);
     expectClose(values(head), [hr[0] + hr[1], hr[2] + hr[3]], 3e-4, 3e-3);
+  });
+
+  it('α → 1: the α-gradient tends to p(Σ p ℓ² − ℓ²)/2 with p = softmax (no cancellation)', () => {
+    const x = randomRows(35, 3, 7, 1.5);
+    const u = randomRows(36, 3, 7, 1);
+    const g = values(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), entmaxBisect(tf.tensor2d(x), a))))(tf.fill([3, 1], 1 + 1e-5)));
+    x.forEach((r, i) => {
+      const p = softmaxRef(r);
+      const l = p.map(Math.log);
+      const s2 = dot(p, l.map((v) => v * v));
+      const limit = dot(u[i], p.map((pi, j) => (pi * (s2 - l[j] ** 2)) / 2));
+      expect(Math.abs(g[i] - limit)).toBeLessThan(1e-3 * (1 + Math.abs(limit)));
+    });
   });
 
   it('support of size 1 gives ∂p/∂α = 0 exactly; fully masked rows give 0', () => {
