@@ -1,0 +1,231 @@
+/**
+ * Multi-head scaled dot-product attention with a normaliser chosen per head: softmax, sparsemax,
+ * 1.5-entmax, a fixed α, a learned α = 1 + sigmoid(a) (Correia et al. 2019), or adaptive entropy
+ * sparsity (AES), where each head's α follows its attention entropy.
+ *
+ * Layout: q `[B, H, T, d]`, k `[B, H, S, d]`, v `[B, H, S, dv]` → output `[B, H, T, dv]`; scores
+ * `[T, S]` per (batch, head). Every product is a plain 2-D matMul per (b, h) (see matmul.ts: on wasm
+ * that is ~7× faster than batched products), and each head's rows go through its own map, which is
+ * also what per-head α needs.
+ *
+ * AES (this library's proposal): per head, the mean normalised entropy S̄ ∈ [0, 1] of the rows
+ * (entropy / ln #visible keys) picks ζ = ζ(S̄) ∈ [0, ζmax] by a schedule (aes_schedule.ts) and
+ * α = 1 + ζ/ζmax: dense heads stay softmax, peaked heads become sparsemax. The head's varentropy gates
+ * it: below a threshold ζ is frozen at its running estimate (state in, state out), above it ζ is
+ * recomputed on every call.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { aesSchedule } from './aes_schedule';
+import { logitStats, probStats } from './entropy';
+import { matMul2d } from './matmul';
+import { AES_DEFAULTS, entmax, parseNormaliser, type AesArgs, type Normaliser, type NormaliserSpec } from './normaliser';
+import { supportSize } from './support';
+
+export interface AttentionArgs {
+  /** Query i sees keys j ≤ i + queryOffset. Default false. */
+  causal?: boolean;
+  /** Position of the first query among the keys, for causal masks with a KV cache. Default S − T. */
+  queryOffset?: number;
+  /** Padding mask `[B, S]`: 1 (or true) keeps a key, 0 masks it. */
+  keyMask?: tf.Tensor;
+  /** Score scale. Default 1/√d. */
+  scale?: number;
+  /** One normaliser for every head, or one per head. Default 'softmax'. */
+  normaliser?: NormaliserSpec | NormaliserSpec[];
+  /** Raw α parameters `[H]` for 'learned' heads: α_h = 1 + sigmoid(a_h). */
+  alphaRaw?: tf.Tensor;
+  /** AES running estimates from the previous call (see `AesState`). */
+  aesState?: AesState;
+  /** Also return per-head and cross-head statistics. Default false. */
+  returnStats?: boolean;
+}
+
+/** AES state: the running ζ estimate per head (NaN where none yet, or the head is not AES). */
+export type AesState = { zeta: number[] };
+
+/** Statistics of one call. Rows are queries; masked keys are excluded throughout. */
+export type AttentionStats = {
+  /** α in use per head `[H]` (1 softmax, 2 sparsemax). */
+  alpha: tf.Tensor;
+  /** Entropy (nats) of each attention row `[B, H, T]`. */
+  entropy: tf.Tensor;
+  /** Varentropy (nats²) of each row `[B, H, T]`. */
+  varentropy: tf.Tensor;
+  /** Non-zero probabilities per row `[B, H, T]`. */
+  support: tf.Tensor;
+  /** support / visible keys `[B, H, T]`. */
+  supportFraction: tf.Tensor;
+  /** Variance across heads of the row entropy `[B, T]` (Entropix "attention varentropy"). */
+  headEntropyVariance: tf.Tensor;
+  /** mean over heads and keys of |p_h − mean_h p| `[B, T]`. */
+  agreement: tf.Tensor;
+  /** mean |score| over heads and visible keys `[B, T]`. */
+  interactionStrength: tf.Tensor;
+};
+
+export interface AttentionResult {
+  output: tf.Tensor;
+  stats?: AttentionStats;
+  /** Updated AES state (only when some head is AES). */
+  aesState?: AesState;
+  /** Per head: how α was set this call ('fixed' | 'adaptive' for AES heads, else the kind). */
+  modes: string[];
+}
+
+/**
+ * Multi-head attention, see the file comment.
+ * @example
+ * const {output, stats} = attention(q, k, v, {causal: true, normaliser: ['softmax', 'sparsemax', 'aes', {alpha: 1.3}], returnStats: true});
+ */
+export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: AttentionArgs = {}): AttentionResult {
+  const [B, H, T, d] = checkShapes(q, k, v, args.keyMask);
+  const S = k.shape[2] as number;
+  const heads = resolveHeads(args.normaliser ?? 'softmax', H);
+  if (heads.some((h) => h.kind === 'learned')) checkAlphaRaw(args.alphaRaw, H);
+  const prevZeta = args.aesState?.zeta ?? Array(H).fill(NaN);
+  if (prevZeta.length !== H) throw new RangeError(`attention: aesState has ${prevZeta.length} heads, expected ${H}`);
+  const scale = args.scale ?? 1 / Math.sqrt(d);
+  const modes: string[] = heads.map((h) => h.kind);
+  const zeta = [...prevZeta];
+  const alphas: Array<number | tf.Tensor> = [];
+
+  const result = tf.tidy(() => {
+    const mask = causalMask(T, S, args.causal ? args.queryOffset ?? S - T : null);     // [T, S] | null
+    const keyRows = args.keyMask ? tf.unstack(tf.log(tf.cast(args.keyMask, 'float32'))).map((r) => tf.reshape(r, [1, S])) : null;
+    const qs = perHead(tf.mul(q, scale));
+    const kTs = perHead(k).map((t) => tf.transpose(t) as tf.Tensor2D);
+    const vs = perHead(v);
+    const probs: tf.Tensor[][] = [];                                          // [h][b] → [T, S]
+    const scores: tf.Tensor[][] = [];
+    const outs: tf.Tensor[][] = Array.from({ length: B }, () => []);        // [b][h] → [T, dv]
+    for (let h = 0; h < H; h++) {
+      scores[h] = Array.from({ length: B }, (_, b) => {
+        let s: tf.Tensor = matMul2d(qs[b * H + h], kTs[b * H + h]);
+        if (mask) s = tf.add(s, mask);
+        return keyRows ? tf.add(s, keyRows[b]) : s;
+      });
+      const head = heads[h];
+      let alpha: number | tf.Tensor;
+      if (head.kind === 'aes') {
+        const r = aesAlpha(scores[h], head.aes, prevZeta[h]);
+        [alpha, zeta[h], modes[h]] = [r.alpha, r.zeta, r.mode];
+      } else alpha = fixedAlpha(head, args.alphaRaw, h);
+      alphas.push(alpha);
+      probs[h] = scores[h].map((s) => entmax(s, alpha));
+      probs[h].forEach((p, b) => outs[b].push(matMul2d(p as tf.Tensor2D, vs[b * H + h])));
+    }
+    const output = tf.stack(outs.map((o) => tf.stack(o)));                   // [B, H, T, dv]
+    const stats = args.returnStats ? attentionStats(scores, probs, alphas) : undefined;
+    return { output, ...(stats ? { stats } : {}) };
+  });
+  return { ...(result as { output: tf.Tensor; stats?: AttentionStats }), modes, ...(heads.some((h) => h.kind === 'aes') ? { aesState: { zeta } } : {}) };
+}
+
+/** [B, H, N, e] → B·H tensors [N, e], index b·H + h. */
+function perHead(x: tf.Tensor): tf.Tensor2D[] {
+  const [B, H, N, e] = x.shape;
+  return tf.unstack(tf.reshape(x, [B * H, N, e])) as tf.Tensor2D[];
+}
+
+/** Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]`, or null. */
+function causalMask(T: number, S: number, offset: number | null): tf.Tensor | null {
+  if (offset === null) return null;
+  const m = new Float32Array(T * S);
+  for (let i = 0; i < T; i++) m.fill(-Infinity, i * S + Math.max(0, Math.min(S, i + offset + 1)), (i + 1) * S);
+  return tf.tensor2d(m, [T, S]);
+}
+
+function resolveHeads(spec: NormaliserSpec | NormaliserSpec[], H: number): Normaliser[] {
+  const list = Array.isArray(spec) ? spec : Array(H).fill(spec);
+  if (list.length !== H) throw new RangeError(`attention: ${list.length} normalisers for ${H} heads`);
+  return list.map(parseNormaliser);
+}
+
+function fixedAlpha(head: Normaliser, alphaRaw: tf.Tensor | undefined, h: number): number | tf.Tensor {
+  switch (head.kind) {
+    case 'softmax': return 1;
+    case 'entmax15': return 1.5;
+    case 'sparsemax': return 2;
+    case 'fixed': return head.alpha;
+    case 'learned': return tf.add(1, tf.sigmoid(tf.reshape(tf.slice(alphaRaw!, [h], [1]), [])));
+    default: throw new Error(`unreachable: ${head.kind}`);
+  }
+}
+
+/**
+ * α of one AES head from its rows across the batch. Rows with no visible key are ignored.
+ * Returns α (a number, or a tensor when gradients flow through the schedule), the new running ζ and
+ * whether ζ was 'fixed' (low varentropy: the running estimate) or 'adaptive' (recomputed).
+ */
+function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number): { alpha: number | tf.Tensor; zeta: number; mode: string } {
+  const { varentropyThreshold, momentum, measureOn, gradient } = { ...AES_DEFAULTS, ...cfg };
+  const { S0, Smax, zmax, shape } = cfg;
+  const sched = aesSchedule(Object.fromEntries(Object.entries({ S0, Smax, zmax, shape }).filter(([, x]) => x !== undefined)));
+  const prevAlpha = Number.isNaN(prev) ? 1 : 1 + prev / sched.args.zmax;
+  const rows = scores.map((s) => {
+    const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
+    const visible = tf.sum(tf.cast(tf.isFinite(s), 'float32'), 1);                 // [T]
+    const logN = tf.log(tf.maximum(visible, 1));
+    const sNorm = tf.div(st.entropy, tf.add(logN, tf.cast(tf.equal(logN, 0), 'float32')));   // 0 if one key
+    return { sNorm, v: st.varentropy, w: tf.cast(tf.greater(visible, 0), 'float32') };
+  });
+  const mean = (key: 'sNorm' | 'v') => {
+    const w = tf.concat(rows.map((r) => r.w));
+    return tf.div(tf.sum(tf.mul(tf.concat(rows.map((r) => r[key])), w)), tf.maximum(tf.sum(w), 1));
+  };
+  const [sBar, vBar] = [mean('sNorm'), mean('v')];
+  if (!Number.isNaN(prev) && vBar.dataSync()[0] < varentropyThreshold) {
+    return { alpha: prevAlpha, zeta: prev, mode: 'fixed' };
+  }
+  const s = sBar.dataSync()[0];
+  const z = sched.zeta(s);
+  const next = Number.isNaN(prev) ? z : (1 - momentum) * prev + momentum * z;
+  const alpha = gradient === 'schedule' ? sched.alphaTensor(sBar) : sched.alpha(s);
+  return { alpha, zeta: next, mode: 'adaptive' };
+}
+
+function attentionStats(scores: tf.Tensor[][], probs: tf.Tensor[][], alphas: Array<number | tf.Tensor>): AttentionStats {
+  const H = probs.length;
+  const B = probs[0].length;
+  const perRow = (f: (p: tf.Tensor, s: tf.Tensor) => tf.Tensor) =>
+    tf.stack(Array.from({ length: B }, (_, b) => tf.stack(probs.map((ph, h) => f(ph[b], scores[h][b])))));   // [B, H, T]
+  const visible = perRow((_, s) => tf.sum(tf.cast(tf.isFinite(s), 'float32'), 1));
+  const entropy = perRow((p) => probStats(p).entropy);
+  const support = perRow((p) => tf.cast(supportSize(p), 'float32'));
+  const absSum = perRow((_, s) => tf.sum(tf.where(tf.isFinite(s), tf.abs(s), tf.zerosLike(s)), 1));
+  const agreement = tf.stack(Array.from({ length: B }, (_, b) => {
+    const ps = probs.map((ph) => ph[b]);
+    const mean = tf.div(tf.addN(ps), H);
+    return tf.div(tf.addN(ps.map((p) => tf.sum(tf.abs(tf.sub(p, mean)), 1))), H * (ps[0].shape[1] as number));
+  }));
+  return {
+    alpha: tf.stack(alphas.map((a) => (typeof a === 'number' ? tf.scalar(a) : a))),
+    entropy,
+    varentropy: perRow((p) => probStats(p).varentropy),
+    support,
+    supportFraction: tf.div(support, tf.maximum(visible, 1)),
+    headEntropyVariance: tf.moments(entropy, 1).variance,
+    agreement,
+    interactionStrength: tf.div(tf.sum(absSum, 1), tf.maximum(tf.sum(visible, 1), 1)),
+  };
+}
+
+function checkShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, keyMask?: tf.Tensor): number[] {
+  const shapes = `q [${q.shape}], k [${k.shape}], v [${v.shape}]`;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new RangeError(`attention: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got ${shapes}`);
+  for (const t of [q, k, v]) if (t.dtype !== 'float32') throw new TypeError(`attention: q, k, v must be float32; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
+  const [B, H, , d] = q.shape;
+  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[1] !== H || v.shape[1] !== H) throw new RangeError(`attention: batch and head sizes differ: ${shapes}`);
+  if (k.shape[3] !== d) throw new RangeError(`attention: q and k need the same head size d: ${shapes}`);
+  if (k.shape[2] !== v.shape[2]) throw new RangeError(`attention: k and v need the same number of keys S: ${shapes}`);
+  if (keyMask && (keyMask.rank !== 2 || keyMask.shape[0] !== B || keyMask.shape[1] !== k.shape[2])) {
+    throw new RangeError(`attention: keyMask must be [B, S] = [${B}, ${k.shape[2]}], got [${keyMask.shape}]`);
+  }
+  return q.shape;
+}
+
+function checkAlphaRaw(alphaRaw: tf.Tensor | undefined, H: number): void {
+  if (!alphaRaw || alphaRaw.rank !== 1 || alphaRaw.shape[0] !== H || alphaRaw.dtype !== 'float32') {
+    throw new RangeError(`attention: 'learned' heads need alphaRaw, a float32 tensor [${H}] (α = 1 + sigmoid(a)); got ${alphaRaw ? `${alphaRaw.dtype} [${alphaRaw.shape}]` : 'none'}`);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * `EntropicMultiHeadAttention`: a tfjs-layers Layer around `multiHeadAttention` (mha.ts), usable
+ * in `tf.sequential` / `tf.model`, serialisable, and saved with its learned α and AES state.
+ * @see multiHeadAttention for the math, attention() for the normalisers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { AttentionStats } from './attention';
+import { multiHeadAttention, type MhaWeights } from './mha';
+import { parseNormaliser, type NormaliserSpec } from './normaliser';
+
+type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+
+export interface EntropicMultiHeadAttentionArgs extends LayerArgs {
+  numHeads: number;
+  /** Head size of queries and keys. */
+  keyDim: number;
+  /** Head size of values (default keyDim). */
+  valueDim?: number;
+  /** Output features (default: the input's). */
+  outputDim?: number;
+  /** Mask future positions (self-attention over a sequence). Default false. */
+  causal?: boolean;
+  /** One normaliser for all heads, or one per head (see attention()). Default 'softmax'. */
+  normaliser?: NormaliserSpec | NormaliserSpec[];
+  /** Initial α of 'learned' heads, in (1, 2). Default 1.5 (raw a = 0). */
+  alphaInit?: number;
+  useBias?: boolean;
+  /** Kernel initializer name (tf.initializers). Default 'glorotUniform'. */
+  kernelInitializer?: string;
+}
+
+const INITIALIZERS: Record<string, () => ReturnType<typeof tf.initializers.zeros>> = {
+  glorotUniform: () => tf.initializers.glorotUniform({}),
+  glorotNormal: () => tf.initializers.glorotNormal({}),
+  heNormal: () => tf.initializers.heNormal({}),
+  leCunNormal: () => tf.initializers.leCunNormal({}),
+  zeros: () => tf.initializers.zeros(),
+};
+
+function kernelInitializer(name: string) {
+  const make = INITIALIZERS[name];
+  if (!make) throw new RangeError(`unknown kernelInitializer '${name}'; use one of ${Object.keys(INITIALIZERS).join(', ')}`);
+  return make();
+}
+
+/**
+ * Multi-head self- (or cross-) attention with per-head softmax / sparsemax / entmax / learned α /
+ * AES. Input `[B, T, D]`, or `[query, context]`; output `[B, T, outputDim]`.
+ * @example
+ * const model = tf.sequential({layers: [
+ *   new EntropicMultiHeadAttention({inputShape: [16, 32], numHeads: 4, keyDim: 8, causal: true, normaliser: 'learned'})]});
+ */
+export class EntropicMultiHeadAttention extends tf.layers.Layer {
+  static className = 'EntropicMultiHeadAttention';
+  private readonly cfg: Required<Omit<EntropicMultiHeadAttentionArgs, keyof LayerArgs>>;
+  private w: Record<string, tf.LayerVariable> = {};
+
+  constructor(args: EntropicMultiHeadAttentionArgs) {
+    super(args);
+    const { numHeads, keyDim } = args;
+    if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`numHeads must be a positive integer, got ${numHeads}`);
+    if (!Number.isInteger(keyDim) || keyDim < 1) throw new RangeError(`keyDim must be a positive integer, got ${keyDim}`);
+    const normaliser = args.normaliser ?? 'softmax';
+    (Array.isArray(normaliser) ? normaliser : [normaliser]).forEach(parseNormaliser);
+    if (Array.isArray(normaliser) && normaliser.length !== numHeads) throw new RangeError(`${normaliser.length} normalisers for ${numHeads} heads`);
+    kernelInitializer(args.kernelInitializer ?? 'glorotUniform');
+    const alphaInit = args.alphaInit ?? 1.5;
+    if (!(alphaInit > 1 && alphaInit < 2)) throw new RangeError(`alphaInit must be in (1, 2), got ${alphaInit}`);
+    this.cfg = {
+      numHeads, keyDim, valueDim: args.valueDim ?? keyDim, outputDim: args.outputDim ?? -1, causal: args.causal ?? false,
+      normaliser, alphaInit, useBias: args.useBias ?? true, kernelInitializer: args.kernelInitializer ?? 'glorotUniform',
+    };
+  }
+
+  private heads(): ReturnType<typeof parseNormaliser>[] {
+    const n = this.cfg.normaliser;
+    return (Array.isArray(n) ? n : Array(this.cfg.numHeads).fill(n)).map(parseNormaliser);
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const [qShape, cShape] = Array.isArray(inputShape[0]) ? (inputShape as tf.Shape[]) : [inputShape as tf.Shape, inputShape as tf.Shape];
+    const D = qShape[qShape.length - 1] as number;
+    const Dc = cShape[cShape.length - 1] as number;
+    const { numHeads: H, keyDim: d, valueDim: dv, useBias } = this.cfg;
+    const out = this.cfg.outputDim > 0 ? this.cfg.outputDim : D;
+    const init = () => kernelInitializer(this.cfg.kernelInitializer);
+    const kernel = (name: string, shape: number[]) => { this.w[name] = this.addWeight(name, shape, 'float32', init()); };
+    kernel('query_kernel', [D, H * d]);
+    kernel('key_kernel', [Dc, H * d]);
+    kernel('value_kernel', [Dc, H * dv]);
+    kernel('output_kernel', [H * dv, out]);
+    if (useBias) {
+      for (const [name, n] of [['query_bias', H * d], ['key_bias', H * d], ['value_bias', H * dv], ['output_bias', out]] as const) {
+        this.w[name] = this.addWeight(name, [n], 'float32', tf.initializers.zeros());
+      }
+    }
+    const heads = this.heads();
+    if (heads.some((h) => h.kind === 'learned')) {
+      const a = Math.log((this.cfg.alphaInit - 1) / (2 - this.cfg.alphaInit));    // sigmoid(a) = alphaInit − 1
+      this.w.alpha_raw = this.addWeight('alpha_raw', [H], 'float32', tf.initializers.constant({ value: a }));
+    }
+    if (heads.some((h) => h.kind === 'aes')) {
+      // Running ζ per head; NaN until the first training call. Saved with the weights, not trained.
+      this.w.aes_zeta = this.addWeight('aes_zeta', [H], 'float32', tf.initializers.constant({ value: NaN }), undefined, false);
+    }
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const q = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    return [...q.slice(0, -1), this.cfg.outputDim > 0 ? this.cfg.outputDim : q[q.length - 1]];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
+    return this.callWithStats(inputs, { training: kwargs?.training ?? false }).output;
+  }
+
+  /**
+   * The layer's forward pass that also returns the attention statistics. With `training`, AES heads
+   * update their running ζ (stored in the `aes_zeta` weight).
+   */
+  callWithStats(inputs: tf.Tensor | tf.Tensor[], opts: { training?: boolean; returnStats?: boolean } = {}): { output: tf.Tensor; stats?: AttentionStats; modes: string[] } {
+    const [x, context] = Array.isArray(inputs) ? inputs : [inputs, undefined];
+    const w: MhaWeights = {
+      wq: this.w.query_kernel.read(), wk: this.w.key_kernel.read(), wv: this.w.value_kernel.read(), wo: this.w.output_kernel.read(),
+      bq: this.w.query_bias?.read(), bk: this.w.key_bias?.read(), bv: this.w.value_bias?.read(), bo: this.w.output_bias?.read(),
+      alphaRaw: this.w.alpha_raw?.read(),
+    };
+    const zeta = this.w.aes_zeta ? Array.from(this.w.aes_zeta.read().dataSync()) : undefined;
+    const res = multiHeadAttention(x, w, this.cfg, { context, aesState: zeta ? { zeta } : undefined, returnStats: opts.returnStats });
+    tf.dispose([res.present.k, res.present.v]);
+    if (opts.training && res.aesState) this.w.aes_zeta.write(tf.tensor1d(res.aesState.zeta));
+    return { output: res.output, stats: res.stats, modes: res.modes };
+  }
+
+  /** Current α per head (1 softmax … 2 sparsemax; learned and AES heads read from their weights). */
+  alphas(): number[] {
+    const raw = this.w.alpha_raw?.read().dataSync();
+    const zeta = this.w.aes_zeta?.read().dataSync();
+    return this.heads().map((h, i) => {
+      switch (h.kind) {
+        case 'softmax': return 1;
+        case 'entmax15': return 1.5;
+        case 'sparsemax': return 2;
+        case 'fixed': return h.alpha;
+        case 'learned': return 1 + 1 / (1 + Math.exp(-raw![i]));
+        case 'aes': return Number.isNaN(zeta![i]) ? NaN : 1 + zeta![i] / (h.aes.zmax ?? 1);
+      }
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), ...(this.cfg as unknown as tf.serialization.ConfigDict) };
+  }
+}
+
+tf.serialization.registerClass(EntropicMultiHeadAttention);
