@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { entmax15, entmaxBisect, probStats, selectBackend, softmax, sparsemax, supportSize } from '../src/index';
-import { parseFlags } from './args';
+import { parseFlags } from './util';
 
 const CONFIG = { backend: 'wasm', steps: 300, alphaTrue: 1.7, rows: 256, width: 16, lr: 0.05, seed: 0 };
 

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
 import { entmax15, entmaxBisect, selectBackend, softmax, sparsemax, supportSize } from '../src/index';
-import { parseFlags, summary } from './args';
+import { parseFlags, summary, timeInterleaved } from './util';
 
 const CONFIG = { backend: 'wasm', widths: '256,1024,4096', elements: 1 << 20, repeats: 7, warmup: 2, seed: 0, json: '' };
 
@@ -20,24 +20,6 @@ const MAPS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   entmax15,
   'entmaxBisect(1.5)': (x) => entmaxBisect(x, 1.5),
 };
-
-/**
- * Times every function `repeats` times after `warmup` rounds, interleaved (one round runs each
- * function once), so drift in machine speed hits all of them alike. Milliseconds per function.
- */
-function timeInterleaved(fns: Array<() => tf.Tensor>, repeats: number, warmup: number): number[][] {
-  const ts = fns.map(() => [] as number[]);
-  for (let r = 0; r < warmup + repeats; r++) {
-    fns.forEach((fn, i) => {
-      const t0 = performance.now();
-      const y = fn();
-      y.dataSync();                                                  // wait for the backend
-      if (r >= warmup) ts[i].push(performance.now() - t0);
-      y.dispose();
-    });
-  }
-  return ts;
-}
 
 async function main() {
   const cfg = parseFlags(process.argv.slice(2), CONFIG);

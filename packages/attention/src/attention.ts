@@ -164,10 +164,11 @@ function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number): { alpha: num
   const prevAlpha = Number.isNaN(prev) ? 1 : 1 + prev / sched.args.zmax;
   const rows = scores.map((s) => {
     const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
-    const visible = tf.sum(tf.cast(tf.isFinite(s), 'float32'), 1);                 // [T]
-    const logN = tf.log(tf.maximum(visible, 1));
-    const sNorm = tf.div(st.entropy, tf.add(logN, tf.cast(tf.equal(logN, 0), 'float32')));   // 0 if one key
-    return { sNorm, v: st.varentropy, w: tf.cast(tf.greater(visible, 0), 'float32') };
+    // Visible-key counts are constants of the masks: read them out so no gradient path runs through
+    // isFinite/comparisons (tfjs has no gradient for them).
+    const visible = Array.from(tf.sum(tf.cast(tf.isFinite(s), 'float32'), 1).dataSync());
+    const logN = tf.tensor1d(visible.map((n) => (n > 1 ? Math.log(n) : 1)));       // one key: S̄ = 0
+    return { sNorm: tf.div(st.entropy, logN), v: st.varentropy, w: tf.tensor1d(visible.map((n) => (n > 0 ? 1 : 0))) };
   });
   const mean = (key: 'sNorm' | 'v') => {
     const w = tf.concat(rows.map((r) => r.w));

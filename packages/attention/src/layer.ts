@@ -129,7 +129,7 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
     const zeta = this.w.aes_zeta ? Array.from(this.w.aes_zeta.read().dataSync()) : undefined;
     const res = multiHeadAttention(x, w, this.cfg, { context, aesState: zeta ? { zeta } : undefined, returnStats: opts.returnStats });
     tf.dispose([res.present.k, res.present.v]);
-    if (opts.training && res.aesState) this.w.aes_zeta.write(tf.tensor1d(res.aesState.zeta));
+    if (opts.training && res.aesState) tf.tidy(() => { this.w.aes_zeta.write(tf.tensor1d(res.aesState!.zeta)); });
     return { output: res.output, stats: res.stats, modes: res.modes };
   }
 

@@ -1,5 +1,7 @@
+import type * as tf from '@tensorflow/tfjs';
+
 /**
- * `--key=value` / `--key value` flags for the bench and demo scripts: typed defaults, and an error
+ * Shared by the bench and demo scripts. `--key=value` / `--key value` flags: typed defaults, and an error
  * listing the valid flags for anything unknown or malformed.
  */
 export function parseFlags<T extends Record<string, string | number | boolean>>(argv: string[], defaults: T): T {
@@ -30,4 +32,22 @@ export function summary(ts: number[]): { median: number; iqr: number } {
   const s = [...ts].sort((a, b) => a - b);
   const q = (f: number) => s[Math.min(s.length - 1, Math.floor(f * (s.length - 1) + 0.5))];
   return { median: q(0.5), iqr: q(0.75) - q(0.25) };
+}
+
+/**
+ * Times every function `repeats` times after `warmup` rounds, interleaved (one round runs each
+ * function once), so drift in machine speed hits all of them alike. Milliseconds per function.
+ */
+export function timeInterleaved(fns: Array<() => tf.Tensor>, repeats: number, warmup: number): number[][] {
+  const ts = fns.map(() => [] as number[]);
+  for (let r = 0; r < warmup + repeats; r++) {
+    fns.forEach((fn, i) => {
+      const t0 = performance.now();
+      const y = fn();
+      y.dataSync();                                                  // wait for the backend
+      if (r >= warmup) ts[i].push(performance.now() - t0);
+      y.dispose();
+    });
+  }
+  return ts;
 }

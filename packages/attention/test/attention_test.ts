@@ -1,0 +1,202 @@
+/**
+ * attention(): every normaliser against a float64 reference of the whole computation, causal and
+ * padding masks, learned α (finite differences wrt the raw parameter), AES (softmax/sparsemax limits,
+ * the schedule in between, the varentropy gate, both gradient modes), statistics, errors, leaks.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { expect, it } from 'vitest';
+import { aesSchedule, attention, type AttentionArgs, type NormaliserSpec } from '../src/index';
+import { describeAllBackends, directional, expectClose, expectNoLeak, values } from './helpers';
+import { entmaxRef, entropyRef, mulberry32, randn, softmaxRef, varentropyRef } from './reference';
+
+type Arr4 = number[][][][];
+const [B, H, T, D] = [2, 4, 5, 3];
+
+function rand4(seed: number, shape: number[], scale = 1): Arr4 {
+  const rng = mulberry32(seed);
+  const make = (i: number): unknown => (i === shape.length ? scale * randn(rng) : Array.from({ length: shape[i] }, () => make(i + 1)));
+  return make(0) as Arr4;
+}
+
+/** float64 attention probabilities and output, with per-head α (1 = softmax). */
+function reference(q: Arr4, k: Arr4, v: Arr4, alphas: number[], o: { causal?: boolean; keyMask?: number[][] } = {}) {
+  const d = q[0][0][0].length;
+  const probs = q.map((qb, b) => qb.map((qh, h) => qh.map((qi, i) => {
+    const s = k[b][h].map((kj, j) => {
+      if (o.causal && j > i + (k[b][h].length - qh.length)) return -Infinity;
+      if (o.keyMask && !o.keyMask[b][j]) return -Infinity;
+      return qi.reduce((acc, x, c) => acc + x * kj[c], 0) / Math.sqrt(d);
+    });
+    return alphas[h] === 1 ? softmaxRef(s) : entmaxRef(s, alphas[h]);
+  })));
+  const out = probs.map((pb, b) => pb.map((ph, h) => ph.map((pi) => v[b][h][0].map((_, c) => pi.reduce((acc, p, j) => acc + p * v[b][h][j][c], 0)))));
+  return { probs, out };
+}
+
+const flat = (a: unknown[]): number[] => (a as number[]).flat(4);
+const ALPHA_OF: Record<string, number> = { softmax: 1, sparsemax: 2, entmax15: 1.5 };
+
+describeAllBackends('attention', () => {
+  const q = rand4(1, [B, H, T, D], 1.5), k = rand4(2, [B, H, T, D], 1.5), v = rand4(3, [B, H, T, D]);
+  const run = (args: AttentionArgs, qq: Arr4 = q, kk: Arr4 = k, vv: Arr4 = v) =>
+    attention(tf.tensor4d(qq), tf.tensor4d(kk), tf.tensor4d(vv), args);
+
+  for (const spec of ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'alpha=2.5'] as NormaliserSpec[]) {
+    for (const causal of [false, true]) {
+      it(`${spec}${causal ? ', causal' : ''}: equals the float64 reference`, () => {
+        const alpha = ALPHA_OF[spec as string] ?? Number((spec as string).slice(6));
+        const got = run({ normaliser: spec, causal });
+        expect(got.output.shape).toEqual([B, H, T, D]);
+        expectClose(values(got.output), flat(reference(q, k, v, Array(H).fill(alpha), { causal }).out), 2e-5);
+      });
+    }
+  }
+
+  it('mixed heads, a padding mask and cross lengths (T ≠ S) match the reference', () => {
+    const k7 = rand4(4, [B, H, 7, D], 1.5), v7 = rand4(5, [B, H, 7, D]);
+    const keyMask = [[1, 1, 0, 1, 1, 1, 0], [1, 0, 1, 1, 1, 1, 1]];
+    const got = run({ normaliser: ['softmax', 'sparsemax', 'entmax15', { alpha: 1.7 }], causal: true, keyMask: tf.tensor2d(keyMask) }, q, k7, v7);
+    expectClose(values(got.output), flat(reference(q, k7, v7, [1, 2, 1.5, 1.7], { causal: true, keyMask }).out), 2e-5);
+  });
+
+  it('causal: no mass on future keys for every normaliser (identity values read p back)', () => {
+    const eye = Array.from({ length: B }, () => Array.from({ length: H }, () => Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (i === j ? 1 : 0)))));
+    const p = run({ normaliser: ['softmax', 'sparsemax', 'entmax15', 'alpha=3'], causal: true }, q, k, eye).output.arraySync() as Arr4;
+    for (const pb of p) for (const ph of pb) ph.forEach((row, i) => {
+      row.forEach((x, j) => { if (j > i) expect(x).toBe(0); });
+      expect(Math.abs(row.reduce((a, b) => a + b) - 1)).toBeLessThan(1e-5);
+    });
+  });
+
+  it('fully masked rows give zero output and no NaN, also in gradients', () => {
+    const keyMask = tf.tensor2d([[0, 0, 0, 0, 0], [1, 1, 1, 1, 1]]);
+    for (const spec of ['softmax', 'sparsemax', 'entmax15', 'aes', 'alpha=1.2'] as NormaliserSpec[]) {
+      const out = run({ normaliser: spec, keyMask }).output.arraySync() as Arr4;
+      expect(flat(out[0]).every((x) => x === 0)).toBe(true);
+      expect(flat(out[1]).every(Number.isFinite)).toBe(true);
+      const g = tf.grad((qq: tf.Tensor) => tf.sum(attention(qq, tf.tensor4d(k), tf.tensor4d(v), { normaliser: spec, keyMask }).output))(tf.tensor4d(q));
+      expect(values(g).every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('learned α: α = 1 + sigmoid(a) in (1, 2), output matches the reference, dLoss/da matches finite differences', () => {
+    const raw = [-2, -0.3, 0.4, 3];
+    const alphas = raw.map((a) => 1 + 1 / (1 + Math.exp(-a)));
+    const got = run({ normaliser: 'learned', alphaRaw: tf.tensor1d(raw), returnStats: true });
+    expectClose(values(got.stats!.alpha), alphas, 1e-6);
+    expectClose(values(got.output), flat(reference(q, k, v, alphas).out), 5e-5);
+    const w = tf.tensor4d(rand4(6, [B, H, T, D]));
+    const loss = (a: tf.Tensor) => tf.sum(tf.mul(w, attention(tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v), { normaliser: 'learned', alphaRaw: a, causal: true }).output));
+    const a0 = tf.tensor1d(raw);
+    const g = tf.grad(loss)(a0);
+    const dir = tf.tensor1d([0.3, -1, 0.5, 0.8]);
+    expect(tf.sum(tf.mul(g, dir)).dataSync()[0]).toBeCloseTo(directional(loss, a0, dir), 2);
+    expect(values(g).some((x) => Math.abs(x) > 1e-3)).toBe(true);
+  });
+
+  it('AES: high entropy → exactly softmax; low entropy → sparsemax; in between α follows the schedule', () => {
+    const flatQ = rand4(7, [B, H, T, D], 0.01);                  // near-uniform rows: S̄ ≈ 1 ≥ Smax
+    const hi = run({ normaliser: 'aes', returnStats: true }, flatQ);
+    expect(values(hi.stats!.alpha)).toEqual([1, 1, 1, 1]);
+    expectClose(values(hi.output), values(run({ normaliser: 'softmax' }, flatQ).output), 1e-6);
+    const sharp = rand4(8, [B, H, T, D], 8);                     // peaked rows: S̄ ≤ S0
+    const lo = run({ normaliser: 'aes', returnStats: true }, sharp, sharp);
+    expect(values(lo.stats!.alpha)).toEqual([2, 2, 2, 2]);
+    expectClose(values(lo.output), values(run({ normaliser: 'sparsemax' }, sharp, sharp).output), 1e-6);
+    // in between: α from the schedule at the mean normalised softmax entropy, computed here in float64
+    const mid = run({ normaliser: 'aes', causal: true, returnStats: true });
+    const sched = aesSchedule();
+    const { probs } = reference(q, k, v, Array(H).fill(1), { causal: true });
+    for (let h = 0; h < H; h++) {
+      const rows = probs.flatMap((pb) => pb[h]);
+      const sBar = rows.reduce((acc, p, i) => acc + (i % T === 0 ? 0 : entropyRef(p) / Math.log((i % T) + 1)), 0) / rows.length;
+      expect(values(mid.stats!.alpha)[h]).toBeCloseTo(sched.alpha(sBar), 4);
+      expect(mid.aesState!.zeta[h]).toBeCloseTo(sched.zeta(sBar), 4);
+    }
+    expect(mid.modes).toEqual(['adaptive', 'adaptive', 'adaptive', 'adaptive']);
+  });
+
+  it('AES varentropy gate: low varentropy keeps ζ at its running estimate, high recomputes it', () => {
+    const state = { zeta: [0.25, 0.25, 0.25, 0.25] };
+    const { probs } = reference(q, k, v, Array(H).fill(1));
+    const vBar = (h: number) => probs.flatMap((pb) => pb[h]).reduce((a, p) => a + varentropyRef(p), 0) / (B * T);
+    const threshold = (vBar(0) + vBar(1)) / 2;                  // between two heads' varentropies
+    const r = run({ normaliser: { aes: { varentropyThreshold: threshold, momentum: 0.5 } }, aesState: state, returnStats: true });
+    const low = vBar(0) < vBar(1) ? 0 : 1;
+    const high = 1 - low;
+    expect(r.modes[low]).toBe('fixed');
+    expect(r.modes[high]).toBe('adaptive');
+    expect(values(r.stats!.alpha)[low]).toBeCloseTo(1.25, 6);
+    expect(r.aesState!.zeta[low]).toBe(0.25);
+    const fresh = run({ normaliser: 'aes', returnStats: true });  // no estimate yet: adaptive
+    expect(r.aesState!.zeta[high]).toBeCloseTo(0.5 * 0.25 + 0.5 * fresh.aesState!.zeta[high], 5);
+    expect(run({ normaliser: { aes: { varentropyThreshold: 1e9 } }, aesState: state }).modes).toEqual(['fixed', 'fixed', 'fixed', 'fixed']);
+  });
+
+  it("AES gradients: 'schedule' matches finite differences of the whole map; 'stop' treats α as a constant", () => {
+    const w = tf.tensor4d(rand4(9, [B, H, T, D]));
+    const [kt, vt, q0] = [tf.tensor4d(k), tf.tensor4d(v), tf.tensor4d(q)];
+    const lossWith = (gradient: 'stop' | 'schedule') => (qq: tf.Tensor) =>
+      tf.sum(tf.mul(w, attention(qq, kt, vt, { normaliser: { aes: { gradient, S0: 0, Smax: 1, shape: 'linear' } }, causal: true }).output));
+    const dir = tf.tensor4d(rand4(10, [B, H, T, D]));
+    const fd = directional(lossWith('schedule'), q0, dir);
+    const gSched = tf.sum(tf.mul(tf.grad(lossWith('schedule'))(q0), dir)).dataSync()[0];
+    expect(gSched).toBeCloseTo(fd, 2);
+    // 'stop' equals the gradient of attention with the same α held fixed per head
+    const alphas = values(attention(q0, kt, vt, { normaliser: { aes: { S0: 0, Smax: 1, shape: 'linear' } }, causal: true, returnStats: true }).stats!.alpha);
+    const fixed = (qq: tf.Tensor) => tf.sum(tf.mul(w, attention(qq, kt, vt, { normaliser: alphas.map((a) => ({ alpha: a })), causal: true }).output));
+    expectClose(values(tf.grad(lossWith('stop'))(q0)), values(tf.grad(fixed)(q0)), 1e-5);
+    expect(Math.abs(gSched - tf.sum(tf.mul(tf.grad(fixed)(q0), dir)).dataSync()[0])).toBeGreaterThan(1e-4);
+  });
+
+  it('statistics: per-row entropy/support against the reference, cross-head metrics', () => {
+    const keyMask = [[1, 1, 1, 0, 1], [1, 1, 1, 1, 1]];
+    const r = run({ normaliser: ['softmax', 'sparsemax', 'entmax15', 'alpha=1.2'], causal: true, keyMask: tf.tensor2d(keyMask), returnStats: true });
+    const { probs } = reference(q, k, v, [1, 2, 1.5, 1.2], { causal: true, keyMask });
+    const st = r.stats!;
+    expect(st.entropy.shape).toEqual([B, H, T]);
+    expectClose(values(st.entropy), probs.flat(2).map(entropyRef), 1e-4);
+    expectClose(values(st.support), probs.flat(2).map((p) => p.filter((x) => x > 0).length), 0);
+    const visible = (b: number, i: number) => keyMask[b].slice(0, i + 1).reduce((a, x) => a + x, 0);
+    const frac = probs.flatMap((pb, b) => pb.flatMap((ph) => ph.map((p, i) => p.filter((x) => x > 0).length / visible(b, i))));
+    expectClose(values(st.supportFraction), frac, 1e-6);
+    expect(values(st.supportFraction).every((f) => f > 0 && f <= 1)).toBe(true);
+    const ent = probs.map((pb) => pb.map((ph) => ph.map(entropyRef)));       // [B][H][T]
+    const varH = ent.flatMap((eb) => eb[0].map((_, t) => { const xs = eb.map((eh) => eh[t]); const m = xs.reduce((a, x) => a + x) / H; return xs.reduce((a, x) => a + (x - m) ** 2, 0) / H; }));
+    expectClose(values(st.headEntropyVariance), varH, 1e-4);
+    const agree = probs.flatMap((pb) => pb[0].map((_, t) => {
+      const mean = pb[0][t].map((_, s) => pb.reduce((a, ph) => a + ph[t][s], 0) / H);
+      return pb.reduce((a, ph) => a + ph[t].reduce((c, p, s) => c + Math.abs(p - mean[s]), 0), 0) / (H * T);
+    }));
+    expectClose(values(st.agreement), agree, 1e-5);
+    expect(st.interactionStrength.shape).toEqual([B, T]);
+    expect(values(st.interactionStrength).every((x) => x > 0 && Number.isFinite(x))).toBe(true);
+  });
+
+  it('shape and option errors name the offending shapes', () => {
+    const [qt, kt, vt] = [tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v)];
+    expect(() => attention(tf.zeros([2, 4, 5]), kt, vt)).toThrow(/expected q \[B, H, T, d\].*q \[2,4,5\]/);
+    expect(() => attention(qt, tf.zeros([2, 4, 5, 2]), vt)).toThrow(/same head size d.*k \[2,4,5,2\]/);
+    expect(() => attention(qt, kt, tf.zeros([2, 4, 6, 3]))).toThrow(/same number of keys/);
+    expect(() => attention(qt, tf.zeros([2, 3, 5, 3]), vt)).toThrow(/batch and head sizes differ/);
+    expect(() => attention(qt, kt, vt, { keyMask: tf.ones([2, 4]) })).toThrow(/keyMask must be \[B, S\] = \[2, 5\], got \[2,4\]/);
+    expect(() => attention(qt, kt, vt, { normaliser: ['softmax', 'softmax'] })).toThrow(/2 normalisers for 4 heads/);
+    expect(() => attention(qt, kt, vt, { normaliser: 'relu' as NormaliserSpec })).toThrow(/unknown attention normaliser "relu"/);
+    expect(() => attention(qt, kt, vt, { normaliser: 'learned' })).toThrow(/alphaRaw/);
+    expect(() => attention(qt, kt, vt, { normaliser: { alpha: 0.5 } })).toThrow(/alpha must be ≥ 1/);
+    expect(() => attention(qt, kt, vt, { normaliser: { aes: { momentum: 2 } } })).toThrow(/momentum/);
+    expect(() => attention(qt, kt, vt, { normaliser: { aes: { smax: 1 } as never } })).toThrow(/unknown aes option/);
+    expect(() => attention(tf.zeros([2, 4, 5, 3], 'int32'), kt, vt)).toThrow(/float32/);
+  });
+
+  it('no leaked tensors across 100 calls (every normaliser, with stats)', () => {
+    const [qt, kt, vt, a] = [tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v), tf.zeros([H])];
+    let state = { zeta: Array(H).fill(NaN) };
+    const call = () => {
+      const r = attention(qt, kt, vt, { normaliser: ['softmax', 'learned', 'aes', 'sparsemax'], alphaRaw: a, causal: true, aesState: state, returnStats: true });
+      state = r.aesState!;
+      tf.dispose([r.output, ...Object.values(r.stats!)]);
+    };
+    expectNoLeak(call, 100);
+  });
+});
