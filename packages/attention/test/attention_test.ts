@@ -116,6 +116,19 @@ describeAllBackends('attention', () => {
     expect(mid.modes).toEqual(['adaptive', 'adaptive', 'adaptive', 'adaptive']);
   });
 
+  it("AES measureOn 'output': S̄ is measured on the running α's output, not on softmax", () => {
+    const state = { zeta: [0.6, 0.6, 0.6, 0.6] };                // running α = 1.6
+    const r = run({ normaliser: { aes: { measureOn: 'output', varentropyThreshold: 0 } }, causal: true, aesState: state, returnStats: true });
+    const sched = aesSchedule();
+    const { probs } = reference(q, k, v, Array(H).fill(1.6), { causal: true });
+    for (let h = 0; h < H; h++) {
+      const rows = probs.flatMap((pb) => pb[h]);
+      const sBar = rows.reduce((acc, p, i) => acc + (i % T === 0 ? 0 : entropyRef(p) / Math.log((i % T) + 1)), 0) / rows.length;
+      expect(values(r.stats!.alpha)[h]).toBeCloseTo(sched.alpha(sBar), 4);
+      expect(r.aesState!.zeta[h]).toBeCloseTo(0.9 * 0.6 + 0.1 * sched.zeta(sBar), 5);
+    }
+  });
+
   it('AES varentropy gate: low varentropy keeps ζ at its running estimate, high recomputes it', () => {
     const state = { zeta: [0.25, 0.25, 0.25, 0.25] };
     const { probs } = reference(q, k, v, Array(H).fill(1));
