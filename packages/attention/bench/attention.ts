@@ -28,8 +28,8 @@ async function main() {
     const dy = tf.randomNormal([B, H, T, d], 0, 1, 'float32', cfg.seed + 4);
     const names = Object.keys(NORMALISERS);
     const run = (name: string) => (qq: tf.Tensor) => attention(qq, k, v, { causal: true, normaliser: NORMALISERS[name], alphaRaw }).output;
-    const fwd = timeInterleaved(names.map((n) => () => run(n)(q)), cfg.repeats, cfg.warmup).map(summary);
-    const both = timeInterleaved(names.map((n) => { const g = tf.grad(run(n)); return () => g(q, dy); }), cfg.repeats, cfg.warmup).map(summary);
+    const fwd = (await timeInterleaved(names.map((n) => () => run(n)(q)), cfg.repeats, cfg.warmup)).map(summary);
+    const both = (await timeInterleaved(names.map((n) => { const g = tf.grad(run(n)); return () => g(q, dy); }), cfg.repeats, cfg.warmup)).map(summary);
     const flops = 4 * B * H * T * T * d;
     names.forEach((name, i) => {
       const stats = attention(q, k, v, { causal: true, normaliser: NORMALISERS[name], alphaRaw, returnStats: true }).stats!;

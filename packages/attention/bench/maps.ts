@@ -31,9 +31,9 @@ async function main() {
     const x = tf.randomNormal([n, width], 0, 1, 'float32', cfg.seed);
     const dy = tf.randomNormal([n, width], 0, 1, 'float32', cfg.seed + 1);
     const names = Object.keys(MAPS);
-    const fwd = timeInterleaved(names.map((k) => () => MAPS[k](x)), cfg.repeats, cfg.warmup).map(summary);
+    const fwd = (await timeInterleaved(names.map((k) => () => MAPS[k](x)), cfg.repeats, cfg.warmup)).map(summary);
     const grads = names.map((k) => tf.grad(MAPS[k]));                // VJP with upstream dy
-    const both = timeInterleaved(grads.map((g) => () => g(x, dy)), cfg.repeats, cfg.warmup).map(summary);
+    const both = (await timeInterleaved(grads.map((g) => () => g(x, dy)), cfg.repeats, cfg.warmup)).map(summary);
     const base = { fwd: fwd[names.indexOf('softmax')].median, both: both[names.indexOf('softmax')].median };
     names.forEach((name, i) => {
       const support = tf.tidy(() => tf.mean(tf.cast(supportSize(MAPS[name](x)), 'float32')).dataSync()[0]);

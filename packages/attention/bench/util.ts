@@ -38,16 +38,16 @@ export function summary(ts: number[]): { median: number; iqr: number } {
  * Times every function `repeats` times after `warmup` rounds, interleaved (one round runs each
  * function once), so drift in machine speed hits all of them alike. Milliseconds per function.
  */
-export function timeInterleaved(fns: Array<() => tf.Tensor>, repeats: number, warmup: number): number[][] {
+export async function timeInterleaved(fns: Array<() => tf.Tensor>, repeats: number, warmup: number): Promise<number[][]> {
   const ts = fns.map(() => [] as number[]);
   for (let r = 0; r < warmup + repeats; r++) {
-    fns.forEach((fn, i) => {
+    for (let i = 0; i < fns.length; i++) {
       const t0 = performance.now();
-      const y = fn();
-      y.dataSync();                                                  // wait for the backend
+      const y = fns[i]();
+      await y.data();                                                // wait for the backend (async: webgpu has no sync read)
       if (r >= warmup) ts[i].push(performance.now() - t0);
       y.dispose();
-    });
+    }
   }
   return ts;
 }

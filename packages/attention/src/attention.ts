@@ -19,6 +19,7 @@ import { aesSchedule } from './aes_schedule';
 import { logitStats, probStats } from './entropy';
 import { matMul2d } from './matmul';
 import { AES_DEFAULTS, entmax, parseNormaliser, type AesArgs, type Normaliser, type NormaliserSpec } from './normaliser';
+import { readsSync } from './rows';
 import { supportSize } from './support';
 
 export interface AttentionArgs {
@@ -81,6 +82,9 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const [B, H, T, d] = checkShapes(q, k, v, args.keyMask);
   const S = k.shape[2] as number;
   const heads = resolveHeads(args.normaliser ?? 'softmax', H);
+  if (heads.some((h) => h.kind === 'aes') && !readsSync()) {
+    throw new Error(`attention: AES heads read their entropy to pick α, which the ${tf.getBackend()} backend cannot do synchronously; use cpu or wasm for AES`);
+  }
   if (heads.some((h) => h.kind === 'learned')) checkAlphaRaw(args.alphaRaw, H);
   const prevZeta = args.aesState?.zeta ?? Array(H).fill(NaN);
   if (prevZeta.length !== H) throw new RangeError(`attention: aesState has ${prevZeta.length} heads, expected ${H}`);

@@ -99,7 +99,12 @@ async function useWebGPU(): Promise<string> {
     throw new Error(`the Dawn addon (npm 'webgpu') did not load: ${firstLine(e)}`);
   }
   Object.assign(globalThis, dawn.globals);
-  const adapter = await dawn.create([]).requestAdapter({ powerPreference: 'high-performance' });
+  const gpu = dawn.create([]);
+  // tfjs-backend-webgpu checks navigator.gpu, which Node does not have (Node 20 has no navigator).
+  const g = globalThis as unknown as { navigator?: { gpu?: GPU } };
+  if (!g.navigator) g.navigator = { gpu };
+  else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('no GPU adapter found (Dawn/Vulkan sees no GPU on this machine)');
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
   if (!tf.findBackendFactory('webgpu')) {

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { log1p, phi } from './numerics';
-import { checkScores, safeRowDiv, shiftRows } from './rows';
+import { checkScores, readsSync, safeRowDiv, shiftRows } from './rows';
 import { softmax } from './softmax';
 
 export interface EntmaxBisectArgs {
@@ -59,7 +59,7 @@ function entmaxBisect_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBise
     const eps = tf.sub(al, 1);
     // One α for every row (per-head α in attention): solve with the number, whose special cases and
     // plain pow are several times faster than the per-row exp/log form; gradients still go to α.
-    const { p, t } = solve(input, al.size === 1 ? eps.dataSync()[0] : eps, nIter);
+    const { p, t } = solve(input, al.size === 1 && readsSync() ? eps.dataSync()[0] : eps, nIter);
     save([p, t, eps]);
     const gradFunc = (dy: tf.Tensor, [ps, ts, es]: tf.Tensor[]) => [
       scoreGrad(dy, ps, ts),

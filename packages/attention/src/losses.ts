@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { entmax15 } from './entmax15';
 import { checkAlphaNumber, checkAlphaTensor, entmaxBisect, reduceTo, type EntmaxBisectArgs } from './entmax_bisect';
 import { tsallisAlphaGrad, tsallisValue } from './entropy';
-import { checkScores } from './rows';
+import { checkScores, readsSync } from './rows';
 import { sparsemax } from './sparsemax';
 
 export type Reduction = 'none' | 'mean' | 'sum';
@@ -69,15 +69,16 @@ function fyLoss(op: string, logits: tf.Tensor, targets: tf.Tensor, alpha: number
   args: FYLossArgs): tf.Tensor {
   const { ignoreIndex, reduction } = { ...FY_LOSS_DEFAULTS, ...args };
   checkScores(logits, op);
-  const keepArr = checkTargets(op, logits, targets, ignoreIndex);
+  checkTargets(op, logits, targets, ignoreIndex);
   const [N, K] = logits.shape as [number, number];
-  const targetArr = Array.from(targets.dataSync(), (t, i) => (keepArr[i] ? t : 0));
-  // Constants are rebuilt inside the forward pass and saved, so they live exactly as long as the tape.
+  // Masks are built with tensor ops (no read of the targets, so webgpu works too), inside the forward
+  // pass and saved, so they live exactly as long as the tape.
+  const keepOf = () => tf.cast(tf.notEqual(targets, ignoreIndex), 'float32');            // 0 on ignored rows
   const f = tf.customGrad((...a: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [z, al, save] = a as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const keep = tf.tensor1d(keepArr, 'float32');                    // 0 on ignored rows
+    const keep = keepOf();
     // int32 one-hot then cast: on wasm (tfjs 4.22) oneHot with dtype float32 writes integer bits.
-    const onehot = tf.cast(tf.oneHot(tf.tensor1d(targetArr, 'int32'), K), 'float32');
+    const onehot = tf.cast(tf.oneHot(tf.mul(targets, tf.cast(keep, 'int32')), K), 'float32');
     const p = map(z, typeof alpha === 'number' ? alpha : al);
     const alRow = tf.broadcastTo(al, [N, 1]);
     const eps = tf.maximum(tf.sub(alRow, 1), 1e-6);
@@ -101,12 +102,12 @@ function fyLoss(op: string, logits: tf.Tensor, targets: tf.Tensor, alpha: number
   });
   return tf.tidy(() => {
     const alphaT = typeof alpha === 'number' ? tf.scalar(alpha) : tf.maximum(alpha, 1 + 1e-6);
-    return reduceLoss(f(logits, alphaT), reduction, tf.tensor1d(keepArr, 'float32'));
+    return reduceLoss(f(logits, alphaT), reduction, keepOf());
   });
 }
 
-/** Checks shapes, dtype and target range; returns 1/0 per row (0 = ignored). Reads the targets. */
-function checkTargets(op: string, logits: tf.Tensor, targets: tf.Tensor, ignoreIndex: number): number[] {
+/** Checks shapes and dtype, and (where the backend reads synchronously) the target range. */
+function checkTargets(op: string, logits: tf.Tensor, targets: tf.Tensor, ignoreIndex: number): void {
   if (logits.rank !== 2) throw new RangeError(`${op}: logits must be [N, K], got shape [${logits.shape}]`);
   if (!(targets instanceof tf.Tensor) || targets.dtype !== 'int32' || targets.rank !== 1) {
     const got = targets instanceof tf.Tensor ? `${targets.dtype} [${targets.shape}]` : typeof targets;
@@ -114,9 +115,8 @@ function checkTargets(op: string, logits: tf.Tensor, targets: tf.Tensor, ignoreI
   }
   const [N, K] = logits.shape;
   if (targets.shape[0] !== N) throw new RangeError(`${op}: ${targets.shape[0]} targets for ${N} rows of logits`);
-  return Array.from(targets.dataSync(), (t) => {
-    if (t === ignoreIndex) return 0;
-    if (t < 0 || t >= K) throw new RangeError(`${op}: target ${t} outside [0, ${K}) (ignoreIndex is ${ignoreIndex})`);
-    return 1;
-  });
+  if (!readsSync()) return;
+  for (const t of targets.dataSync()) {
+    if (t !== ignoreIndex && (t < 0 || t >= K)) throw new RangeError(`${op}: target ${t} outside [0, ${K}) (ignoreIndex is ${ignoreIndex})`);
+  }
 }

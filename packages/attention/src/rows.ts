@@ -13,7 +13,9 @@
  *   whole row.
  *
  * Finding those rows costs one `max` per call and one read of the row maxima (a few kB); on the cpu
- * and wasm backends this read is free, on webgpu it is a sync point.
+ * and wasm backends this read is free. The webgpu backend cannot read synchronously in Node (its
+ * `dataSync` needs OffscreenCanvas), so there every call takes the where-based path instead, which
+ * costs a few elementwise passes and no read.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -36,13 +38,21 @@ function describe(x: unknown): string {
   return typeof x;
 }
 
+/**
+ * Whether the active backend can read tensor data synchronously (`dataSync`). False on webgpu, where
+ * ops choose read-free algorithms (e.g. a full sort instead of a partial sort of data-dependent size).
+ */
+export function readsSync(): boolean {
+  return tf.getBackend() !== 'webgpu';
+}
+
 /** Scores split into ordinary rows (finite max) and special rows, with a way to put the latter back. */
 export interface RowView {
   /** The scores; special rows are replaced by zeros (an ordinary row). `[..., n]` */
   x: tf.Tensor;
   /** Row maxima of `x`, finite. `[..., 1]` */
   m: tf.Tensor;
-  /** False when every row had a finite maximum (the common case: `restore` is the identity). */
+  /** False when every row had a finite maximum (the common case: `restore` is the identity). Always true where the backend cannot read synchronously. */
   special: boolean;
   /**
    * Puts the special rows back into a `[..., n]` result: zeros for masked rows, NaN for invalid.
@@ -55,7 +65,7 @@ export interface RowView {
 export function viewRows(x: tf.Tensor): RowView {
   const last = x.rank - 1;
   const m = tf.max(x, last, true);                              // [..., 1]
-  const special = m.dataSync().some((v) => !Number.isFinite(v));
+  const special = !readsSync() || m.dataSync().some((v) => !Number.isFinite(v));
   if (!special) return { x, m, special, restore: (t) => t };
   const finite = tf.isFinite(m);
   const ok = tf.broadcastTo(finite, x.shape);                   // [..., n] bool

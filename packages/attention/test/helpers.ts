@@ -30,7 +30,7 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   expect(actual.length).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
     const [a, e] = [actual[i], expected[i]];
-    if (a !== e && !(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
+    if (!Object.is(a, e) && !(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
       throw new Error(`entry ${i}: got ${a}, expected ${e} (atol ${atol}, rtol ${rtol})`);
     }
   }

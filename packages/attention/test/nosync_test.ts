@@ -1,0 +1,77 @@
+/**
+ * The read-free paths taken on webgpu (where `dataSync` is impossible in Node), exercised here on a
+ * clone of the cpu backend registered under the name 'webgpu' whose synchronous reads throw: every
+ * op and attention() must run without one and agree with the cpu backend.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attention, entmax15, entmaxBisect, entmaxBisectLoss, logitStats, softmax, sparsemax, sparsemaxLoss, type NormaliserSpec } from '../src/index';
+import { expectClose, randomRows } from './helpers';
+
+type Ctor = new () => tf.KernelBackend;
+const engine = tf.engine() as unknown as { readSync: (id: object) => unknown };
+const engineReadSync = engine.readSync;
+
+/**
+ * Registers 'webgpu' as a second cpu backend and makes user-level synchronous reads (`dataSync`,
+ * `arraySync`) throw while it is active; the cpu kernels' own internal reads are untouched.
+ */
+function registerNoSyncBackend(): void {
+  const Cpu = tf.findBackend('cpu')!.constructor as Ctor;
+  tf.registerBackend('webgpu', () => new Cpu(), -1);
+  for (const k of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...k, backendName: 'webgpu' });
+  engine.readSync = function (this: unknown, id: object) {
+    if (tf.getBackend() === 'webgpu') throw new Error('synchronous read on a no-sync backend');
+    return engineReadSync.call(this, id);
+  };
+}
+
+async function onBoth(f: () => tf.Tensor[]): Promise<[number[][], number[][]]> {
+  await tf.setBackend('cpu');
+  const ref = f().map((t) => Array.from(t.dataSync()));
+  await tf.setBackend('webgpu');
+  const got = await Promise.all(f().map(async (t) => Array.from(await t.data())));
+  return [got, ref];
+}
+
+describe('read-free paths (a no-sync clone of cpu named webgpu)', () => {
+  beforeAll(async () => { await tf.setBackend('cpu'); registerNoSyncBackend(); });
+  afterAll(async () => { engine.readSync = engineReadSync; await tf.setBackend('cpu'); tf.removeBackend('webgpu'); });
+
+  it('the clone really refuses synchronous reads', async () => {
+    await tf.setBackend('webgpu');
+    expect(() => tf.ones([2]).dataSync()).toThrow(/synchronous read/);
+  });
+
+  it('maps (with masked and special rows), gradients, α-gradients, losses and logitStats agree with cpu', async () => {
+    const rows = [...randomRows(1, 5, 40, 2), Array(40).fill(-Infinity), [NaN, ...Array(39).fill(0)]];
+    const x = () => tf.tensor2d(rows);
+    const dy = () => tf.tensor2d(randomRows(2, 7, 40, 1));
+    for (const f of [softmax, sparsemax, entmax15, (z: tf.Tensor) => entmaxBisect(z, 1.5), (z: tf.Tensor) => entmaxBisect(z, tf.scalar(1.3))]) {
+      const [got, ref] = await onBoth(() => [f(x()), tf.grad(f)(x(), dy())]);
+      got.forEach((g, i) => expectClose(g, ref[i], 1e-6));
+    }
+    const clean = () => tf.tensor2d(randomRows(3, 6, 9, 2));
+    const y = () => tf.tensor1d([0, 8, 3, -100, 2, 2], 'int32');
+    const [got, ref] = await onBoth(() => {
+      const a = tf.tensor2d([1.1, 1.3, 1.5, 1.7, 2, 2.4], [6, 1]);
+      const [gz, ga] = tf.grads((z: tf.Tensor, al: tf.Tensor) => tf.sum(entmaxBisectLoss(z, y(), al)))([clean(), a]);
+      const st = logitStats(clean());
+      return [sparsemaxLoss(clean(), y()), gz, ga, st.entropy, st.varentropy];
+    });
+    got.forEach((g, i) => expectClose(g, ref[i], 1e-5));
+  });
+
+  it('attention with every non-AES normaliser (and its gradient) agrees with cpu; AES says it needs reads', async () => {
+    const shape = [2, 5, 6, 4];
+    const t = (s: number) => tf.tensor4d(randomRows(s, 60, 4, 1.5).flat(), shape as [number, number, number, number]);
+    const specs: NormaliserSpec[] = ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned'];
+    const [got, ref] = await onBoth(() => {
+      const f = (q: tf.Tensor) => attention(q, t(2), t(3), { causal: true, normaliser: specs, alphaRaw: tf.tensor1d([0, 0, 0, 0, 0.7]) }).output;
+      return [f(t(1)), tf.grad(f)(t(1))];
+    });
+    got.forEach((g, i) => expectClose(g, ref[i], 1e-5));
+    await tf.setBackend('webgpu');
+    expect(() => attention(t(1), t(2), t(3), { normaliser: 'aes' })).toThrow(/AES heads read their entropy.*webgpu/);
+  });
+});
