@@ -37,6 +37,12 @@ export interface AttentionArgs {
   alphaRaw?: tf.Tensor;
   /** AES running estimates from the previous call (see `AesState`). */
   aesState?: AesState;
+  /**
+   * 'auto' (default): the varentropy gate decides per call. 'frozen': every AES head with a running
+   * estimate uses it (evaluation, like batch norm's running statistics), so α no longer depends on
+   * which rows a call sees and KV-cache decoding equals the full pass.
+   */
+  aesMode?: 'auto' | 'frozen';
   /** Also return per-head and cross-head statistics. Default false. */
   returnStats?: boolean;
 }
@@ -111,7 +117,7 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
       const head = heads[h];
       let alpha: number | tf.Tensor;
       if (head.kind === 'aes') {
-        const r = aesAlpha(scores[h], head.aes, prevZeta[h]);
+        const r = aesAlpha(scores[h], head.aes, prevZeta[h], args.aesMode === 'frozen');
         [alpha, zeta[h], modes[h]] = [r.alpha, r.zeta, r.mode];
       } else alpha = fixedAlpha(head, args.alphaRaw, h);
       alphas.push(alpha);
@@ -161,11 +167,12 @@ function fixedAlpha(head: Normaliser, alphaRaw: tf.Tensor | undefined, h: number
  * Returns α (a number, or a tensor when gradients flow through the schedule), the new running ζ and
  * whether ζ was 'fixed' (low varentropy: the running estimate) or 'adaptive' (recomputed).
  */
-function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number): { alpha: number | tf.Tensor; zeta: number; mode: string } {
+function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number, frozen: boolean): { alpha: number | tf.Tensor; zeta: number; mode: string } {
   const { varentropyThreshold, momentum, measureOn, gradient } = { ...AES_DEFAULTS, ...cfg };
   const { S0, Smax, zmax, shape } = cfg;
   const sched = aesSchedule(Object.fromEntries(Object.entries({ S0, Smax, zmax, shape }).filter(([, x]) => x !== undefined)));
   const prevAlpha = Number.isNaN(prev) ? 1 : 1 + prev / sched.args.zmax;
+  if (frozen && !Number.isNaN(prev)) return { alpha: prevAlpha, zeta: prev, mode: 'fixed' };
   const rows = scores.map((s) => {
     const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
     // Visible-key counts are constants of the masks: read them out so no gradient path runs through

@@ -117,7 +117,8 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
 
   /**
    * The layer's forward pass that also returns the attention statistics. With `training`, AES heads
-   * update their running ζ (stored in the `aes_zeta` weight).
+   * follow the varentropy gate and update their running ζ (the `aes_zeta` weight); without, they use
+   * that estimate once it exists.
    */
   callWithStats(inputs: tf.Tensor | tf.Tensor[], opts: { training?: boolean; returnStats?: boolean } = {}): { output: tf.Tensor; stats?: AttentionStats; modes: string[] } {
     const [x, context] = Array.isArray(inputs) ? inputs : [inputs, undefined];
@@ -127,7 +128,9 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
       alphaRaw: this.w.alpha_raw?.read(),
     };
     const zeta = this.w.aes_zeta ? Array.from(this.w.aes_zeta.read().dataSync()) : undefined;
-    const res = multiHeadAttention(x, w, this.cfg, { context, aesState: zeta ? { zeta } : undefined, returnStats: opts.returnStats });
+    const res = multiHeadAttention(x, w, this.cfg, {
+      context, aesState: zeta ? { zeta } : undefined, aesMode: opts.training ? 'auto' : 'frozen', returnStats: opts.returnStats,
+    });
     tf.dispose([res.present.k, res.present.v]);
     if (opts.training && res.aesState) tf.tidy(() => { this.w.aes_zeta.write(tf.tensor1d(res.aesState!.zeta)); });
     return { output: res.output, stats: res.stats, modes: res.modes };

@@ -39,6 +39,8 @@ export interface MhaArgs {
   context?: tf.Tensor;
   keyMask?: tf.Tensor;
   aesState?: AesState;
+  /** See AttentionArgs.aesMode. */
+  aesMode?: 'auto' | 'frozen';
   returnStats?: boolean;
   /** Earlier keys/values; the new ones are appended and returned as `present`. */
   cache?: KVCache;
@@ -69,7 +71,7 @@ export function multiHeadAttention(x: tf.Tensor, w: MhaWeights, cfg: MhaConfig, 
     if (args.cache) [k, v] = [tf.concat([args.cache.k, k], 2), tf.concat([args.cache.v, v], 2)];
     const res = attention(project(x, w.wq, w.bq, d), k, v, {
       causal: cfg.causal, normaliser: cfg.normaliser, alphaRaw: w.alphaRaw,
-      keyMask: args.keyMask, aesState: args.aesState, returnStats: args.returnStats,
+      keyMask: args.keyMask, aesState: args.aesState, aesMode: args.aesMode, returnStats: args.returnStats,
     });
     const merged = tf.reshape(tf.transpose(res.output, [0, 2, 1, 3]), [B * T, H * dv]);
     let out: tf.Tensor = matMul2d(merged as tf.Tensor2D, w.wo as tf.Tensor2D);

@@ -148,6 +148,10 @@ describeAllBackends('attention', () => {
     const fresh = run({ normaliser: 'aes', returnStats: true });  // no estimate yet: adaptive
     expect(r.aesState!.zeta[high]).toBeCloseTo(0.5 * 0.25 + 0.5 * fresh.aesState!.zeta[high], 5);
     expect(run({ normaliser: { aes: { varentropyThreshold: 1e9 } }, aesState: state }).modes).toEqual(['fixed', 'fixed', 'fixed', 'fixed']);
+    // aesMode 'frozen' (evaluation): the estimate is used whatever the varentropy; none yet → adaptive
+    const frozen = run({ normaliser: { aes: { varentropyThreshold: 0 } }, aesState: { zeta: [0.25, NaN, 0.25, 0.25] }, aesMode: 'frozen', returnStats: true });
+    expect(frozen.modes).toEqual(['fixed', 'adaptive', 'fixed', 'fixed']);
+    expect(values(frozen.stats!.alpha)[0]).toBeCloseTo(1.25, 6);
   });
 
   it("AES gradients: 'schedule' matches finite differences of the whole map; 'stop' treats α as a constant", () => {
