@@ -1,1 +1,10 @@
-export {};
+/**
+ * @aes/models: a small GPT with per-head attention normalisers, tokenizers, checkpoints, KV-cache
+ * generation and samplers (greedy, filtered, entmax, Entropix-style, free-energy).
+ */
+export { GPT, GPT_DEFAULTS, resolveConfig, layerHeads, type GPTConfig, type ForwardArgs, type ForwardResult } from './model';
+export { ByteTokenizer, CharTokenizer, tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from './tokenizer';
+export { fileSystemIO, saveCheckpoint, loadCheckpoint, type CheckpointExtra } from './checkpoint';
+export { generate, type GenerateArgs, type GenerateResult } from './generate';
+export { Rng } from './rng';
+export type { Sampler, SampleContext, SampleResult, AttentionSummary } from './sampler_types';
