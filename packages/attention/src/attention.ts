@@ -3,10 +3,10 @@
  * 1.5-entmax, a fixed α, a learned α = 1 + sigmoid(a) (Correia et al. 2019), or adaptive entropy
  * sparsity (AES), where each head's α follows its attention entropy.
  *
- * Layout: q `[B, H, T, d]`, k `[B, H, S, d]`, v `[B, H, S, dv]` → output `[B, H, T, dv]`; scores
- * `[T, S]` per (batch, head). Every product is a plain 2-D matMul per (b, h) (see matmul.ts: on wasm
- * that is ~7× faster than batched products), and each head's rows go through its own map, which is
- * also what per-head α needs.
+ * Layout: q `[B, H, T, d]`, k `[B, H, S, d]`, v `[B, H, S, dv]` → output `[B, H, T, dv]`. For long
+ * sequences every product is a plain 2-D matMul per (b, h) (see matmul.ts: on wasm that is ~7×
+ * faster than batched products); for short ones, and on GPUs, batched products over all heads save
+ * the per-op overhead. Either way each head's rows go through its own map (per-head α).
  *
  * AES (this library's proposal): per head, the mean normalised entropy S̄ ∈ [0, 1] of the rows
  * (entropy / ln #visible keys) picks ζ = ζ(S̄) ∈ [0, ζmax] by a schedule (aes_schedule.ts) and
@@ -45,6 +45,12 @@ export interface AttentionArgs {
   aesMode?: 'auto' | 'frozen';
   /** Also return per-head and cross-head statistics. Default false. */
   returnStats?: boolean;
+  /**
+   * 'perHead': one plain 2-D product per (batch, head), fast on wasm for long sequences. 'batched':
+   * batched products over all heads, cheaper for short sequences and on GPUs. Default: batched when
+   * T·S ≤ 128² or on webgpu, else per head.
+   */
+  layout?: 'perHead' | 'batched';
 }
 
 /** AES state: the running ζ estimate per head (NaN where none yet, or the head is not AES). */
@@ -99,21 +105,18 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const zeta = [...prevZeta];
   const alphas: Array<number | tf.Tensor> = [];
 
+  const layout = args.layout ?? (!readsSync() || T * S <= BATCHED_UP_TO ? 'batched' : 'perHead');
+
   const result = tf.tidy(() => {
     const mask = causalMask(T, S, args.causal ? args.queryOffset ?? S - T : null);     // [T, S] | null
-    const keyRows = args.keyMask ? tf.unstack(tf.log(tf.cast(args.keyMask, 'float32'))).map((r) => tf.reshape(r, [1, S])) : null;
-    const qs = perHead(tf.mul(q, scale));
-    const kTs = perHead(k).map((t) => tf.transpose(t) as tf.Tensor2D);
-    const vs = perHead(v);
-    const probs: tf.Tensor[][] = [];                                          // [h][b] → [T, S]
-    const scores: tf.Tensor[][] = [];
-    const outs: tf.Tensor[][] = Array.from({ length: B }, () => []);        // [b][h] → [T, dv]
+    const keyAdd = args.keyMask ? tf.log(tf.cast(args.keyMask, 'float32')) : null;     // [B, S]: 0 or −∞
+    // Scores of each head as "units" the normaliser runs on: B tensors [T, S] (per-head layout) or
+    // one [B, 1, T, S] (batched layout).
+    const scores: tf.Tensor[][] = layout === 'perHead'
+      ? perHeadScores(tf.mul(q, scale), k, mask, keyAdd)
+      : batchedScores(tf.mul(q, scale), k, mask, keyAdd);
+    const probs: tf.Tensor[][] = [];
     for (let h = 0; h < H; h++) {
-      scores[h] = Array.from({ length: B }, (_, b) => {
-        let s: tf.Tensor = matMul2d(qs[b * H + h], kTs[b * H + h]);
-        if (mask) s = tf.add(s, mask);
-        return keyRows ? tf.add(s, keyRows[b]) : s;
-      });
       const head = heads[h];
       let alpha: number | tf.Tensor;
       if (head.kind === 'aes') {
@@ -122,13 +125,54 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
       } else alpha = fixedAlpha(head, args.alphaRaw, h);
       alphas.push(alpha);
       probs[h] = scores[h].map((s) => entmax(s, alpha));
-      probs[h].forEach((p, b) => outs[b].push(matMul2d(p as tf.Tensor2D, vs[b * H + h])));
     }
-    const output = tf.stack(outs.map((o) => tf.stack(o)));                   // [B, H, T, dv]
-    const stats = args.returnStats ? attentionStats(scores, probs, alphas) : undefined;
+    let output: tf.Tensor;                                                    // [B, H, T, dv]
+    if (layout === 'perHead') {
+      const vs = perHead(v);
+      output = tf.stack(Array.from({ length: B }, (_, b) => tf.stack(probs.map((ph, h) => matMul2d(ph[b] as tf.Tensor2D, vs[b * H + h])))));
+    } else {
+      const p = tf.reshape(tf.concat(probs.map((ph) => ph[0]), 1), [B * H, T, S]);
+      output = tf.reshape(tf.matMul(p, tf.reshape(v, [B * H, S, v.shape[3] as number])), [B, H, T, v.shape[3] as number]);
+    }
+    let stats: AttentionStats | undefined;
+    if (args.returnStats) {
+      const rows = (units: tf.Tensor[][]) => (layout === 'perHead' ? units : units.map(([u]) => tf.unstack(tf.reshape(u, [B, T, S]))));
+      stats = attentionStats(rows(scores), rows(probs), alphas);
+    }
     return { output, ...(stats ? { stats } : {}) };
   });
   return { ...(result as { output: tf.Tensor; stats?: AttentionStats }), modes, ...(heads.some((h) => h.kind === 'aes') ? { aesState: { zeta } } : {}) };
+}
+
+/**
+ * Largest T·S computed in the batched layout by default. Batched and transposed products are slow on
+ * wasm for large matrices, but for short sequences the per-(b, h) loop costs more in op overhead
+ * (measured on wasm: at T = S = 16, B = 32, H = 4 a training step is ~6× faster batched).
+ */
+const BATCHED_UP_TO = 128 * 128;
+
+/** Per-head layout: scores[h][b] = q_bh · k_bhᵀ (+ masks), plain 2-D products. */
+function perHeadScores(q: tf.Tensor, k: tf.Tensor, mask: tf.Tensor | null, keyAdd: tf.Tensor | null): tf.Tensor[][] {
+  const [B, H] = q.shape as number[];
+  const S = k.shape[2] as number;
+  const qs = perHead(q);
+  const kTs = perHead(k).map((t) => tf.transpose(t) as tf.Tensor2D);
+  const keyRows = keyAdd ? tf.unstack(keyAdd).map((r) => tf.reshape(r, [1, S])) : null;
+  return Array.from({ length: H }, (_, h) => Array.from({ length: B }, (_, b) => {
+    let s: tf.Tensor = matMul2d(qs[b * H + h], kTs[b * H + h]);
+    if (mask) s = tf.add(s, mask);
+    return keyRows ? tf.add(s, keyRows[b]) : s;
+  }));
+}
+
+/** Batched layout: one [B, 1, T, S] score tensor per head. */
+function batchedScores(q: tf.Tensor, k: tf.Tensor, mask: tf.Tensor | null, keyAdd: tf.Tensor | null): tf.Tensor[][] {
+  const [B, H, T, d] = q.shape as number[];
+  const S = k.shape[2] as number;
+  let s: tf.Tensor = tf.reshape(tf.matMul(tf.reshape(q, [B * H, T, d]), tf.reshape(k, [B * H, S, d]), false, true), [B, H, T, S]);
+  if (mask) s = tf.add(s, mask);
+  if (keyAdd) s = tf.add(s, tf.reshape(keyAdd, [B, 1, 1, S]));
+  return tf.split(s, H, 1).map((u) => [u]);
 }
 
 /** [B, H, N, e] → B·H tensors [N, e], index b·H + h. */
@@ -177,9 +221,10 @@ function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number, frozen: boole
     const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
     // Visible-key counts are constants of the masks: read them out so no gradient path runs through
     // isFinite/comparisons (tfjs has no gradient for them).
-    const visible = Array.from(tf.sum(tf.cast(tf.isFinite(s), 'float32'), 1).dataSync());
+    const visible = Array.from(tf.sum(tf.cast(tf.isFinite(s), 'float32'), s.rank - 1).dataSync());
     const logN = tf.tensor1d(visible.map((n) => (n > 1 ? Math.log(n) : 1)));       // one key: S̄ = 0
-    return { sNorm: tf.div(st.entropy, logN), v: st.varentropy, w: tf.tensor1d(visible.map((n) => (n > 0 ? 1 : 0))) };
+    const flat = (t: tf.Tensor) => tf.reshape(t, [-1]);                              // rows of any unit shape
+    return { sNorm: tf.div(flat(st.entropy), logN), v: flat(st.varentropy), w: tf.tensor1d(visible.map((n) => (n > 0 ? 1 : 0))) };
   });
   const mean = (key: 'sNorm' | 'v') => {
     const w = tf.concat(rows.map((r) => r.w));

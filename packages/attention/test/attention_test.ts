@@ -42,10 +42,10 @@ function causalSBar(probs: Arr4, h: number): number {
 }
 const ALPHA_OF: Record<string, number> = { softmax: 1, sparsemax: 2, entmax15: 1.5 };
 
-describeAllBackends('attention', () => {
+for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`attention (${layout})`, () => {
   const q = rand4(1, [B, H, T, D], 1.5), k = rand4(2, [B, H, T, D], 1.5), v = rand4(3, [B, H, T, D]);
   const run = (args: AttentionArgs, qq: Arr4 = q, kk: Arr4 = k, vv: Arr4 = v) =>
-    attention(tf.tensor4d(qq), tf.tensor4d(kk), tf.tensor4d(vv), args);
+    attention(tf.tensor4d(qq), tf.tensor4d(kk), tf.tensor4d(vv), { layout, ...args });
 
   for (const spec of ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'alpha=2.5'] as NormaliserSpec[]) {
     for (const causal of [false, true]) {
@@ -80,7 +80,7 @@ describeAllBackends('attention', () => {
       const out = run({ normaliser: spec, keyMask }).output.arraySync() as Arr4;
       expect(flat(out[0]).every((x) => x === 0)).toBe(true);
       expect(flat(out[1]).every(Number.isFinite)).toBe(true);
-      const g = tf.grad((qq: tf.Tensor) => tf.sum(attention(qq, tf.tensor4d(k), tf.tensor4d(v), { normaliser: spec, keyMask }).output))(tf.tensor4d(q));
+      const g = tf.grad((qq: tf.Tensor) => tf.sum(attention(qq, tf.tensor4d(k), tf.tensor4d(v), { layout, normaliser: spec, keyMask }).output))(tf.tensor4d(q));
       expect(values(g).every(Number.isFinite)).toBe(true);
     }
   });
@@ -92,7 +92,7 @@ describeAllBackends('attention', () => {
     expectClose(values(got.stats!.alpha), alphas, 1e-6);
     expectClose(values(got.output), flat(reference(q, k, v, alphas).out), 5e-5);
     const w = tf.tensor4d(rand4(6, [B, H, T, D]));
-    const loss = (a: tf.Tensor) => tf.sum(tf.mul(w, attention(tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v), { normaliser: 'learned', alphaRaw: a, causal: true }).output));
+    const loss = (a: tf.Tensor) => tf.sum(tf.mul(w, attention(tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v), { layout, normaliser: 'learned', alphaRaw: a, causal: true }).output));
     const a0 = tf.tensor1d(raw);
     const g = tf.grad(loss)(a0);
     const dir = tf.tensor1d([0.3, -1, 0.5, 0.8]);
@@ -158,14 +158,14 @@ describeAllBackends('attention', () => {
     const w = tf.tensor4d(rand4(9, [B, H, T, D]));
     const [kt, vt, q0] = [tf.tensor4d(k), tf.tensor4d(v), tf.tensor4d(q)];
     const lossWith = (gradient: 'stop' | 'schedule') => (qq: tf.Tensor) =>
-      tf.sum(tf.mul(w, attention(qq, kt, vt, { normaliser: { aes: { gradient, S0: 0, Smax: 1, shape: 'linear' } }, causal: true }).output));
+      tf.sum(tf.mul(w, attention(qq, kt, vt, { layout, normaliser: { aes: { gradient, S0: 0, Smax: 1, shape: 'linear' } }, causal: true }).output));
     const dir = tf.tensor4d(rand4(10, [B, H, T, D]));
     const fd = directional(lossWith('schedule'), q0, dir);
     const gSched = tf.sum(tf.mul(tf.grad(lossWith('schedule'))(q0), dir)).dataSync()[0];
     expect(gSched).toBeCloseTo(fd, 2);
     // 'stop' equals the gradient of attention with the same α held fixed per head
-    const alphas = values(attention(q0, kt, vt, { normaliser: { aes: { S0: 0, Smax: 1, shape: 'linear' } }, causal: true, returnStats: true }).stats!.alpha);
-    const fixed = (qq: tf.Tensor) => tf.sum(tf.mul(w, attention(qq, kt, vt, { normaliser: alphas.map((a) => ({ alpha: a })), causal: true }).output));
+    const alphas = values(attention(q0, kt, vt, { layout, normaliser: { aes: { S0: 0, Smax: 1, shape: 'linear' } }, causal: true, returnStats: true }).stats!.alpha);
+    const fixed = (qq: tf.Tensor) => tf.sum(tf.mul(w, attention(qq, kt, vt, { layout, normaliser: alphas.map((a) => ({ alpha: a })), causal: true }).output));
     expectClose(values(tf.grad(lossWith('stop'))(q0)), values(tf.grad(fixed)(q0)), 1e-5);
     expect(Math.abs(gSched - tf.sum(tf.mul(tf.grad(fixed)(q0), dir)).dataSync()[0])).toBeGreaterThan(1e-4);
   });
@@ -201,12 +201,12 @@ describeAllBackends('attention', () => {
     expect(() => attention(qt, kt, tf.zeros([2, 4, 6, 3]))).toThrow(/same number of keys/);
     expect(() => attention(qt, tf.zeros([2, 3, 5, 3]), vt)).toThrow(/batch and head sizes differ/);
     expect(() => attention(qt, kt, vt, { keyMask: tf.ones([2, 4]) })).toThrow(/keyMask must be \[B, S\] = \[2, 5\], got \[2,4\]/);
-    expect(() => attention(qt, kt, vt, { normaliser: ['softmax', 'softmax'] })).toThrow(/2 normalisers for 4 heads/);
-    expect(() => attention(qt, kt, vt, { normaliser: 'relu' as NormaliserSpec })).toThrow(/unknown attention normaliser "relu"/);
-    expect(() => attention(qt, kt, vt, { normaliser: 'learned' })).toThrow(/alphaRaw/);
-    expect(() => attention(qt, kt, vt, { normaliser: { alpha: 0.5 } })).toThrow(/alpha must be ≥ 1/);
-    expect(() => attention(qt, kt, vt, { normaliser: { aes: { momentum: 2 } } })).toThrow(/momentum/);
-    expect(() => attention(qt, kt, vt, { normaliser: { aes: { smax: 1 } as never } })).toThrow(/unknown aes option/);
+    expect(() => attention(qt, kt, vt, { layout, normaliser: ['softmax', 'softmax'] })).toThrow(/2 normalisers for 4 heads/);
+    expect(() => attention(qt, kt, vt, { layout, normaliser: 'relu' as NormaliserSpec })).toThrow(/unknown attention normaliser "relu"/);
+    expect(() => attention(qt, kt, vt, { layout, normaliser: 'learned' })).toThrow(/alphaRaw/);
+    expect(() => attention(qt, kt, vt, { layout, normaliser: { alpha: 0.5 } })).toThrow(/alpha must be ≥ 1/);
+    expect(() => attention(qt, kt, vt, { layout, normaliser: { aes: { momentum: 2 } } })).toThrow(/momentum/);
+    expect(() => attention(qt, kt, vt, { layout, normaliser: { aes: { smax: 1 } as never } })).toThrow(/unknown aes option/);
     expect(() => attention(tf.zeros([2, 4, 5, 3], 'int32'), kt, vt)).toThrow(/float32/);
   });
 
@@ -214,7 +214,7 @@ describeAllBackends('attention', () => {
     const [qt, kt, vt, a] = [tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v), tf.zeros([H])];
     let state = { zeta: Array(H).fill(NaN) };
     const call = () => {
-      const r = attention(qt, kt, vt, { normaliser: ['softmax', 'learned', 'aes', 'sparsemax'], alphaRaw: a, causal: true, aesState: state, returnStats: true });
+      const r = attention(qt, kt, vt, { layout, normaliser: ['softmax', 'learned', 'aes', 'sparsemax'], alphaRaw: a, causal: true, aesState: state, returnStats: true });
       state = r.aesState!;
       tf.dispose([r.output, ...Object.values(r.stats!)]);
     };
