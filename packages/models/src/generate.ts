@@ -58,7 +58,7 @@ export function generate(model: GPT, prompt: readonly number[], args: GenerateAr
       feed = seq.slice(-blockSize);
     }
     const input = tf.tensor2d([feed], [1, feed.length], 'int32');
-    const res = model.forward(input, { cache, returnStats: args.attentionStats });
+    const res = model.forward(input, { cache, keepCache: true, returnStats: args.attentionStats });
     input.dispose();
     dispose(cache);
     cache = useCache && seq.length < blockSize ? res.present : (dispose(res.present), undefined);

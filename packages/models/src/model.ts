@@ -82,6 +82,8 @@ export interface ForwardArgs {
   returnStats?: boolean;
   /** KV cache per layer from the previous call (incremental decoding). */
   cache?: KVCache[];
+  /** Return this call's KV cache as `present` (the caller disposes it). Default false. */
+  keepCache?: boolean;
 }
 
 export interface ForwardResult {
@@ -89,7 +91,7 @@ export interface ForwardResult {
   logits: tf.Tensor;
   /** Per layer, when asked. */
   stats?: AttentionStats[];
-  /** KV cache after this call, per layer (dispose when done). */
+  /** KV cache after this call, per layer, with `keepCache` (dispose when done); else empty. */
   present: KVCache[];
 }
 
@@ -112,7 +114,8 @@ export class GPT {
     this.config = resolveConfig(config);
     this.heads = layerHeads(this.config);
     const { vocabSize: V, nLayer, nEmbd: C, blockSize, bias, alphaInit } = this.config;
-    let seed = opts.seed;
+    // Distinct seeds per tensor; tfjs treats a seed of 0 as "no seed", so they start at 1.
+    let seed = opts.seed * 100_003 + 1;
     const normal = (name: string, shape: number[], std = 0.02) => this.add(name, tf.randomNormal(shape, 0, std, 'float32', seed++));
     const zeros = (name: string, shape: number[]) => this.add(name, tf.zeros(shape));
     const ones = (name: string, shape: number[]) => this.add(name, tf.ones(shape));
@@ -179,7 +182,7 @@ export class GPT {
     const past = args.cache?.[0]?.k.shape[2] ?? 0;
     if (past + T > blockSize) throw new RangeError(`GPT.forward: ${past + T} positions exceed blockSize ${blockSize}`);
     const p = (n: string) => this.params.get(n)!;
-    const drop = (x: tf.Tensor, salt: number) => (args.training && dropout > 0 ? tf.dropout(x, dropout, undefined, (args.dropoutSeed ?? 0) * 1009 + salt) : x);
+    const drop = (x: tf.Tensor, salt: number) => (args.training && dropout > 0 ? tf.dropout(x, dropout, undefined, (args.dropoutSeed ?? 0) * 1009 + salt + 1) : x);
     const stats: AttentionStats[] = [];
     const present: KVCache[] = [];
     const logits = tf.tidy(() => {
@@ -199,7 +202,7 @@ export class GPT {
           { cache: args.cache?.[l], aesState: this.aesState[l], aesMode: args.training ? 'auto' : 'frozen', returnStats: args.returnStats });
         if (args.training && a.aesState) this.aesState[l] = a.aesState;
         if (a.stats) stats.push(a.stats);
-        present.push({ k: tf.keep(a.present.k), v: tf.keep(a.present.v) });
+        if (args.keepCache) present.push({ k: tf.keep(a.present.k), v: tf.keep(a.present.v) });
         x = tf.add(x, drop(a.output, 1 + 2 * l));
         const h = layerNorm(x, q('ln2.g'), q('ln2.b'));
         x = tf.add(x, drop(mlp(h, q('mlp.w1'), q('mlp.w2'), bias ? q('mlp.b1') : undefined, bias ? q('mlp.b2') : undefined), 2 + 2 * l));

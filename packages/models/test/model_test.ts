@@ -46,7 +46,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         let cache;
         const steps: tf.Tensor[] = [];
         for (const [i, t] of [[0, 3], [3, 5], [5, 6], [6, 7], [7, 8]]) {   // chunks of 3, 2, 1, 1, 1
-          const r = gpt.forward(tokens([seq.slice(i, t)]), { cache });
+          const r = gpt.forward(tokens([seq.slice(i, t)]), { cache, keepCache: true });
           cache = r.present;
           steps.push(r.logits);
         }
@@ -54,6 +54,12 @@ for (const backend of ['cpu', 'wasm'] as const) {
         gpt.dispose();
       });
     }
+
+    it('the same seed gives the same weights (tfjs reads a seed of 0 as none: ours never pass 0)', () => {
+      const [a, b] = [new GPT(small, { seed: 0 }), new GPT(small, { seed: 0 })];
+      for (const [n, v] of a.params) expect(maxDiff(v, b.params.get(n)!)).toBe(0);
+      expect(maxDiff(a.params.get('wte')!, new GPT(small, { seed: 1 }).params.get('wte')!)).toBeGreaterThan(0);
+    });
 
     it('embedding gradients train on this backend (one-hot products, no gather gradient)', () => {
       const gpt = new GPT({ ...small, attention: 'learned' }, { seed: 3 });
@@ -73,7 +79,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const gpt = new GPT({ ...small, attention: ['aes', 'sparsemax'] }, { seed: 4 });
       const x = tokens([[1, 2, 3]]);
       const run = () => {
-        const r = gpt.forward(x, { returnStats: true, training: true });
+        const r = gpt.forward(x, { returnStats: true, training: true, keepCache: true });
         tf.dispose([r.logits, ...r.present.flatMap((c) => [c.k, c.v]), ...r.stats!.flatMap((s) => Object.values(s))]);
         generate(gpt, [1, 2], { maxNewTokens: 4, sampler: greedy, attentionStats: true });
       };

@@ -1,0 +1,203 @@
+/**
+ * The training loop: a GPT on a text or a task, AdamW with an α group, warmup + cosine schedule,
+ * clipping, accumulation, periodic evaluation (loss, bits/char or exact match, per-head α and
+ * attention statistics), `metrics.jsonl`, checkpoints that resume exactly, and plots at the end.
+ *
+ * Exact resume: everything a step depends on is in the checkpoint (weights, AES state, AdamW
+ * moments and step, the batch RNG's state); dropout masks are seeded by the step; evaluation uses
+ * fixed batches and never touches the training RNG. A resumed run therefore logs the same losses as
+ * one that was never interrupted (tested).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GPT, Rng, loadCheckpoint, saveCheckpoint, type GPTConfig } from '@aes/models';
+import { AdamW, clipByGlobalNorm, lrScaleAt } from './adamw';
+import { parseAttention } from './config';
+import { openSource, type Batch, type Source } from './source';
+import { taskAccuracy } from './tasks';
+import type { TrainConfig } from './config';
+
+/** What the loop reports as it goes (the CLI draws the progress bar from these). */
+export type TrainEvent =
+  | { type: 'start'; step: number; total: number; source: string; params: number }
+  | { type: 'step'; step: number; total: number; loss: number; lr: number; tokensPerSecond: number; gradNorm: number }
+  | { type: 'eval'; step: number; metrics: EvalMetrics }
+  | { type: 'checkpoint'; step: number; dir: string };
+
+export interface EvalMetrics {
+  loss: number;
+  bitsPerChar?: number;
+  exactMatch?: number;
+  tokenAccuracy?: number;
+  /** `[layer][head]` */
+  alpha: number[][];
+  entropy: number[][];
+  varentropy: number[][];
+  supportFraction: number[][];
+}
+
+export interface TrainResult { step: number; final: EvalMetrics; outDir: string }
+
+/**
+ * Trains per `cfg` (see TRAIN_DEFAULTS), writing into `cfg.out`: config.json, metrics.jsonl,
+ * ckpt/ and, at the end, loss.svg/png and alpha.svg/png. With `cfg.resume`, continues from
+ * `cfg.out/ckpt`. A NaN/∞ loss stops the run with an Error naming the step and the last checkpoint.
+ */
+export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void = () => {}, env: Record<string, unknown> = {}): Promise<TrainResult> {
+  mkdirSync(cfg.out, { recursive: true });
+  const ckptDir = join(cfg.out, 'ckpt');
+  const resumed = cfg.resume ? await loadCheckpoint(ckptDir).catch((e) => { throw new Error(`cannot resume: ${(e as Error).message}`); }) : null;
+  const source = await openSource({ ...cfg, savedTokenizer: resumed?.tokenizer });
+  const modelCfg: Partial<GPTConfig> & { vocabSize: number } = {
+    vocabSize: source.vocabSize, nLayer: cfg.layers, nHead: cfg.heads, nEmbd: cfg.embd, blockSize: source.blockSize,
+    dropout: cfg.dropout, attention: parseAttention(cfg.attention), alphaInit: cfg.alphaInit,
+  };
+  const model = resumed?.model ?? new GPT(modelCfg, { seed: cfg.seed });
+  if (resumed) checkResumable(resumed.meta, cfg, model.config, modelCfg);
+  const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
+  const alphaParams = new Map([...model.params].filter(([n]) => n.endsWith('.alpha')));
+  const weightParams = new Map([...model.params].filter(([n]) => !n.endsWith('.alpha')));
+  const opt = new AdamW([
+    { params: weightParams, lr: cfg.lr, weightDecay: cfg.weightDecay },
+    { params: alphaParams, lr: cfg.alphaLr, weightDecay: 0 },
+  ]);
+  let step = 0;
+  let rng = new Rng(cfg.seed);
+  if (resumed) {
+    step = resumed.meta.step as number;
+    rng = Rng.fromState(resumed.meta.rng as number[]);
+    opt.loadState(resumed.meta.optimizerStep as number, resumed.tensors);
+    tf.dispose(Object.values(resumed.tensors));
+  }
+  const metricsPath = join(cfg.out, 'metrics.jsonl');
+  keepMetricsUpTo(metricsPath, step);
+  writeFileSync(join(cfg.out, 'config.json'), JSON.stringify({ train: cfg, model: model.config, source: source.describe(), ...env }, null, 2));
+  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
+  let lastCkpt = resumed ? step : null;
+  onEvent({ type: 'start', step, total: cfg.steps, source: source.describe(), params: [...model.params.values()].reduce((n, v) => n + v.size, 0) });
+
+  const save = async () => {
+    const tmp = `${ckptDir}.tmp`;
+    rmSync(tmp, { recursive: true, force: true });
+    const st = opt.state();
+    await saveCheckpoint(tmp, model, source.tokenizer, {
+      meta: { step, rng: rng.state(), optimizerStep: st.step, train: cfg, model: model.config, task: source.task ? `task:${source.task.name}` : null },
+      tensors: st.tensors,
+    });
+    rmSync(`${ckptDir}.old`, { recursive: true, force: true });
+    if (existsSync(ckptDir)) renameSync(ckptDir, `${ckptDir}.old`);      // never without a complete checkpoint
+    renameSync(tmp, ckptDir);
+    rmSync(`${ckptDir}.old`, { recursive: true, force: true });
+    lastCkpt = step;
+    onEvent({ type: 'checkpoint', step, dir: ckptDir });
+  };
+
+  let final = evaluate(model, source);
+  const t0 = performance.now();
+  let tokens = 0;
+  while (step < Math.min(cfg.steps, cfg.stopAt ?? Infinity)) {
+    step += 1;
+    const grads = new Map<string, tf.Tensor>();
+    let loss = 0;
+    for (let micro = 0; micro < cfg.accum; micro++) {
+      const batch = source.trainBatch(cfg.batch, rng);
+      tokens += cfg.batch * batch.x[0].length;
+      const { value, grads: g } = tf.variableGrads(() => tf.div(lossOf(model, batch, true, step * cfg.accum + micro), cfg.accum) as tf.Scalar);
+      loss += value.dataSync()[0];
+      value.dispose();
+      for (const [id, t] of Object.entries(g)) {
+        const n = names.get(id)!;
+        const prev = grads.get(n);
+        grads.set(n, prev ? tf.add(prev, t) : t);
+        if (prev) { prev.dispose(); t.dispose(); }
+      }
+    }
+    if (!Number.isFinite(loss)) {
+      tf.dispose([...grads.values()]);
+      log({ step, split: 'train', loss: String(loss) });
+      const where = lastCkpt === null ? 'no checkpoint was written yet' : `the last good checkpoint is ${ckptDir} (step ${lastCkpt})`;
+      throw new Error(`training stopped: the loss is ${loss} at step ${step}; ${where}`);
+    }
+    const gradNorm = clipByGlobalNorm(grads, cfg.clip);
+    const lr = lrScaleAt(step, cfg.warmup, cfg.steps, cfg.minLrRatio);
+    opt.apply(grads, lr);
+    tf.dispose([...grads.values()]);
+    const tokensPerSecond = tokens / ((performance.now() - t0) / 1000);
+    const rec = { step, split: 'train', loss, lr: lr * cfg.lr, tokensPerSecond, gradNorm };
+    if (step % cfg.logEvery === 0 || step === cfg.steps) log(rec);
+    onEvent({ type: 'step', step, total: cfg.steps, loss, lr: lr * cfg.lr, tokensPerSecond, gradNorm });
+    if (step % cfg.evalEvery === 0 || step === cfg.steps) {
+      final = evaluate(model, source);
+      log({ step, split: 'val', ...final });
+      onEvent({ type: 'eval', step, metrics: final });
+    }
+    if (step % cfg.ckptEvery === 0 || step === cfg.steps) await save();
+  }
+  opt.dispose();
+  model.dispose();
+  return { step, final, outDir: cfg.out };
+}
+
+/** Mean cross-entropy (nats/token) of next-token prediction, over masked positions if a mask is given. */
+export function lossOf(model: GPT, batch: Batch, training: boolean, dropoutSeed = 0): tf.Tensor {
+  return tf.tidy(() => {
+    const [B, T] = [batch.x.length, batch.x[0].length];
+    const V = model.config.vocabSize;
+    const x = tf.tensor2d(batch.x, [B, T], 'int32');
+    const logits = model.forward(x, { training, dropoutSeed }).logits;
+    const logp = tf.logSoftmax(tf.reshape(logits, [B * T, V]));
+    const target = tf.cast(tf.oneHot(tf.tensor1d(batch.y.flat(), 'int32'), V), 'float32');
+    const nll = tf.neg(tf.sum(tf.mul(logp, target), 1));                           // [B·T]
+    if (!batch.mask) return tf.mean(nll);
+    const m = tf.tensor1d(batch.mask.flat(), 'float32');
+    return tf.div(tf.sum(tf.mul(nll, m)), tf.maximum(tf.sum(m), 1));
+  });
+}
+
+/** Validation metrics on the source's fixed batches, with per-head statistics from the first one. */
+export function evaluate(model: GPT, source: Source): EvalMetrics {
+  const batches = source.evalBatches();
+  let loss = 0, exact = 0, tokenAcc = 0;
+  for (const b of batches) {
+    loss += tf.tidy(() => lossOf(model, b, false).dataSync()[0]) / batches.length;
+    if (source.task) {
+      const pred = tf.tidy(() => tf.argMax(model.forward(tf.tensor2d(b.x, undefined, 'int32')).logits, 2).arraySync() as number[][]);
+      const acc = taskAccuracy(pred, { x: b.x, y: b.y, mask: b.mask! });
+      exact += acc.exactMatch / batches.length;
+      tokenAcc += acc.tokenAccuracy / batches.length;
+    }
+  }
+  const x0 = tf.tensor2d(batches[0].x, undefined, 'int32');
+  const r = model.forward(x0, { returnStats: true });
+  x0.dispose();
+  const perHead = (f: (s: NonNullable<typeof r.stats>[number]) => tf.Tensor) =>
+    r.stats!.map((s) => tf.tidy(() => Array.from(tf.mean(f(s), [0, 2]).dataSync())));    // [B, H, T] → [H]
+  const metrics: EvalMetrics = {
+    loss,
+    ...(source.charsPerToken ? { bitsPerChar: loss / Math.LN2 / source.charsPerToken } : {}),
+    ...(source.task ? { exactMatch: exact, tokenAccuracy: tokenAcc } : {}),
+    alpha: model.alphas(),
+    entropy: perHead((s) => s.entropy),
+    varentropy: perHead((s) => s.varentropy),
+    supportFraction: perHead((s) => s.supportFraction),
+  };
+  tf.dispose([r.logits, ...r.present.flatMap((c) => [c.k, c.v]), ...r.stats!.flatMap((s) => Object.values(s))]);
+  return metrics;
+}
+
+/** A resumed run must train the same model on the same data. */
+function checkResumable(meta: Record<string, unknown>, cfg: TrainConfig, saved: GPTConfig, wanted: Partial<GPTConfig>): void {
+  const prev = meta.train as TrainConfig | undefined;
+  if (!prev || typeof meta.step !== 'number' || !Array.isArray(meta.rng)) throw new Error('cannot resume: the checkpoint holds no training state');
+  const diff = (['data', 'batch', 'accum', 'seed'] as const).filter((k) => prev[k] !== cfg[k]);
+  for (const k of ['nLayer', 'nHead', 'nEmbd', 'blockSize'] as const) if (saved[k] !== wanted[k]) diff.push(k as never);
+  if (diff.length) throw new Error(`cannot resume: ${diff.join(', ')} differ from the checkpoint's run`);
+}
+
+/** On resume, drop metric lines past the checkpoint (they will be written again). */
+function keepMetricsUpTo(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
+  writeFileSync(path, kept.map((l) => `${l}\n`).join(''));
+}
