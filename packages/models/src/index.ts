@@ -8,3 +8,7 @@ export { fileSystemIO, saveCheckpoint, loadCheckpoint, type CheckpointExtra } fr
 export { generate, type GenerateArgs, type GenerateResult } from './generate';
 export { Rng } from './rng';
 export type { Sampler, SampleContext, SampleResult, AttentionSummary } from './sampler_types';
+export { filterLogits, type FilterLogitsArgs } from './filter_logits';
+export { drawCategorical, sampleFromLogits, greedySampler, plainSampler, filteredSampler, entmaxSampler, type PlainSamplerArgs, type EntmaxSamplerArgs } from './sample';
+export { entropixSampler, entropixBranch, ENTROPIX_DEFAULTS, type EntropixConfig, type EntropixBranch } from './entropix';
+export { freeEnergyStats, solveTemperature, freeEnergySampler, SOLVE_TEMPERATURE_DEFAULTS, type FreeEnergyStats, type EntropyTarget, type FreeEnergySamplerArgs } from './free_energy';
