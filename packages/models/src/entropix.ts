@@ -63,13 +63,42 @@ export interface EntropixConfig {
   clarifyingToken: number | null;
   /** Draws in the 'adaptive' branch; the most probable one under the model is returned. */
   nSamples: number;
+  /** Coefficients of the branch formulas (pass any subset to override). */
+  coefficients: EntropixCoefficients;
 }
+
+/**
+ * Coefficients of the branch formulas (Entropix reference values; dimensionless, the metrics they
+ * multiply are in bits: aH attention entropy, aV attention varentropy, IS interaction strength,
+ * agr agreement, H + V logit entropy + varentropy).
+ *   careful:    T = min(carefulTMax, T₀(carefulT0 + carefulTAttnH·aH))
+ *   exploring:  T = min(exploreTMax, T₀(exploreT0 + exploreTIS·IS)), k = max(exploreKMin, ⌊K₀(1 + exploreKAgree(1 − agr))⌋)
+ *   resampling: T = max(resampleTMin, T₀(resampleT0 + resampleTAttnV·aV)), p = max(resamplePMin, P₀ − resamplePAttnH·aH)
+ *   adaptive:   T = T₀(1 + adaptTLogit(H+V) + adaptTAttn(aH+aV) − adaptTAgree·agr),
+ *               k = clip(round(K₀(1 + adaptKIS·IS − adaptKAgree·agr)), 1, adaptKMax),
+ *               p = clip(P₀(1 + adaptPAttnV·aV), adaptPMin, 1), m = clip(m₀(1 − adaptMinPLogit(H+V)), adaptMinPLo, adaptMinPHi)
+ */
+export interface EntropixCoefficients {
+  carefulT0: number; carefulTAttnH: number; carefulTMax: number;
+  exploreT0: number; exploreTIS: number; exploreTMax: number; exploreKAgree: number; exploreKMin: number;
+  resampleT0: number; resampleTAttnV: number; resampleTMin: number; resamplePAttnH: number; resamplePMin: number;
+  adaptTLogit: number; adaptTAttn: number; adaptTAgree: number; adaptKIS: number; adaptKAgree: number; adaptKMax: number;
+  adaptPAttnV: number; adaptPMin: number; adaptMinPLogit: number; adaptMinPLo: number; adaptMinPHi: number;
+}
+
+export const ENTROPIX_COEFFICIENTS: Readonly<EntropixCoefficients> = Object.freeze({
+  carefulT0: 1.3, carefulTAttnH: 0.2, carefulTMax: 1.5,
+  exploreT0: 1.2, exploreTIS: 0.3, exploreTMax: 1.5, exploreKAgree: 0.5, exploreKMin: 5,
+  resampleT0: 2, resampleTAttnV: 0.5, resampleTMin: 2, resamplePAttnH: 0.2, resamplePMin: 0.5,
+  adaptTLogit: 0.3, adaptTAttn: 0.2, adaptTAgree: 0.2, adaptKIS: 0.3, adaptKAgree: 0.2, adaptKMax: 100,
+  adaptPAttnV: 0.1, adaptPMin: 0.1, adaptMinPLogit: 0.5, adaptMinPLo: 0.01, adaptMinPHi: 0.5,
+});
 
 /** Defaults from the Entropix reference (REFERENCES.md). */
 export const ENTROPIX_DEFAULTS: Readonly<EntropixConfig> = Object.freeze({
   temperature: 0.666, topP: 0.9, topK: 27, minP: 0.03,
   lowEntropy: 0.1, lowVarentropy: 0.1, highEntropy: 3, resampleEntropy: 5, highVarentropy: 5,
-  clarifyingToken: null, nSamples: 5,
+  clarifyingToken: null, nSamples: 5, coefficients: ENTROPIX_COEFFICIENTS,
 });
 
 export type EntropixBranch = 'argmax' | 'careful' | 'exploring' | 'resampling' | 'adaptive';
@@ -103,6 +132,7 @@ const CONFIG_RULES: Record<keyof EntropixConfig, Check> = {
   lowEntropy: num(0), lowVarentropy: num(0), highEntropy: num(0), resampleEntropy: num(0), highVarentropy: num(0),
   clarifyingToken: [(v) => v === null || (Number.isInteger(v) && (v as number) >= 0), 'null or an integer ≥ 0'],
   nSamples: int(1),
+  coefficients: [(v) => typeof v === 'object' && v !== null, 'an object of numbers (see EntropixCoefficients)'],
 };
 
 /** Merges a partial config over the defaults and checks it (unknown keys, ranges, disjoint regions). */
@@ -112,7 +142,12 @@ export function checkEntropixConfig(config: Partial<EntropixConfig> = {}): Reado
       throw new RangeError(`entropix: unknown option '${key}'; valid options are ${Object.keys(CONFIG_RULES).join(', ')}`);
     }
   }
-  const cfg = { ...ENTROPIX_DEFAULTS, ...config };
+  const coefficients = { ...ENTROPIX_COEFFICIENTS, ...config.coefficients };
+  for (const [k, v] of Object.entries(coefficients)) {
+    if (!Object.hasOwn(ENTROPIX_COEFFICIENTS, k)) throw new RangeError(`entropix: unknown coefficient '${k}'; valid: ${Object.keys(ENTROPIX_COEFFICIENTS).join(', ')}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`entropix: coefficient ${k} must be a finite number, got ${String(v)}`);
+  }
+  const cfg = { ...ENTROPIX_DEFAULTS, ...config, coefficients: Object.freeze(coefficients) };
   for (const [key, [ok, what]] of Object.entries(CONFIG_RULES)) {
     const v = cfg[key as keyof EntropixConfig];
     if (!ok(v)) throw new RangeError(`entropix: ${key} must be ${what}, got ${String(v)}`);
@@ -143,28 +178,33 @@ const clip = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x)
 export function entropixSampling(branch: EntropixBranch, m: EntropixMetrics, c: Readonly<EntropixConfig>): EntropixSampling | null {
   const base = { temperature: c.temperature, topK: c.topK, topP: c.topP, minP: c.minP };
   const { attnEntropyBits: aH, attnVarentropyBits: aV, agreement: agr, interactionStrength: is } = m;
+  const k = c.coefficients;
   switch (branch) {
     case 'argmax':
       return null;
     case 'careful':
-      return { ...base, temperature: Math.min(1.5, c.temperature * (1.3 + 0.2 * aH)) };
+      return { ...base, temperature: Math.min(k.carefulTMax, c.temperature * (k.carefulT0 + k.carefulTAttnH * aH)) };
     case 'exploring':
       return {
         ...base,
-        temperature: Math.min(1.5, c.temperature * (1.2 + 0.3 * is)),
-        topK: Math.max(5, Math.floor(c.topK * (1 + 0.5 * (1 - agr)))),
+        temperature: Math.min(k.exploreTMax, c.temperature * (k.exploreT0 + k.exploreTIS * is)),
+        topK: Math.max(k.exploreKMin, Math.floor(c.topK * (1 + k.exploreKAgree * (1 - agr)))),
       };
     case 'resampling':
-      return { ...base, temperature: Math.max(2, c.temperature * (2 + 0.5 * aV)), topP: Math.max(0.5, c.topP - 0.2 * aH) };
+      return {
+        ...base,
+        temperature: Math.max(k.resampleTMin, c.temperature * (k.resampleT0 + k.resampleTAttnV * aV)),
+        topP: Math.max(k.resamplePMin, c.topP - k.resamplePAttnH * aH),
+      };
     case 'adaptive': {
       const logitU = m.entropyBits + m.varentropyBits;
-      // agreement ≤ 2 (a mean absolute difference of probabilities), so the factor stays ≥ 0.6.
-      const t = c.temperature * (1 + 0.3 * logitU + 0.2 * (aH + aV) - 0.2 * agr);
+      // agreement ≤ 2 (a mean absolute difference of probabilities), so with the defaults the factor stays ≥ 0.6.
+      const t = c.temperature * (1 + k.adaptTLogit * logitU + k.adaptTAttn * (aH + aV) - k.adaptTAgree * agr);
       return {
         temperature: Math.max(t, 1e-3 * c.temperature),
-        topK: clip(Math.round(c.topK * (1 + 0.3 * is - 0.2 * agr)), 1, 100),
-        topP: clip(c.topP * (1 + 0.1 * aV), 0.1, 1),
-        minP: clip(c.minP * (1 - 0.5 * logitU), 0.01, 0.5),
+        topK: clip(Math.round(c.topK * (1 + k.adaptKIS * is - k.adaptKAgree * agr)), 1, k.adaptKMax),
+        topP: clip(c.topP * (1 + k.adaptPAttnV * aV), k.adaptPMin, 1),
+        minP: clip(c.minP * (1 - k.adaptMinPLogit * logitU), k.adaptMinPLo, k.adaptMinPHi),
       };
     }
   }

@@ -10,5 +10,5 @@ export { Rng } from './rng';
 export type { Sampler, SampleContext, SampleResult, AttentionSummary } from './sampler_types';
 export { filterLogits, type FilterLogitsArgs } from './filter_logits';
 export { drawCategorical, sampleFromLogits, greedySampler, plainSampler, filteredSampler, entmaxSampler, type PlainSamplerArgs, type EntmaxSamplerArgs } from './sample';
-export { entropixSampler, entropixBranch, ENTROPIX_DEFAULTS, type EntropixConfig, type EntropixBranch } from './entropix';
+export { entropixSampler, entropixBranch, entropixSampling, ENTROPIX_DEFAULTS, ENTROPIX_COEFFICIENTS, type EntropixConfig, type EntropixCoefficients, type EntropixBranch } from './entropix';
 export { freeEnergyStats, solveTemperature, freeEnergySampler, SOLVE_TEMPERATURE_DEFAULTS, type FreeEnergyStats, type EntropyTarget, type FreeEnergySamplerArgs } from './free_energy';

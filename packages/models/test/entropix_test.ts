@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import {
-  checkEntropixConfig, ENTROPIX_DEFAULTS, entropixBranch, entropixProbs, entropixSampler, type EntropixBranch,
+  checkEntropixConfig, ENTROPIX_DEFAULTS, entropixSampling, entropixBranch, entropixProbs, entropixSampler, type EntropixBranch,
 } from '../src/entropix';
 import { Rng } from '../src/rng';
 import { drawCategorical, softmax64 } from '../src/sample';
@@ -52,6 +52,16 @@ describeBackends('entropix', () => {
     expect(() => entropixSampler({ clarifyingToken: -1 })).toThrow(/clarifyingToken must be null or an integer/);
     expect(() => entropixSampler({ lowEntropy: 4 })).toThrow(/lowEntropy \(4\) must be ≤ highEntropy \(3\)/);
     expect(() => entropixSampler({ lowVarentropy: 6 })).toThrow(/lowVarentropy/);
+  });
+
+  it('the branch coefficients live in the config: an override changes the formula, unknown ones are rejected', () => {
+    const m = { entropyBits: 4, varentropyBits: 0, attnEntropyBits: 1, attnVarentropyBits: 0, agreement: 0, interactionStrength: 0 };
+    const def = entropixSampling('careful', m, checkEntropixConfig())!;
+    expect(def.temperature).toBeCloseTo(Math.min(1.5, T0 * (1.3 + 0.2 * 1)), 12);
+    const custom = entropixSampling('careful', m, checkEntropixConfig({ coefficients: { carefulT0: 1, carefulTAttnH: 0.5 } as never }))!;
+    expect(custom.temperature).toBeCloseTo(Math.min(1.5, T0 * (1 + 0.5 * 1)), 12);
+    expect(() => checkEntropixConfig({ coefficients: { carefulX: 1 } as never })).toThrow(/unknown coefficient 'carefulX'/);
+    expect(() => checkEntropixConfig({ coefficients: { carefulT0: NaN } as never })).toThrow(/carefulT0 must be a finite number/);
   });
 
   it('defect 4 fixed: the four named regions are disjoint and each is reachable', () => {

@@ -58,10 +58,10 @@ export interface TrainConfig {
 }
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
-  data: 'task:recall', out: 'runs/latest', steps: 400, batch: 32, accum: 1, blockSize: 64,
+  data: 'task:sort', out: 'runs/latest', steps: 1200, batch: 32, accum: 1, blockSize: 64,
   layers: 2, heads: 4, embd: 64, dropout: 0, attention: 'learned', alphaInit: 1.5, tokenizer: 'char',
   lr: 3e-3, alphaLr: 3e-2, weightDecay: 0.1, warmup: 40, minLrRatio: 0.1, clip: 1,
-  evalEvery: 50, evalBatches: 4, ckptEvery: 100, logEvery: 10, seed: 0, valFraction: 0.1,
+  evalEvery: 100, evalBatches: 4, ckptEvery: 400, logEvery: 10, seed: 0, valFraction: 0.1,
   cacheDir: '.cache/aes', resume: false,
 });
 

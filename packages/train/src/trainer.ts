@@ -94,6 +94,7 @@ export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void =
   };
 
   let final = evaluate(model, source);
+  if (!resumed) log({ step: 0, split: 'val', ...final });                  // the curves start at the initialisation
   const t0 = performance.now();
   let tokens = 0;
   while (step < Math.min(cfg.steps, cfg.stopAt ?? Infinity)) {

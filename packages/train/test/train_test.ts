@@ -34,10 +34,10 @@ describe('train', () => {
     expect(alphas.every((a) => a > 1 && a < 2)).toBe(true);
     expect(alphas.some((a) => Math.abs(a - 1.5) > 0.02)).toBe(true);
     const val = m.filter((r) => r.split === 'val');
-    expect(val.map((r) => r.step)).toEqual([50, 100, 150]);
+    expect(val.map((r) => r.step)).toEqual([0, 50, 100, 150]);
     for (const k of ['loss', 'exactMatch', 'alpha', 'entropy', 'varentropy', 'supportFraction']) expect(val[0]).toHaveProperty(k);
-    expect(m[0]).toMatchObject({ step: 1, split: 'train' });
-    for (const k of ['loss', 'lr', 'tokensPerSecond']) expect(typeof m[0][k]).toBe('number');
+    expect(m[1]).toMatchObject({ step: 1, split: 'train' });
+    for (const k of ['loss', 'lr', 'tokensPerSecond']) expect(typeof m[1][k]).toBe('number');
     expect(JSON.parse(readFileSync(join(c.out, 'config.json'), 'utf8'))).toMatchObject({ train: { steps: 150 }, backend: 'wasm' });
     const files = await writeTrainingPlots(c.out);
     expect(files.map((f) => f.split('/').pop())).toEqual(['loss.svg', 'loss.png', 'alpha.svg', 'alpha.png']);
