@@ -22,30 +22,21 @@ describe('AdamW', () => {
     const opt = new AdamW([{ params: new Map<string, tf.Variable>([['w', w], ['b', b]]), lr: 0.1, weightDecay: 0.5 }, { params: new Map<string, tf.Variable>([['a', a]]), lr: 0.2, weightDecay: 0.5 }], { beta1: 0.9, beta2: 0.99, eps: 1e-8 });
     const g1 = new Map<string, tf.Tensor>([['w', tf.tensor2d([[0.2, 0.4]])], ['b', tf.tensor1d([-1])], ['a', tf.tensor1d([2])]]);
     const g2 = new Map<string, tf.Tensor>([['w', tf.tensor2d([[-0.1, 0.3]])], ['b', tf.tensor1d([0.5])], ['a', tf.tensor1d([-1])]]);
-    // hand computation in float64
-    const ref = (p0: number, gs: number[], lr: number, wd: number) => {
+    // hand computation in float64: lr scaled by 1, then 0.5 (the schedule's factor)
+    const ref = (p0: number, gs: number[], lr: number, wd: number, scales = [1, 0.5]) => {
       let [p, m, v] = [p0, 0, 0];
       gs.forEach((g, i) => {
-        const t = i + 1;
-        m = 0.9 * m + 0.1 * g; v = 0.99 * v + 0.01 * g * g;
-        p -= lr * ((m / (1 - 0.9 ** t)) / (Math.sqrt(v / (1 - 0.99 ** t)) + 1e-8) + wd * p);
-      });
-      return p;
-    };
-    opt.apply(g1, 1);
-    opt.apply(g2, 0.5);
-    const refScaled = (p0: number, gs: number[], lr: number, wd: number) => {      // lr scale 1 then 0.5
-      let [p, m, v] = [p0, 0, 0];
-      gs.forEach((g, i) => {
-        const t = i + 1, l = lr * (i === 0 ? 1 : 0.5);
+        const t = i + 1, l = lr * scales[i];
         m = 0.9 * m + 0.1 * g; v = 0.99 * v + 0.01 * g * g;
         p -= l * ((m / (1 - 0.9 ** t)) / (Math.sqrt(v / (1 - 0.99 ** t)) + 1e-8) + wd * p);
       });
       return p;
     };
+    opt.apply(g1, 1);
+    opt.apply(g2, 0.5);
     expect(ref(1, [0.2], 0.1, 0.5)).toBeCloseTo(1 - 0.1 * (1 + 0.5), 6);       // first step: m̂/√v̂ ≈ sign(g)
     const got = [...w.dataSync(), ...b.dataSync(), ...a.dataSync()];
-    const want = [refScaled(1, [0.2, -0.1], 0.1, 0.5), refScaled(-2, [0.4, 0.3], 0.1, 0.5), refScaled(3, [-1, 0.5], 0.1, 0), refScaled(0.5, [2, -1], 0.2, 0)];
+    const want = [ref(1, [0.2, -0.1], 0.1, 0.5), ref(-2, [0.4, 0.3], 0.1, 0.5), ref(3, [-1, 0.5], 0.1, 0), ref(0.5, [2, -1], 0.2, 0)];
     got.forEach((x, i) => expect(x).toBeCloseTo(want[i], 5));
     // state round trip: a fresh optimizer with the saved state continues identically
     const st = opt.state();
