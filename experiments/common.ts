@@ -5,7 +5,7 @@
  * CSV/JSON results and SVG+PNG plots (Vega-Lite, see @aes/train's plot module).
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend, type BackendName } from '@aes/attention';
@@ -75,4 +75,24 @@ export function fitLine(x: number[], y: number[]): { slope: number; intercept: n
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * A real text that needs no download: this repository's documentation and TypeScript sources
+ * (README, docs/*.md, packages/*\/src/*.ts, in sorted order), written once to `.cache/aes/` and
+ * returned as a path for `train({data})`. About 300 kB of English prose, formulas and code.
+ */
+export function repoCorpus(): string {
+  const root = join(import.meta.dirname, '..');
+  const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+  for (const pkg of readdirSync(join(root, 'packages')).sort()) {
+    const src = join(root, 'packages', pkg, 'src');
+    if (existsSync(src)) files.push(...readdirSync(src).filter((f) => f.endsWith('.ts')).sort().map((f) => `packages/${pkg}/src/${f}`));
+  }
+  const text = files.map((f) => readFileSync(join(root, f), 'utf8')).join('\n\n');
+  const dir = join(root, '.cache', 'aes');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'repo_corpus.txt');
+  writeFileSync(path, text);
+  return path;
 }

@@ -1,14 +1,16 @@
 /**
  * Runs every experiment in turn at the quick size (`--full` for the size behind docs/results.md):
- *   pnpm experiments [--full] [--only complexity,free-energy]
+ *   pnpm experiments [--full] [--only complexity,free-energy,training]
  * Each writes experiments/results/<name>/ (config.json, CSV/JSON, SVG+PNG plots).
  */
 import { run as complexity } from './complexity';
 import { run as freeEnergy } from './free_energy';
+import { run as training } from './training';
 
 const EXPERIMENTS: Record<string, (argv: string[]) => Promise<Record<string, unknown>>> = {
   complexity,
   'free-energy': freeEnergy,
+  training,
 };
 
 async function main(argv: string[]) {
