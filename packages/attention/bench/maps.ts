@@ -19,6 +19,9 @@ const MAPS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   sparsemax,
   entmax15,
   'entmaxBisect(1.5)': (x) => entmaxBisect(x, 1.5),
+  'entmaxBisect(1.5) newton': (x) => entmaxBisect(x, 1.5, { solver: 'newton' }),
+  'entmaxBisect(1.3)': (x) => entmaxBisect(x, 1.3),
+  'entmaxBisect(1.3) newton': (x) => entmaxBisect(x, 1.3, { solver: 'newton' }),
 };
 
 async function main() {

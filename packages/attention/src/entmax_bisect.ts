@@ -17,10 +17,19 @@ import { checkScores, readsSync, safeRowDiv, shiftRows } from './rows';
 import { softmax } from './softmax';
 
 export interface EntmaxBisectArgs {
-  /** Bisection steps. The bracket is at most ln n wide, so 30 halvings reach float32 resolution. */
+  /**
+   * Solver steps. Bisection: the bracket is at most ln n wide, so 30 halvings reach float32
+   * resolution. Newton: 12 steps (each costs about two bisection steps).
+   */
   nIter?: number;
+  /**
+   * 'bisect' (default; the reference) or 'newton': safeguarded Newton steps on ln Σp, which keep the
+   * bisection bracket and fall back to its midpoint whenever a step leaves it.
+   */
+  solver?: 'bisect' | 'newton';
 }
-export const ENTMAX_BISECT_DEFAULTS: Readonly<Required<EntmaxBisectArgs>> = Object.freeze({ nIter: 30 });
+export const ENTMAX_BISECT_DEFAULTS: Readonly<Required<Omit<EntmaxBisectArgs, 'nIter'>>> = Object.freeze({ solver: 'bisect' as const });
+const DEFAULT_ITERS = { bisect: 30, newton: 12 };
 
 /** Tensor α below this is raised to it (α − 1 is a divisor); its result is softmax within 1e-6. */
 export const MIN_ALPHA_EXCESS = 1e-6;
@@ -39,14 +48,16 @@ export const MIN_ALPHA_EXCESS = 1e-6;
  */
 function entmaxBisect_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBisectArgs = {}): tf.Tensor {
   checkScores(x, 'entmaxBisect');
-  const { nIter } = { ...ENTMAX_BISECT_DEFAULTS, ...args };
+  const { solver } = { ...ENTMAX_BISECT_DEFAULTS, ...args };
+  if (solver !== 'bisect' && solver !== 'newton') throw new RangeError(`entmaxBisect: solver must be 'bisect' or 'newton', got ${String(solver)}`);
+  const nIter = args.nIter ?? DEFAULT_ITERS[solver];
   if (!Number.isInteger(nIter) || nIter < 1) throw new RangeError(`entmaxBisect: nIter must be a positive integer, got ${nIter}`);
   if (typeof alpha === 'number') {
     checkAlphaNumber(alpha, 'entmaxBisect');
     if (alpha === 1) return softmax(x);
     const f = tf.customGrad((...a: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [input, save] = a as [tf.Tensor, tf.GradSaveFunc];
-      const { p, t } = solve(input, alpha - 1, nIter);
+      const { p, t } = solve(input, alpha - 1, nIter, solver);
       save([p, t]);
       return { value: p, gradFunc: (dy: tf.Tensor, [ps, ts]: tf.Tensor[]) => scoreGrad(dy, ps, ts) };
     });
@@ -59,7 +70,7 @@ function entmaxBisect_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBise
     const eps = tf.sub(al, 1);
     // One α for every row (per-head α in attention): solve with the number, whose special cases and
     // plain pow are several times faster than the per-row exp/log form; gradients still go to α.
-    const { p, t } = solve(input, al.size === 1 && readsSync() ? eps.dataSync()[0] : eps, nIter);
+    const { p, t } = solve(input, al.size === 1 && readsSync() ? eps.dataSync()[0] : eps, nIter, solver);
     save([p, t, eps]);
     const gradFunc = (dy: tf.Tensor, [ps, ts, es]: tf.Tensor[]) => [
       scoreGrad(dy, ps, ts),
@@ -94,7 +105,7 @@ export function checkAlphaTensor(alpha: tf.Tensor, x: tf.Tensor, op: string): vo
  * Bisection for ν, then p at the lower end, renormalised. `eps` = α − 1 (number or `[..., 1]`).
  * Returns p and t = (α−1)(z − ν) (for the gradients; −∞ on masked entries).
  */
-function solve(x: tf.Tensor, eps: number | tf.Tensor, nIter: number): { p: tf.Tensor; t: tf.Tensor } {
+function solve(x: tf.Tensor, eps: number | tf.Tensor, nIter: number, solver: 'bisect' | 'newton'): { p: tf.Tensor; t: tf.Tensor } {
   const last = x.rank - 1;
   const n = x.shape[last];
   const rows = shiftRows(x);
@@ -102,16 +113,40 @@ function solve(x: tf.Tensor, eps: number | tf.Tensor, nIter: number): { p: tf.Te
   const pOf = probabilities(eps);
   // Upper end of the bracket: (1 − n^{−ε})/ε = −expm1(−ε ln n)/ε, accurate for small ε.
   const rowShape = [...x.shape.slice(0, -1), 1];
-  const hi = tf.broadcastTo(tf.div(tf.neg(tf.expm1(tf.mul(eps, -Math.log(n)))), eps), rowShape);
+  let hi: tf.Tensor = tf.broadcastTo(tf.div(tf.neg(tf.expm1(tf.mul(eps, -Math.log(n)))), eps), rowShape);
   let lo: tf.Tensor = tf.zeros(rowShape);                            // Σp ≥ 1 here (max entry: p = 1)
-  for (let i = 1; i <= nIter; i++) {
-    const next = tf.tidy(() => {
-      const mid = tf.add(lo, tf.mul(hi, 2 ** -i));
-      const mass = tf.sum(pOf(tf.sub(ze, tf.mul(eps, mid))), last, true);
-      return tf.where(tf.greaterEqual(mass, 1), mid, lo);           // keep the Σp ≥ 1 side
-    });
-    lo.dispose();
-    lo = next;
+  if (solver === 'bisect') {
+    for (let i = 1; i <= nIter; i++) {
+      const next = tf.tidy(() => {
+        const mid = tf.add(lo, tf.mul(hi, 2 ** -i));
+        const mass = tf.sum(pOf(tf.sub(ze, tf.mul(eps, mid))), last, true);
+        return tf.where(tf.greaterEqual(mass, 1), mid, lo);         // keep the Σp ≥ 1 side
+      });
+      lo.dispose();
+      lo = next;
+    }
+  } else {
+    // Newton on F(ν) = ln Σp(ν), F' = −Σg/Σp (g = p/(1+t)): nearly linear in ν for small α − 1
+    // (exactly so for softmax), piecewise smooth otherwise. Every step updates the bracket from the
+    // sign of F and falls back to the midpoint when the Newton point leaves it.
+    let nu: tf.Tensor = tf.zeros(rowShape);
+    for (let i = 0; i < nIter; i++) {
+      const [nextNu, nextLo, nextHi] = tf.tidy(() => {
+        const t = tf.sub(ze, tf.mul(eps, nu));
+        const p = pOf(t);
+        const mass = tf.sum(p, last, true);
+        const slope = tf.sum(jacobianWeights(p, t), last, true);
+        const above = tf.greaterEqual(mass, 1);
+        const l = tf.where(above, nu, lo), h = tf.where(above, hi, nu);
+        const step = tf.add(nu, tf.div(tf.mul(tf.log(mass), mass), tf.maximum(slope, 1e-30)));
+        const inside = tf.logicalAnd(tf.greaterEqual(step, l), tf.lessEqual(step, h));
+        return [tf.where(inside, step, tf.div(tf.add(l, h), 2)), l, h];
+      });
+      tf.dispose([nu, lo, hi]);
+      [nu, lo, hi] = [nextNu, nextLo, nextHi];
+    }
+    tf.dispose([lo, hi]);
+    lo = nu;                                                         // converged ν; p is renormalised below
   }
   const t = tf.sub(ze, tf.mul(eps, lo));
   const pRaw = pOf(t);

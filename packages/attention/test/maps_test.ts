@@ -109,6 +109,20 @@ describeAllBackends('maps', () => {
     }
   });
 
+  it("solver 'newton' (safeguarded, 12 steps) matches bisection and the exact maps, masked and special rows too", () => {
+    for (const [scale, n] of [[0.05, 300], [1, 50], [3, 1000], [1000, 40]] as const) {
+      const rows = randomRows(scale * 100 + n, 6, n, scale).map((r, i) => (i === 1 ? r.map((v, j) => (j % 3 ? v : -Infinity)) : r));
+      rows.push(Array(n).fill(-Infinity), [NaN, ...Array(n - 1).fill(0)]);
+      for (const a of [1.01, 1.25, 1.5, 2, 3]) {
+        const got = run((x) => entmaxBisect(x, a, { solver: 'newton' }), rows);
+        const want = run((x) => entmaxBisect(x, a, { nIter: 60 }), rows);
+        got.forEach((r, i) => expectClose(r, want[i], 5e-6));
+      }
+      expectClose(run((x) => entmaxBisect(x, 2, { solver: 'newton' }), rows).flat(), run(sparsemax, rows).flat(), 5e-6);
+    }
+    expect(() => entmaxBisect(tf.tensor2d([[1, 2]]), 1.5, { solver: 'halley' as 'newton' })).toThrow(/solver must be/);
+  });
+
   it('α = 3 on peaked rows (1000·randn) gives no NaN and matches the reference', () => {
     const rows = randomRows(99, 8, 40, 1000);
     const p = run(bisect(3), rows);
