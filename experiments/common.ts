@@ -5,7 +5,7 @@
  * CSV/JSON results and SVG+PNG plots (Vega-Lite, see @aes/train's plot module).
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend, type BackendName } from '@aes/attention';
@@ -93,6 +93,9 @@ export function repoCorpus(): string {
   const dir = join(root, '.cache', 'aes');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'repo_corpus.txt');
-  writeFileSync(path, text);
+  if (!existsSync(path) || readFileSync(path, 'utf8') !== text) {             // atomic: runs may overlap
+    writeFileSync(`${path}.${process.pid}.tmp`, text);
+    renameSync(`${path}.${process.pid}.tmp`, path);
+  }
   return path;
 }

@@ -18,9 +18,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
 import { aesSchedule, attention, entmax, logitStats, probStats, supportSize } from '@aes/attention';
-import { fitLine, median, startRun, type Json } from './common';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCheckpoint } from '@aes/models';
+import { fitLine, median, repoCorpus, RESULTS, startRun, type Json } from './common';
 
-const QUICK = { lengths: '128,256,512,1024,2048', timeLengths: '128,256,512,1024', scales: '0.5,1,2,4', rows: 64, dim: 64, repeats: 3, seed: 1 };
+/** Trained text models of experiment 2 (seed 0), when they exist: their heads' supports are measured too. */
+const TRAINED = join(RESULTS, 'training', 'runs', 'text');
+const QUICK = { lengths: '128,256,512,1024,2048', timeLengths: '128,256,512,1024', scales: '0.5,1,2,4', rows: 64, dim: 64, repeats: 3, seed: 1, trained: TRAINED };
 const FULL = { lengths: '128,256,512,1024,2048,4096', timeLengths: '128,256,512,1024,2048,4096', rows: 128, repeats: 5 };
 const MAPS: Array<[string, number | 'aes']> = [['softmax', 1], ['entmax α=1.25', 1.25], ['entmax15', 1.5], ['sparsemax', 2], ['entmax α=3', 3], ['AES', 'aes']];
 const FIRST_K = 32;                                                   // partial-sort width of the exact maps
@@ -170,7 +175,38 @@ export async function run(argv: string[]): Promise<Json> {
   await plot('time_vs_n', logXY(`Measured time per head (${cfg.backend}), d = ${cfg.dim}`, timing, 'n', 'ms', 'kernel', 'keys n', 'ms'));
   await plot('cost_vs_zeta', logXY(`Sparsity-aware cost at n = ${nMax} against ζ = α − 1`, zetaRows.flatMap((r) => [{ zeta: r.zeta, flops: r.sparseTotal, part: 'total' }, { zeta: r.zeta, flops: r.sparseValues, part: 'P·V on the support' }]), 'zeta', 'flops', 'part', 'ζ', 'FLOPs'));
   await plot('cost_vs_varentropy', logXY(`entmax15 cost at n = ${nMax} against varentropy (scale varies)`, vRows.flatMap((r) => [{ v: r.varentropy, flops: r.sparseTotal, part: 'total' }, { v: r.varentropy, flops: r.sparseValues, part: 'P·V on the support' }]), 'v', 'flops', 'part', 'softmax varentropy (nats²)', 'FLOPs'));
+  // (a, trained) supports of the heads of the text models of experiment 2, against the number of
+  // visible keys (row t of a causal head sees t + 1 keys)
+  const trained = await trainedSupports(cfg.trained);
+  if (trained.length) {
+    writeCsv('trained_support.csv', trained);
+    fits.trainedSupport = Object.fromEntries([...new Set(trained.map((r) => r.normaliser as string))].map((m) => [m, gamma(trained.filter((r) => r.normaliser === m && (r.n as number) >= 8), 'support')]));
+    await plot('trained_support', logXY('Heads of trained text models (experiment 2): support per row', trained, 'n', 'support', 'normaliser', 'visible keys n', 'non-zeros per row'));
+    writeJson('fits.json', fits);
+  }
   return fits;
+}
+
+/** Mean support per visible-key count over every head of each trained model found under `root`. */
+async function trainedSupports(root: string): Promise<Array<Record<string, number | string>>> {
+  const rows: Array<Record<string, number | string>> = [];
+  if (!root || !existsSync(root)) return rows;
+  const text = readFileSync(repoCorpus(), 'utf8');
+  for (const norm of ['softmax', 'sparsemax', 'entmax15', 'learned', 'aes']) {
+    const dir = join(root, norm, 'seed0', 'ckpt');
+    if (!existsSync(dir)) continue;
+    const { model, tokenizer } = await loadCheckpoint(dir);
+    const T = model.config.blockSize;
+    const ids = tokenizer.encode(text.slice(Math.floor(text.length * 0.95)));        // held-out tail
+    const windows = Array.from({ length: 8 }, (_, b) => ids.slice(b * T, (b + 1) * T)).filter((w) => w.length === T);
+    const x = tf.tensor2d(windows, undefined, 'int32');
+    const r = model.forward(x, { returnStats: true });
+    const perPos = tf.tidy(() => tf.mean(tf.stack(r.stats!.map((s) => tf.mean(s.support, [0, 1]))), 0).arraySync() as number[]);   // [T]
+    perPos.forEach((support, t) => { if ([1, 2, 4, 8, 16, 32, 64, 128, 256].includes(t + 1)) rows.push({ normaliser: norm, n: t + 1, support }); });
+    tf.dispose([x, r.logits, ...r.stats!.flatMap((s) => Object.values(s))]);
+    model.dispose();
+  }
+  return rows;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

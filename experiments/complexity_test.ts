@@ -27,7 +27,7 @@ describe('experiment: complexity', () => {
   });
 
   it('writes well-formed files with sane numbers', async () => {
-    const fits = await run(['--out', dir, '--backend', 'cpu', '--lengths', '64,128,256', '--time-lengths', '64,128', '--rows', '8', '--repeats', '1', '--scales', '1,2']) as {
+    const fits = await run(['--out', dir, '--backend', 'cpu', '--trained', '', '--lengths', '64,128,256', '--time-lengths', '64,128', '--rows', '8', '--repeats', '1', '--scales', '1,2']) as {
       flops: Record<string, number>; support: Record<string, number>;
     };
     for (const f of ['config.json', 'support.csv', 'flops.csv', 'timing.csv', 'fits.json', 'cost_vs_zeta.csv', 'support_vs_n.svg', 'support_vs_n.png', 'flops_vs_n.svg', 'time_vs_n.png']) {

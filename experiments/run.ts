@@ -1,16 +1,18 @@
 /**
  * Runs every experiment in turn at the quick size (`--full` for the size behind docs/results.md):
- *   pnpm experiments [--full] [--only complexity,free-energy,training]
+ *   pnpm experiments [--full] [--only complexity,free-energy,training,sampling]
  * Each writes experiments/results/<name>/ (config.json, CSV/JSON, SVG+PNG plots).
  */
 import { run as complexity } from './complexity';
 import { run as freeEnergy } from './free_energy';
+import { run as sampling } from './sampling';
 import { run as training } from './training';
 
 const EXPERIMENTS: Record<string, (argv: string[]) => Promise<Record<string, unknown>>> = {
   complexity,
   'free-energy': freeEnergy,
   training,
+  sampling,
 };
 
 async function main(argv: string[]) {
