@@ -34,7 +34,7 @@ function fmt(t: tf.Tensor): string {
 }
 
 function learnAlpha(cfg: typeof CONFIG): void {
-  const z = tf.randomNormal([cfg.rows, cfg.width], 0, 2, 'float32', cfg.seed);
+  const z = tf.randomNormal([cfg.rows, cfg.width], 0, 2, 'float32', cfg.seed + 1);   // tfjs reads seed 0 as none
   const target = entmaxBisect(z, cfg.alphaTrue);
   const a = tf.variable(tf.scalar(0));                               // α = 1.5 at the start
   const alphaOf = () => tf.add(1, tf.sigmoid(a));
