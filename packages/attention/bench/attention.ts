@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
-import { attention, selectBackend, type NormaliserSpec } from '../src/index';
+import { attention, selectBackend, stridedAttention, type NormaliserSpec } from '../src/index';
 import { parseFlags, summary, timeInterleaved } from './util';
 
 const CONFIG = { backend: 'wasm', lengths: '256,1024,2048', heads: 4, dim: 64, batch: 1, repeats: 5, warmup: 1, seed: 0, json: '' };
@@ -40,11 +40,17 @@ async function main() {
         supportFraction: tf.mean(stats.supportFraction).dataSync()[0],
       });
     });
-    tf.dispose([q, k, v, dy]);
+    // The O(n√n) reference (forward only: the gradient of its gathers needs a kernel wasm lacks).
+    const heads = (t: tf.Tensor) => tf.unstack(tf.reshape(t, [B * H, T, d])) as tf.Tensor2D[];
+    const [qs, ks, vs] = [heads(q), heads(k), heads(v)];
+    const strided = (await timeInterleaved([() => tf.tidy(() => tf.stack(qs.map((qh, i) => stridedAttention(qh, ks[i], vs[i]))))], cfg.repeats, cfg.warmup)).map(summary)[0];
+    rows.push({ T, normaliser: 'strided √n', fwdMs: strided.median, fwdBwdMs: NaN, fwdRatio: strided.median / fwd[0].median, fwdBwdRatio: NaN,
+      fwdGflops: (4 * B * H * T * 2 * Math.ceil(Math.sqrt(T)) * d) / strided.median / 1e6, alpha: '1 (softmax)', supportFraction: NaN });
+    tf.dispose([q, k, v, dy, ...qs, ...ks, ...vs]);
   }
   console.log('T      normaliser   fwd ms (×softmax, GFLOP/s)     fwd+bwd ms (×softmax)   α per head        support');
   for (const r of rows) {
-    const f = (x: unknown, n = 1) => (x as number).toFixed(n);
+    const f = (x: unknown, n = 1) => (Number.isNaN(x as number) ? '–' : (x as number).toFixed(n));
     console.log(`${String(r.T).padEnd(6)} ${String(r.normaliser).padEnd(12)} ${f(r.fwdMs).padStart(8)} (${f(r.fwdRatio, 2)}×, ${f(r.fwdGflops)})`.padEnd(52) +
       `${f(r.fwdBwdMs).padStart(8)} (${f(r.fwdBwdRatio, 2)}×)      ${String(r.alpha).padEnd(18)}${f(r.supportFraction, 3)}`);
   }

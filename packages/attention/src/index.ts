@@ -16,5 +16,6 @@ export { aesSchedule, AES_SCHEDULE_DEFAULTS, type AesSchedule, type AesScheduleA
 export { attention, type AttentionArgs, type AttentionResult, type AttentionStats, type AesState } from './attention';
 export { multiHeadAttention, type MhaArgs, type MhaConfig, type MhaWeights, type KVCache } from './mha';
 export { matMul2d } from './matmul';
+export { stridedAttention } from './strided';
 export { EntropicMultiHeadAttention, type EntropicMultiHeadAttentionArgs } from './layer';
 export { selectBackend, BACKEND_NAMES, type BackendName, type BackendChoice } from './backend';
