@@ -181,14 +181,9 @@ function perHead(x: tf.Tensor): tf.Tensor2D[] {
   return tf.unstack(tf.reshape(x, [B * H, N, e])) as tf.Tensor2D[];
 }
 
-/**
- * Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]`, or null. Built in
- * JavaScript on cpu/wasm; on a GPU backend built on the device (log of a band of ones), since
- * uploading T·S floats each call (64 MB at 4096²) costs more than the attention itself there.
- */
+/** Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]`, or null. */
 function causalMask(T: number, S: number, offset: number | null): tf.Tensor | null {
   if (offset === null) return null;
-  if (!readsSync() && offset >= 0) return tf.log(tf.linalg.bandPart(tf.ones([T, S]), -1, offset));
   const m = new Float32Array(T * S);
   for (let i = 0; i < T; i++) m.fill(-Infinity, i * S + Math.max(0, Math.min(S, i + offset + 1)), (i + 1) * S);
   return tf.tensor2d(m, [T, S]);
