@@ -180,6 +180,20 @@ function checkFormula(D: (S: number) => number, { S0, Smax, zmax }: Required<Aes
  */
 export function aesSchedule(args: AesScheduleArgs = {}): AesSchedule {
   const a = checkArgs(args);
+  // attention() asks for its heads' schedules on every call: parse and validate each one once.
+  const key = JSON.stringify(a);
+  const known = BUILT.get(key);
+  if (known) return known;
+  const built = buildSchedule(a);
+  if (BUILT.size >= 64) BUILT.delete(BUILT.keys().next().value as string);
+  BUILT.set(key, built);
+  return built;
+}
+
+/** Validated schedules by their resolved arguments (immutable values; at most 64 kept). */
+const BUILT = new Map<string, AesSchedule>();
+
+function buildSchedule(a: ReturnType<typeof checkArgs>): AesSchedule {
   const { S0, Smax, zmax } = a;
   const formula = BUILTIN.get(a.shape) ?? a.shape;
   const names = [...BUILTIN.keys()].join(', ');
