@@ -93,8 +93,9 @@ export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void =
     onEvent({ type: 'checkpoint', step, dir: ckptDir });
   };
 
-  let final = evaluate(model, source);
-  if (!resumed) log({ step: 0, split: 'val', ...final });                  // the curves start at the initialisation
+  // The curves start at the initialisation (a resumed run already logged it).
+  let final: EvalMetrics | null = resumed ? null : evaluate(model, source);
+  if (final) log({ step: 0, split: 'val', ...final });
   const t0 = performance.now();
   let tokens = 0;
   while (step < Math.min(cfg.steps, cfg.stopAt ?? Infinity)) {
@@ -135,6 +136,7 @@ export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void =
     }
     if (step % cfg.ckptEvery === 0 || step === cfg.steps) await save();
   }
+  final ??= evaluate(model, source);                                    // resumed at the last step
   opt.dispose();
   model.dispose();
   return { step, final, outDir: cfg.out };
