@@ -13,7 +13,7 @@ type RowMap = (x: tf.Tensor) => tf.Tensor;
 const MAPS: Array<[string, RowMap, number]> = [
   ['softmax', softmax, 1], ['sparsemax', sparsemax, 2], ['entmax15', entmax15, 1.5],
   ...[1.01, 1.25, 1.5, 2, 3].map((a): [string, RowMap, number] => [`entmaxBisect(${a})`, (x) => entmaxBisect(x, a), a]),
-  ['entmaxBisect(1.7, newton)', (x) => entmaxBisect(x, 1.7, { solver: 'newton' }), 1.7],
+  ['entmaxBisect(1.7, bisect)', (x) => entmaxBisect(x, 1.7, { solver: 'bisect' }), 1.7],
 ];
 
 /**

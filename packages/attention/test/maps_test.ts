@@ -109,18 +109,37 @@ describeAllBackends('maps', () => {
     }
   });
 
-  it("solver 'newton' (safeguarded, 12 steps) matches bisection and the exact maps, masked and special rows too", () => {
+  it("solver 'halley' (the default) matches 60 bisection halvings and the exact sort-based maps, masked and special rows too", () => {
     for (const [scale, n] of [[0.05, 300], [1, 50], [3, 1000], [1000, 40]] as const) {
       const rows = randomRows(scale * 100 + n, 6, n, scale).map((r, i) => (i === 1 ? r.map((v, j) => (j % 3 ? v : -Infinity)) : r));
       rows.push(Array(n).fill(-Infinity), [NaN, ...Array(n - 1).fill(0)]);
       for (const a of [1.01, 1.25, 1.5, 2, 3]) {
-        const got = run((x) => entmaxBisect(x, a, { solver: 'newton' }), rows);
-        const want = run((x) => entmaxBisect(x, a, { nIter: 60 }), rows);
+        const got = run((x) => entmaxBisect(x, a, { solver: 'halley' }), rows);
+        const want = run((x) => entmaxBisect(x, a, { solver: 'bisect', nIter: 60 }), rows);
         got.forEach((r, i) => expectClose(r, want[i], 5e-6));
       }
-      expectClose(run((x) => entmaxBisect(x, 2, { solver: 'newton' }), rows).flat(), run(sparsemax, rows).flat(), 5e-6);
+      // Exact finish: α = 2 and 1.5 equal the sort-based maps to float32 rounding.
+      expectClose(run((x) => entmaxBisect(x, 2), rows).flat(), run(sparsemax, rows).flat(), 2e-6);
+      expectClose(run((x) => entmaxBisect(x, 1.5), rows).flat(), run(entmax15, rows).flat(), 2e-6);
     }
-    expect(() => entmaxBisect(tf.tensor2d([[1, 2]]), 1.5, { solver: 'halley' as 'newton' })).toThrow(/solver must be/);
+    expect(() => entmaxBisect(tf.tensor2d([[1, 2]]), 1.5, { solver: 'newton' as 'halley' })).toThrow(/solver must be/);
+  });
+
+  it('halley: per-row tensor α mixing α ≤ 2 (Halley) and α > 2 (Newton) rows; few passes compared with bisection', async () => {
+    const rows = randomRows(77, 6, 700, 2);
+    const alphas = [1.05, 1.3, 1.5, 2, 2.5, 4];
+    const x = tf.tensor2d(rows);
+    const al = tf.tensor2d(alphas, [6, 1]);
+    const got = run((z) => entmaxBisect(z, al), rows);
+    rows.forEach((r, i) => expectClose(got[i], entmaxRef(r, alphas[i]), 3e-6));
+    // Count the kernels that run over the whole [rows, n] score tensor (the cost): Halley stops early.
+    const passes = async (solver: 'halley' | 'bisect') => (await tf.profile(() => entmaxBisect(x, 1.3, { solver })))
+      .kernels.filter((k) => k.inputShapes.some((s) => s?.length === 2 && s[1] === 700)).length;
+    const [h, b] = [await passes('halley'), await passes('bisect')];
+    console.log(`full-width kernels: halley ${h}, bisect ${b}`);
+    expect(b).toBeGreaterThanOrEqual(30 * 4);
+    expect(h * 3).toBeLessThan(b);
+    tf.dispose([x, al]);
   });
 
   it('α = 3 on peaked rows (1000·randn) gives no NaN and matches the reference', () => {
