@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { aesSchedule } from './aes_schedule';
 import { logitStats, probStats } from './entropy';
-import { matMul2d } from './matmul';
+import { matMul2d, unstack0 } from './matmul';
 import { AES_DEFAULTS, entmax, parseNormaliser, type AesArgs, type Normaliser, type NormaliserSpec } from './normaliser';
 import { readsSync } from './rows';
 import { supportSize } from './support';
@@ -136,7 +136,7 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     }
     let stats: AttentionStats | undefined;
     if (args.returnStats) {
-      const rows = (units: tf.Tensor[][]) => (layout === 'perHead' ? units : units.map(([u]) => tf.unstack(tf.reshape(u, [B, T, S]))));
+      const rows = (units: tf.Tensor[][]) => (layout === 'perHead' ? units : units.map(([u]) => unstack0(tf.reshape(u, [B, T, S]))));
       stats = attentionStats(rows(scores), rows(probs), alphas);
     }
     return { output, ...(stats ? { stats } : {}) };
@@ -157,7 +157,7 @@ function perHeadScores(q: tf.Tensor, k: tf.Tensor, mask: tf.Tensor | null, keyAd
   const S = k.shape[2] as number;
   const qs = perHead(q);
   const kTs = perHead(k).map((t) => tf.transpose(t) as tf.Tensor2D);
-  const keyRows = keyAdd ? tf.unstack(keyAdd).map((r) => tf.reshape(r, [1, S])) : null;
+  const keyRows = keyAdd ? unstack0(keyAdd).map((r) => tf.reshape(r, [1, S])) : null;
   return Array.from({ length: H }, (_, h) => Array.from({ length: B }, (_, b) => {
     let s: tf.Tensor = matMul2d(qs[b * H + h], kTs[b * H + h]);
     if (mask) s = tf.add(s, mask);
@@ -178,7 +178,7 @@ function batchedScores(q: tf.Tensor, k: tf.Tensor, mask: tf.Tensor | null, keyAd
 /** [B, H, N, e] → B·H tensors [N, e], index b·H + h. */
 function perHead(x: tf.Tensor): tf.Tensor2D[] {
   const [B, H, N, e] = x.shape;
-  return tf.unstack(tf.reshape(x, [B * H, N, e])) as tf.Tensor2D[];
+  return unstack0(tf.reshape(x, [B * H, N, e])) as tf.Tensor2D[];
 }
 
 /** Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]`, or null. */

@@ -19,3 +19,5 @@ export { matMul2d } from './matmul';
 export { stridedAttention } from './strided';
 export { EntropicMultiHeadAttention, type EntropicMultiHeadAttentionArgs } from './layer';
 export { selectBackend, BACKEND_NAMES, type BackendName, type BackendChoice } from './backend';
+export { blockSparseAttention, BLOCK_SPARSE_DEFAULTS, type BlockSparseArgs, type BlockSparseResult, type BlockSparseStats } from './block_sparse';
+export { clusteredHeads, type ClusteredHeadsArgs } from './synthetic';

@@ -27,3 +27,12 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   });
   return f(a, b) as tf.Tensor2D;
 }
+
+/**
+ * `tf.unstack` along axis 0 that also differentiates when that axis has length 1: tfjs 4.22 hands a
+ * single-output op's gradient function a bare tensor, and Unpack's gradient then fails in `stack`
+ * ("Argument tensors passed to stack must be a Tensor[]"). A reshape does the same job there.
+ */
+export function unstack0(x: tf.Tensor): tf.Tensor[] {
+  return x.shape[0] === 1 ? [tf.reshape(x, x.shape.slice(1))] : tf.unstack(x);
+}

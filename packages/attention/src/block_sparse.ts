@@ -1,0 +1,372 @@
+/**
+ * Exact α-entmax attention that skips key blocks whose probabilities are provably zero.
+ *
+ * For α > 1 a row's probabilities are p_j = 0 exactly when its score s_j ≤ θ, the row's threshold.
+ * Adding keys only adds mass, so θ can only grow: the threshold of the scores against any subset of
+ * the keys is a lower bound θ₀ ≤ θ. A key block whose scores are all ≤ θ₀ for every query of a query
+ * block therefore has p = 0 there, and so contributes nothing to the output, to Σp, or to any
+ * gradient (the entmax Jacobian vanishes off the support): it can be left out of the score product,
+ * the map, the product with V and the backward pass, and the result is the dense one.
+ *
+ * Per head:
+ * 1. Bounds: for each key block, the bounding box [lo, hi] and the ball (centre c, radius r) of its
+ *    keys. For a query q, max over the block of q·k ≤ min(Σ_d max(q_d lo_d, q_d hi_d), q·c + |q| r);
+ *    both are small matrix products ([T, d]·[d, #blocks]).
+ * 2. Lower threshold θ₀ per query row: the exact α-entmax threshold of the row's scores against a
+ *    strided subset of the keys (every `probeStride`-th key; causal masks respected), from the
+ *    subset's output: θ₀ = m − p_max^{α−1}/(α−1) (m the subset's max score).
+ * 3. A key block is kept for a query block when some row has bound > θ₀ − δ (δ = 1e-4·(1 + |θ₀|)
+ *    absorbs float32 rounding of the bounds, so a skip is never wrong). Kept blocks are gathered,
+ *    and the query block runs dense α-entmax attention on them alone.
+ * When a head keeps more than `denseAbove` of its visible blocks (high-entropy heads: the bounds
+ * are loose and θ₀ is low), the gathering would cost more than it saves: that head runs the dense
+ * path instead. Both paths give the same numbers up to float32 summation order.
+ *
+ * The plan (which blocks to keep) is read from the device, so this needs a backend that reads
+ * synchronously (cpu, wasm, tensorflow); `attention()` is the path for webgpu.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { checkAlphaNumber } from './entmax_bisect';
+import { matMul2d, unstack0 } from './matmul';
+import { entmax } from './normaliser';
+import { entmaxRows, entmaxRowsVjp } from './js_rows';
+import { readsSync } from './rows';
+
+export interface BlockSparseArgs {
+  /** α > 1 for every head, or one per head (2 sparsemax, 1.5 entmax15, any other by Halley). Default 1.5. */
+  alpha?: number | number[];
+  /** Query i sees keys j ≤ i + queryOffset. Default false. */
+  causal?: boolean;
+  /** Position of the first query among the keys (causal). Default S − T. */
+  queryOffset?: number;
+  /** Score scale. Default 1/√d. */
+  scale?: number;
+  /** Keys per block (the unit that is skipped). Default 64. */
+  blockSize?: number;
+  /** Queries per block (they share one plan). Default 64. */
+  queryBlockSize?: number;
+  /** Every `probeStride`-th key forms the subset that gives θ₀. Default 16. */
+  probeStride?: number;
+  /** A head that keeps more than this fraction of its visible key blocks runs the dense path. Default 0.5. */
+  denseAbove?: number;
+}
+
+type Defaulted = 'alpha' | 'causal' | 'blockSize' | 'queryBlockSize' | 'probeStride' | 'denseAbove';
+export const BLOCK_SPARSE_DEFAULTS: Readonly<Required<Pick<BlockSparseArgs, Defaulted>>> = Object.freeze({
+  alpha: 1.5, causal: false, blockSize: 64, queryBlockSize: 64, probeStride: 16, denseAbove: 0.5,
+});
+
+/** Per (batch, head), index b·H + h. */
+export interface BlockSparseStats {
+  /** Share of the visible (query, key) score entries never computed. 0 on dense heads. */
+  skipRate: number[];
+  /** Share of the visible (query block, key block) pairs that the plan kept (before the dense fallback). */
+  keptBlocks: number[];
+  /** 'sparse' or 'dense' (fallback). */
+  mode: Array<'sparse' | 'dense'>;
+}
+
+export interface BlockSparseResult {
+  /** `[B, H, T, dv]`, equal to `attention(q, k, v, {normaliser: {alpha}})`. */
+  output: tf.Tensor;
+  stats: BlockSparseStats;
+}
+
+/**
+ * Block-skipping exact α-entmax attention (see the file comment). q `[B, H, T, d]`, k `[B, H, S, d]`,
+ * v `[B, H, S, dv]`. Differentiable in q, k and v.
+ * @example
+ * const {output, stats} = blockSparseAttention(q, k, v, {alpha: 2, causal: true});
+ * console.log(stats.skipRate);   // e.g. [0.93, 0.91, ...] on peaked heads, 0 on dense ones
+ */
+export function blockSparseAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: BlockSparseArgs = {}): BlockSparseResult {
+  const cfg = { ...BLOCK_SPARSE_DEFAULTS, ...args };
+  const [B, H, T, d, S, dv] = checkInputs(q, k, v, cfg);
+  if (!readsSync()) throw new Error(`blockSparseAttention: the plan is read from the device, which the ${tf.getBackend()} backend cannot do synchronously; use attention() there`);
+  const alphas = Array.isArray(cfg.alpha) ? cfg.alpha : Array(H).fill(cfg.alpha);
+  if (alphas.length !== H) throw new RangeError(`blockSparseAttention: ${alphas.length} alphas for ${H} heads`);
+  alphas.forEach((a) => {
+    checkAlphaNumber(a, 'blockSparseAttention');
+    if (a === 1) throw new RangeError('blockSparseAttention: α = 1 (softmax) has no zeros to skip; use attention()');
+  });
+  const offset = cfg.causal ? cfg.queryOffset ?? S - T : null;
+  const scale = cfg.scale ?? 1 / Math.sqrt(d);
+  const stats: BlockSparseStats = { skipRate: [], keptBlocks: [], mode: [] };
+  const output = tf.tidy(() => {
+    const split = (x: tf.Tensor, n: number, e: number) => unstack0(tf.reshape(x, [B * H, n, e])) as tf.Tensor2D[];
+    const [qs, ks, vs] = [split(q, T, d), split(k, S, d), split(v, S, dv)];
+    const outs = qs.map((qh, i) => {
+      const r = head(tf.mul(qh, scale) as tf.Tensor2D, ks[i], vs[i], alphas[i % H], offset, cfg);
+      stats.skipRate.push(r.skipRate);
+      stats.keptBlocks.push(r.keptBlocks);
+      stats.mode.push(r.mode);
+      return r.output;
+    });
+    return tf.reshape(tf.stack(outs), [B, H, T, dv]);
+  });
+  return { output, stats };
+}
+
+type Cfg = Required<Pick<BlockSparseArgs, Defaulted>> & BlockSparseArgs;
+
+/** One head: plan, then the sparse or the dense computation. */
+function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg) {
+  const [T, S] = [qs.shape[0], k.shape[0]];
+  const plan = planBlocks(qs, k, alpha, offset, cfg);
+  const visiblePairs = countVisible(T, S, offset);
+  if (plan.keptShare > cfg.denseAbove) {
+    return { output: denseHead(qs, k, v, alpha, offset), skipRate: 0, keptBlocks: plan.keptShare, mode: 'dense' as const };
+  }
+  const { output, computed } = sparseHead(qs, k, v, alpha, plan.keep, offset, cfg);
+  return { output, skipRate: 1 - computed / visiblePairs, keptBlocks: plan.keptShare, mode: 'sparse' as const };
+}
+
+/**
+ * The sparse computation of one head as a single differentiable op. wasm's data-movement kernels
+ * (slice, split, gather, transpose) run at 20–40 ns per element, slower than the products they
+ * feed, so the gathers and scatters are plain JavaScript copies of the (synchronously readable)
+ * data, and only the products and the map run as tfjs kernels: per query block a,
+ *   forward   S = Q_a K_aᵀ (+ mask), P = entmax_α(S), O_a = P V_a;
+ *   backward  dP = dO_a V_aᵀ, dS = g ⊙ dP − g Σ(g ⊙ dP)/Σg (g = p^{2−α}, the entmax Jacobian),
+ *             dQ_a = dS K_a, dK_a = dSᵀ Q_a, dV_a = Pᵀ dO_a, scattered back (added) into dK, dV.
+ * Every product is a plain 2-D `tf.matMul` (no transpose flags: STYLE §12); the transposed operands
+ * are laid out by the copies.
+ */
+function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, keep: number[][], offset: number | null, cfg: Cfg): { output: tf.Tensor2D; computed: number } {
+  const { blockSize: bk, queryBlockSize: bq } = cfg;
+  const [T, d] = qs.shape;
+  const [S, dv] = v.shape;
+  let computed = 0;
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [qIn, kIn, vIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const [qd, kd, vd] = [qIn.dataSync(), kIn.dataSync(), vIn.dataSync()] as Float32Array[];
+    const out = new Float32Array(T * dv);
+    const blocks = keep.map((list, a) => {
+      const rows = Math.min(bq, T - a * bq);
+      const keys: number[] = [];
+      for (const b of list) for (let c = 0; c < bk; c++) keys.push(b * bk + c);
+      const mask = blockMask(a, keys, bq, T, S, offset);
+      computed += mask.visible;
+      return { a, rows, keys, mask: mask.values, qa: rowsOf(qd, d, a * bq, bq, T), kaT: columnsOf(kd, d, keys, S), va: pick(vd, dv, keys, S) };
+    });
+    const probs = blocks.map((bl) => {
+      const n = bl.keys.length;
+      const sc = read(() => tf.matMul(tf.tensor2d(bl.qa, [bq, d]), tf.tensor2d(bl.kaT, [d, n])));
+      if (bl.mask) for (let i = 0; i < sc.length; i++) sc[i] += bl.mask[i];
+      return entmaxRows(sc, bq, n, alpha, sc);
+    });
+    const pTensors = blocks.map((bl, i) => tf.tidy(() => {
+      const p = tf.tensor2d(probs[i], [bq, bl.keys.length]);
+      const o = tf.matMul(p, tf.tensor2d(bl.va, [bl.keys.length, dv])).dataSync();
+      out.set(o.subarray(0, bl.rows * dv), bl.a * bq * dv);
+      return p;
+    }));
+    save(pTensors);
+    const gradFunc = (dy: tf.Tensor, ps: tf.Tensor[]) => {
+      const dyd = dy.dataSync() as Float32Array;
+      const [dq, dk, dvv] = [new Float32Array(T * d), new Float32Array(S * d), new Float32Array(S * dv)];
+      blocks.forEach((bl, i) => tf.tidy(() => {
+        const p = ps[i];
+        const n = bl.keys.length;
+        const doa = rowsOf(dyd, dv, bl.a * bq, bq, T);
+        const dP = tf.matMul(tf.tensor2d(doa, [bq, dv]), tf.tensor2d(transposeOf(bl.va, n, dv), [dv, n])).dataSync() as Float32Array;
+        const ds = tf.tensor2d(entmaxRowsVjp(probs[i], dP, bq, n, alpha, dP), [bq, n]);
+        const dqa = tf.matMul(ds, tf.tensor2d(transposeOf(bl.kaT, d, n), [n, d])).dataSync();
+        dq.set(dqa.subarray(0, bl.rows * d), bl.a * bq * d);
+        const dkaT = tf.matMul(tf.tensor2d(transposeOf(bl.qa, bq, d), [d, bq]), ds).dataSync();   // [d, n]
+        const dvaT = tf.matMul(tf.tensor2d(transposeOf(doa, bq, dv), [dv, bq]), p).dataSync();    // [dv, n]
+        bl.keys.forEach((j, c) => {
+          if (j >= S) return;
+          for (let e = 0; e < d; e++) dk[j * d + e] += dkaT[e * n + c];
+          for (let e = 0; e < dv; e++) dvv[j * dv + e] += dvaT[e * n + c];
+        });
+      }));
+      return [tf.tensor2d(dq, [T, d]), tf.tensor2d(dk, [S, d]), tf.tensor2d(dvv, [S, dv])];
+    };
+    return { value: tf.tensor2d(out, [T, dv]), gradFunc };
+  });
+  const output = f(qs, k, v) as tf.Tensor2D;
+  return { output, computed };
+}
+
+/**
+ * The values of a tensor computed in a tidy scope. (tf.tidy walks whatever its function returns,
+ * a typed array element by element: returning `dataSync()` from it costs more than the kernels.)
+ */
+function read(f: () => tf.Tensor): Float32Array {
+  let out: Float32Array = new Float32Array(0);
+  tf.tidy(() => { out = f().dataSync() as Float32Array; });
+  return out;
+}
+
+/** Rows r0 … r0+rows−1 of a row-major [*, e] array (zero rows past `limit`). */
+function rowsOf(x: Float32Array, e: number, r0: number, rows: number, limit: number): Float32Array {
+  const o = new Float32Array(rows * e);
+  o.set(x.subarray(r0 * e, Math.min(r0 + rows, limit) * e));
+  return o;
+}
+
+/** Rows `keys` of a row-major [S, e] array (zeros for keys ≥ S). */
+function pick(x: Float32Array, e: number, keys: number[], S: number): Float32Array {
+  const o = new Float32Array(keys.length * e);
+  keys.forEach((j, c) => { if (j < S) o.set(x.subarray(j * e, (j + 1) * e), c * e); });
+  return o;
+}
+
+/** Rows `keys` of a row-major [S, e] array, transposed: [e, keys.length]. */
+function columnsOf(x: Float32Array, e: number, keys: number[], S: number): Float32Array {
+  const n = keys.length;
+  const o = new Float32Array(e * n);
+  keys.forEach((j, c) => { if (j < S) for (let f = 0; f < e; f++) o[f * n + c] = x[j * e + f]; });
+  return o;
+}
+
+/** Transpose of a row-major [r, c] array. */
+function transposeOf(x: Float32Array, r: number, c: number): Float32Array {
+  const o = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) o[j * r + i] = x[i * c + j];
+  return o;
+}
+
+/** The dense computation (as `attention()` does it per head). */
+function denseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, offset: number | null): tf.Tensor2D {
+  const [T, S] = [qs.shape[0], k.shape[0]];
+  let s: tf.Tensor = matMul2d(qs, tf.transpose(k));
+  if (offset !== null) s = tf.add(s, tf.tensor2d(maskRows(0, T, T, S, offset, Array.from({ length: S }, (_, j) => j)), [T, S]));
+  return matMul2d(entmax(s, alpha) as tf.Tensor2D, v);
+}
+
+/**
+ * Which key blocks each query block keeps (no gradient flows through this). Returns the kept block
+ * indices per query block and the kept share of visible block pairs.
+ */
+function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg): { keep: number[][]; keptShare: number } {
+  const { blockSize: bk, queryBlockSize: bq, probeStride } = cfg;
+  const [T, d] = qs.shape;
+  const S = k.shape[0];
+  const nQ = Math.ceil(T / bq), nK = Math.ceil(S / bk);
+  const kd = k.dataSync();
+  const { lo, hi, centre, radius } = blockBounds(kd, S, d, bk);
+  const probePos = Array.from({ length: Math.ceil(S / probeStride) }, (_, r) => r * probeStride);
+  const probeKeys = new Float32Array(probePos.length * d);
+  probePos.forEach((j, r) => probeKeys.set(kd.subarray(j * d, (j + 1) * d), r * d));
+  let ub: Float32Array = new Float32Array(0), ps: Float32Array = new Float32Array(0), theta: Float32Array;
+  tf.tidy(() => {                                                   // (returns nothing: see `read`)
+    const col = (a: Float32Array, n: number) => tf.tensor2d(transposeOf(a, n, d), [d, n]);
+    const box = tf.sub(tf.matMul(tf.relu(qs), col(hi, nK)), tf.matMul(tf.relu(tf.neg(qs)), col(lo, nK)));
+    const ball = tf.add(tf.matMul(qs, col(centre, nK)), tf.mul(tf.norm(qs, 'euclidean', 1, true), tf.tensor2d(radius, [1, nK])));
+    ps = tf.matMul(qs, col(probeKeys, probePos.length)).dataSync() as Float32Array;   // [T, #probe]
+    ub = tf.minimum(box, ball).dataSync() as Float32Array;
+  });
+  // θ₀ per row from the probe scores: m − p_max^{α−1}/(α−1), with p the row's α-entmax.
+  const R = probePos.length;
+  if (offset !== null) { const mk = maskRows(0, T, T, S, offset, probePos); for (let i = 0; i < ps.length; i++) ps[i] += mk[i]; }
+  const pp = entmaxRows(ps, T, R, alpha);
+  theta = new Float32Array(T);
+  for (let i = 0; i < T; i++) {
+    let m = -Infinity, pmax = 0;
+    for (let r = 0; r < R; r++) { m = Math.max(m, ps[i * R + r]); pmax = Math.max(pmax, pp[i * R + r]); }
+    theta[i] = m - Math.pow(pmax, alpha - 1) / (alpha - 1);       // −∞ (keep all) on a row with no probe
+  }
+  const keep: number[][] = [];
+  let kept = 0, visible = 0;
+  for (let a = 0; a < nQ; a++) {
+    const rows = Math.min(bq, T - a * bq);
+    const list: number[] = [];
+    for (let b = 0; b < nK; b++) {
+      // Visible to some row of the block: its first key is not after the block's last query.
+      if (offset !== null && b * bk > a * bq + rows - 1 + offset) continue;
+      visible++;
+      for (let r = 0; r < rows; r++) {
+        const i = a * bq + r, t = theta[i];
+        if (!(ub[i * nK + b] <= t - 1e-4 * (1 + Math.abs(t)))) { list.push(b); break; }   // NaN keeps
+      }
+    }
+    if (list.length === 0) list.push(0);                 // rows of no visible key: masked anyway
+    kept += list.length;
+    keep.push(list);
+  }
+  return { keep, keptShare: kept / Math.max(visible, 1) };
+}
+
+/** Bounding box and ball of each key block (the last block's missing rows ignored). */
+function blockBounds(kd: Float32Array | Int32Array | Uint8Array, S: number, d: number, bk: number) {
+  const nK = Math.ceil(S / bk);
+  const lo = new Float32Array(nK * d).fill(Infinity), hi = new Float32Array(nK * d).fill(-Infinity);
+  const centre = new Float32Array(nK * d), radius = new Float32Array(nK);
+  for (let b = 0; b < nK; b++) {
+    const [j0, j1] = [b * bk, Math.min(S, (b + 1) * bk)];
+    const c = new Float64Array(d);
+    for (let j = j0; j < j1; j++) {
+      for (let e = 0; e < d; e++) {
+        const x = kd[j * d + e];
+        c[e] += x;
+        if (x < lo[b * d + e]) lo[b * d + e] = x;
+        if (x > hi[b * d + e]) hi[b * d + e] = x;
+      }
+    }
+    for (let e = 0; e < d; e++) centre[b * d + e] = c[e] / (j1 - j0);
+    let r2 = 0;
+    for (let j = j0; j < j1; j++) {
+      let s = 0;
+      for (let e = 0; e < d; e++) s += (kd[j * d + e] - centre[b * d + e]) ** 2;
+      r2 = Math.max(r2, s);
+    }
+    radius[b] = Math.sqrt(r2) * (1 + 1e-6);
+  }
+  return { lo, hi, centre, radius };
+}
+
+/**
+ * Additive mask rows for queries i0 … i0+rows−1 against the keys `cols`: −∞ for keys past S
+ * (padding) or, with a causal offset, after i + offset (queries past T are padding: no causal mask).
+ */
+function maskRows(i0: number, rows: number, T: number, S: number, offset: number | null, cols: ArrayLike<number>): Float32Array {
+  const n = cols.length;
+  const m = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    const i = i0 + r;
+    const last = offset !== null && i < T ? i + offset : Infinity;   // last visible key
+    for (let c = 0; c < n; c++) if (cols[c] >= S || cols[c] > last) m[r * n + c] = -Infinity;
+  }
+  return m;
+}
+
+/** Mask of one query block against its kept keys (null when nothing is masked) and its real visible pairs. */
+function blockMask(a: number, keys: number[], bq: number, T: number, S: number, offset: number | null) {
+  const m = maskRows(a * bq, bq, T, S, offset, keys);
+  const n = keys.length;
+  let masked = 0, visible = 0;
+  for (let r = 0; r < bq; r++) {
+    let rowVisible = 0;
+    for (let c = 0; c < n; c++) if (m[r * n + c] === 0) rowVisible++;
+    masked += n - rowVisible;
+    if (a * bq + r < T) visible += rowVisible;
+  }
+  return { values: masked ? m : null, visible };
+}
+
+/** (query, key) pairs that the masks leave visible. */
+function countVisible(T: number, S: number, offset: number | null): number {
+  if (offset === null) return T * S;
+  let n = 0;
+  for (let i = 0; i < T; i++) n += Math.max(0, Math.min(S, i + offset + 1));
+  return Math.max(n, 1);
+}
+
+function checkInputs(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, cfg: Cfg): number[] {
+  const shapes = `q [${q.shape}], k [${k.shape}], v [${v.shape}]`;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new RangeError(`blockSparseAttention: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got ${shapes}`);
+  for (const t of [q, k, v]) if (t.dtype !== 'float32') throw new TypeError(`blockSparseAttention: q, k, v must be float32; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
+  const [B, H, T, d] = q.shape;
+  const [S, dv] = [k.shape[2] as number, v.shape[3] as number];
+  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[1] !== H || v.shape[1] !== H || k.shape[3] !== d || v.shape[2] !== S) {
+    throw new RangeError(`blockSparseAttention: shapes do not match: ${shapes}`);
+  }
+  for (const key of ['blockSize', 'queryBlockSize', 'probeStride'] as const) {
+    const x = cfg[key];
+    if (!Number.isInteger(x) || x < 1) throw new RangeError(`blockSparseAttention: ${key} must be a positive integer, got ${x}`);
+  }
+  if (!(cfg.denseAbove >= 0 && cfg.denseAbove <= 1)) throw new RangeError(`blockSparseAttention: denseAbove must be in [0, 1], got ${cfg.denseAbove}`);
+  return [B, H, T, d, S, dv];
+}
