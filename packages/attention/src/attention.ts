@@ -172,7 +172,7 @@ function batchedScores(q: tf.Tensor, k: tf.Tensor, mask: tf.Tensor | null, keyAd
   let s: tf.Tensor = tf.reshape(tf.matMul(tf.reshape(q, [B * H, T, d]), tf.reshape(k, [B * H, S, d]), false, true), [B, H, T, S]);
   if (mask) s = tf.add(s, mask);
   if (keyAdd) s = tf.add(s, tf.reshape(keyAdd, [B, 1, 1, S]));
-  return tf.split(s, H, 1).map((u) => [u]);
+  return (H === 1 ? [s] : tf.split(s, H, 1)).map((u) => [u]);   // (split's gradient fails for one piece, as unstack0's)
 }
 
 /** [B, H, N, e] → B·H tensors [N, e], index b·H + h. */

@@ -221,3 +221,18 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
     expectNoLeak(call, 100);
   });
 });
+
+describeAllBackends('attention with one batch entry and one head', () => {
+  it('differentiates in q, k and v in both layouts (tfjs Unpack gradient fails on a length-1 axis)', () => {
+    const [q, k, v] = [1, 2, 3].map((s) => tf.randomNormal([1, 1, 6, 4], 0, 1, 'float32', s));
+    for (const layout of ['perHead', 'batched'] as const) {
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(attention(a, b, c, { layout, causal: true, normaliser: 'sparsemax', keyMask: tf.ones([1, 6]) }).output));
+      const grads = tf.grads(f)([q, k, v]);
+      const dir = tf.randomNormal([1, 1, 6, 4], 0, 1, 'float32', 9);
+      grads.forEach((g, i) => {
+        const fd = directional((x) => f(...([q, k, v].map((t, j) => (j === i ? x : t)) as [tf.Tensor, tf.Tensor, tf.Tensor])), [q, k, v][i], dir);
+        expect(Math.abs(fd - tf.sum(tf.mul(g, dir)).dataSync()[0])).toBeLessThan(2e-2 * (1 + Math.abs(fd)));
+      });
+    }
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * Block-skipping exact attention and its JavaScript row maps: the row maps against the float64
+ * references (values, special rows, the Jacobian); blockSparseAttention against dense attention()
+ * (outputs and gradients in q, k, v, causal with and without an offset, several heads and α) and
+ * against finite differences; skip rates that must be high on clustered heads and the dense
+ * fallback on high-entropy ones; errors and leaks.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { expect, it } from 'vitest';
+import { attention, blockSparseAttention, clusteredHeads, type BlockSparseArgs } from '../src/index';
+import { entmaxRows, entmaxRowsVjp } from '../src/js_rows';
+import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers';
+import { entmaxJvpRef, entmaxRef } from './reference';
+
+it('entmaxRows equals the float64 references, with masked entries and special rows', () => {
+  for (const [seed, n, scale] of [[1, 7, 1], [2, 300, 3], [3, 64, 0.05], [4, 40, 1000]] as const) {
+    const rows = randomRows(seed, 5, n, scale);
+    rows[1] = rows[1].map((z, j) => (j % 3 ? z : -Infinity));
+    for (const alpha of [1.01, 1.3, 1.5, 2, 3]) {
+      const got = entmaxRows(Float32Array.from(rows.flat()), rows.length, n, alpha);
+      rows.forEach((r, i) => expectClose(got.subarray(i * n, (i + 1) * n), entmaxRef(r, alpha), 2e-6));
+    }
+  }
+  const special = Float32Array.from([-Infinity, -Infinity, -Infinity, 1, NaN, 0, Infinity, 0, 0]);
+  const p = Array.from(entmaxRows(special, 3, 3, 1.5));
+  expect(p.slice(0, 3)).toEqual([0, 0, 0]);                         // fully masked → zeros
+  expect(p.slice(3).every(Number.isNaN)).toBe(true);                // NaN / +∞ → NaN rows
+  expect(Array.from(entmaxRows(Float32Array.from([5]), 1, 1, 2))).toEqual([1]);
+  expect(() => entmaxRows(new Float32Array(2), 1, 2, 1)).toThrow(/alpha/);
+});
+
+it('entmaxRowsVjp is the entmax Jacobian (float64 reference) applied to dP', () => {
+  const rows = randomRows(5, 4, 50, 2);
+  const dp = randomRows(6, 4, 50, 1);
+  for (const alpha of [1.2, 1.5, 2, 2.5]) {
+    const p = rows.map((r) => entmaxRef(r, alpha));
+    const got = entmaxRowsVjp(Float32Array.from(p.flat()), Float32Array.from(dp.flat()), 4, 50, alpha);
+    p.forEach((pr, i) => expectClose(got.subarray(i * 50, (i + 1) * 50), entmaxJvpRef(pr, alpha, dp[i]), 2e-5, 1e-4));
+  }
+});
+
+describeAllBackends('blockSparseAttention', () => {
+  // Small clustered heads: T = 100 (not a multiple of the blocks), d = 8, topic segments of 16.
+  const small = (seed: number, extra: object = {}) => clusteredHeads(seed, { B: 2, H: 2, T: 100, d: 8, segment: 16, topics: 8, strength: 4, ...extra });
+  const blocks: BlockSparseArgs = { blockSize: 8, queryBlockSize: 8, probeStride: 4 };
+
+  it('equals dense attention (outputs and gradients in q, k, v) and skips most blocks of clustered heads', () => {
+    const { q, k, v } = small(11);
+    const dy = tf.randomNormal([2, 2, 100, 8], 0, 1, 'float32', 12);
+    for (const alpha of [2, 1.5, 1.3]) {
+      for (const causal of [false, true]) {
+        const sparse = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => blockSparseAttention(a, b, c, { ...blocks, alpha, causal }).output;
+        const dense = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a, b, c, { normaliser: { alpha }, causal }).output;
+        const r = blockSparseAttention(q, k, v, { ...blocks, alpha, causal });
+        expect(r.stats.mode).toEqual(['sparse', 'sparse', 'sparse', 'sparse']);
+        for (const s of r.stats.skipRate) expect(s).toBeGreaterThan(0.4);
+        expectClose(values(r.output), values(dense(q, k, v)), 2e-5, 1e-4);
+        const gs = tf.grads(sparse)([q, k, v], dy), gd = tf.grads(dense)([q, k, v], dy);
+        gs.forEach((g, i) => expectClose(values(g), values(gd[i]), 1e-4, 1e-3));
+        tf.dispose([r.output, ...gs, ...gd]);
+      }
+    }
+    tf.dispose([q, k, v, dy]);
+  });
+
+  it('per-head α, a causal offset (fewer queries than keys) and finite differences', () => {
+    const { k, v } = small(21);
+    const q = tf.slice(small(22).q, [0, 0, 60, 0], [2, 2, 40, 8]);   // the last 40 positions query all 100 keys
+    const args: BlockSparseArgs = { ...blocks, alpha: [2, 1.5], causal: true };
+    const dense = attention(q, k, v, { normaliser: [{ alpha: 2 }, { alpha: 1.5 }], causal: true }).output;
+    expectClose(values(blockSparseAttention(q, k, v, args).output), values(dense), 2e-5, 1e-4);
+    // ⟨u, f(q + hδ) − f(q − hδ)⟩/2h against ⟨grad, δ⟩ for a random direction δ.
+    const u = tf.randomNormal([2, 2, 40, 8], 0, 1, 'float32', 23), dir = tf.randomNormal(q.shape, 0, 1, 'float32', 24);
+    const f = (x: tf.Tensor) => tf.sum(tf.mul(blockSparseAttention(x, k, v, args).output, u));
+    const fd = directional(f, q, dir);
+    const an = tf.sum(tf.mul(tf.grad(f)(q), dir)).dataSync()[0];
+    expect(Math.abs(fd - an)).toBeLessThan(1e-2 * (1 + Math.abs(an)));
+  });
+
+  it('high-entropy heads: little to skip, the dense fallback by default, the same result either way', () => {
+    const { q, k, v } = small(31, { strength: 0 });
+    const dense = values(attention(q, k, v, { normaliser: 'entmax15', causal: true }).output);
+    const auto = blockSparseAttention(q, k, v, { ...blocks, causal: true });
+    expect(auto.stats.mode.every((m) => m === 'dense')).toBe(true);
+    expect(auto.stats.skipRate).toEqual([0, 0, 0, 0]);
+    expectClose(values(auto.output), dense, 2e-5, 1e-4);
+    const forced = blockSparseAttention(q, k, v, { ...blocks, causal: true, denseAbove: 1 });
+    expect(forced.stats.mode.every((m) => m === 'sparse')).toBe(true);
+    expectClose(values(forced.output), dense, 2e-5, 1e-4);
+  });
+
+  it('clear errors; no leaked tensors across forward and backward', () => {
+    const { q, k, v } = small(41);
+    expect(() => blockSparseAttention(q, k, v, { alpha: 1 })).toThrow(/softmax/);
+    expect(() => blockSparseAttention(q, k, v, { alpha: 0.5 })).toThrow(/alpha/);
+    expect(() => blockSparseAttention(q, k, v, { alpha: [2] })).toThrow(/1 alphas for 2 heads/);
+    expect(() => blockSparseAttention(q, k, v, { blockSize: 0 })).toThrow(/blockSize/);
+    expect(() => blockSparseAttention(q, k, v, { denseAbove: 2 })).toThrow(/denseAbove/);
+    expect(() => blockSparseAttention(tf.zeros([2, 8]), k, v)).toThrow(/expected q/);
+    expect(() => blockSparseAttention(q, tf.slice(k, [0, 0, 0, 0], [2, 2, 100, 4]), v)).toThrow(/do not match/);
+    expect(() => blockSparseAttention(tf.cast(q, 'int32'), k, v)).toThrow(/float32/);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => blockSparseAttention(a, b, c, { ...blocks, causal: true }).output);
+    expectNoLeak(() => { tf.dispose(g([q, k, v])); tf.dispose(blockSparseAttention(q, k, v, blocks).output); });
+  });
+});
