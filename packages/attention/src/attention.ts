@@ -53,8 +53,14 @@ export interface AttentionArgs {
   layout?: 'perHead' | 'batched';
 }
 
-/** AES state: the running ζ estimate per head (NaN where none yet, or the head is not AES). */
-export type AesState = { zeta: number[] };
+/**
+ * AES state: the running ζ estimate per head (NaN where none yet, or the head is not AES).
+ * On backends that cannot read synchronously (webgpu) the gate and the update run on the device:
+ * the new estimates are then in `device` (`[H]`, the caller owns it; `await state.device.data()`
+ * reads them) and `zeta` is the previous one unchanged. Pass the state back as is: `device`, when
+ * present, takes precedence over `zeta`.
+ */
+export type AesState = { zeta: number[]; device?: tf.Tensor1D };
 
 /** Statistics of one call. Rows are queries; masked keys are excluded throughout. */
 export type AttentionStats = {
@@ -94,9 +100,6 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const [B, H, T, d] = checkShapes(q, k, v, args.keyMask);
   const S = k.shape[2] as number;
   const heads = resolveHeads(args.normaliser ?? 'softmax', H);
-  if (heads.some((h) => h.kind === 'aes') && !readsSync()) {
-    throw new Error(`attention: AES heads read their entropy to pick α, which the ${tf.getBackend()} backend cannot do synchronously; use cpu or wasm for AES`);
-  }
   if (heads.some((h) => h.kind === 'learned')) checkAlphaRaw(args.alphaRaw, H);
   const prevZeta = args.aesState?.zeta ?? Array(H).fill(NaN);
   if (prevZeta.length !== H) throw new RangeError(`attention: aesState has ${prevZeta.length} heads, expected ${H}`);
@@ -104,6 +107,8 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const modes: string[] = heads.map((h) => h.kind);
   const zeta = [...prevZeta];
   const alphas: Array<number | tf.Tensor> = [];
+  const onDevice = heads.some((h) => h.kind === 'aes') && !readsSync();
+  const zetaDevice: tf.Tensor[] = [];                                 // read-free AES: new ζ per head
 
   const layout = args.layout ?? (!readsSync() || T * S <= BATCHED_UP_TO ? 'batched' : 'perHead');
 
@@ -119,10 +124,19 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     for (let h = 0; h < H; h++) {
       const head = heads[h];
       let alpha: number | tf.Tensor;
-      if (head.kind === 'aes') {
+      if (head.kind === 'aes' && onDevice) {
+        const prev = args.aesState?.device ? tf.slice(args.aesState.device, [h], [1]) : tf.tensor1d([prevZeta[h]]);
+        const r = aesAlphaOnDevice(scores[h], head.aes, prev, visibleRows(mask, keyAdd, B, T, S, layout), args.aesMode === 'frozen');
+        [alpha, modes[h]] = [r.alpha, 'device'];
+        zetaDevice.push(r.zeta);
+      } else if (head.kind === 'aes') {
         const r = aesAlpha(scores[h], head.aes, prevZeta[h], args.aesMode === 'frozen');
         [alpha, zeta[h], modes[h]] = [r.alpha, r.zeta, r.mode];
-      } else alpha = fixedAlpha(head, args.alphaRaw, h);
+        zetaDevice.push(tf.tensor1d([zeta[h]]));
+      } else {
+        alpha = fixedAlpha(head, args.alphaRaw, h);
+        zetaDevice.push(tf.tensor1d([prevZeta[h]]));
+      }
       alphas.push(alpha);
       probs[h] = scores[h].map((s) => entmax(s, alpha));
     }
@@ -139,9 +153,11 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
       const rows = (units: tf.Tensor[][]) => (layout === 'perHead' ? units : units.map(([u]) => unstack0(tf.reshape(u, [B, T, S]))));
       stats = attentionStats(rows(scores), rows(probs), alphas);
     }
-    return { output, ...(stats ? { stats } : {}) };
+    return { output, ...(stats ? { stats } : {}), ...(onDevice ? { device: tf.concat(zetaDevice) } : {}) };
   });
-  return { ...(result as { output: tf.Tensor; stats?: AttentionStats }), modes, ...(heads.some((h) => h.kind === 'aes') ? { aesState: { zeta } } : {}) };
+  const { device, ...rest } = result as { output: tf.Tensor; stats?: AttentionStats; device?: tf.Tensor1D };
+  const aesState = onDevice ? { zeta: prevZeta, device } : { zeta };
+  return { ...rest, modes, ...(heads.some((h) => h.kind === 'aes') ? { aesState } : {}) };
 }
 
 /**
@@ -239,6 +255,62 @@ function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number, frozen: boole
   const next = Number.isNaN(prev) ? z : (1 - momentum) * prev + momentum * z;
   const alpha = gradient === 'schedule' ? sched.alphaTensor(sBar) : sched.alpha(s);
   return { alpha, zeta: next, mode: 'adaptive' };
+}
+
+/**
+ * The AES choice of one head without reading anything back (webgpu): the same S̄, V̄, gate and
+ * moving average as `aesAlpha`, as tensors. Visible-key counts come from the masks, which do not
+ * depend on the scores. `prev` is `[1]` (NaN: no estimate yet). Returns α (a scalar tensor; under
+ * 'stop' no gradient flows through it) and the new ζ `[1]`.
+ */
+function aesAlphaOnDevice(scores: tf.Tensor[], cfg: AesArgs, prev: tf.Tensor, visible: tf.Tensor[], frozen: boolean): { alpha: tf.Tensor; zeta: tf.Tensor } {
+  const { varentropyThreshold, momentum, measureOn, gradient } = { ...AES_DEFAULTS, ...cfg };
+  const { S0, Smax, zmax, shape } = cfg;
+  const sched = aesSchedule(Object.fromEntries(Object.entries({ S0, Smax, zmax, shape }).filter(([, x]) => x !== undefined)));
+  const known = tf.isFinite(prev);
+  const prevSafe = tf.where(known, prev, tf.zerosLike(prev));
+  const prevAlpha = tf.add(1, tf.div(prevSafe, sched.args.zmax));
+  if (frozen) {
+    // A head with no estimate yet measures once (as aesAlpha does); otherwise its running ζ is used.
+    const r = aesAlphaOnDevice(scores, cfg, prev, visible, false);
+    return { alpha: tf.reshape(tf.where(known, prevAlpha, r.alpha), []), zeta: tf.where(known, prev, r.zeta) };
+  }
+  const parts = scores.map((s, u) => {
+    // measureOn 'output' needs the previous α's output; on device that is the tensor α (softmax with no estimate).
+    const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, tf.reshape(prevAlpha, [])));
+    const n = tf.reshape(visible[u], [-1]);
+    const logN = tf.where(tf.greater(n, 1), tf.log(tf.maximum(n, 1)), tf.onesLike(n));     // one key: S̄ = 0
+    return { sNorm: tf.div(tf.reshape(st.entropy, [-1]), logN), v: tf.reshape(st.varentropy, [-1]), w: tf.cast(tf.greater(n, 0), 'float32') };
+  });
+  const w = tf.concat(parts.map((r) => r.w));
+  const mean = (key: 'sNorm' | 'v') => tf.div(tf.sum(tf.mul(tf.concat(parts.map((r) => r[key])), w)), tf.maximum(tf.sum(w), 1));
+  const [sBar, vBar] = [mean('sNorm'), mean('v')];
+  // Low varentropy and an estimate: stay fixed. 1/0 as float, blended arithmetically: a boolean
+  // condition computed from the scores would put comparisons (no gradient in tfjs) on the tape.
+  const keep = withoutGradient(vBar, (v) => tf.cast(tf.logicalAnd(known, tf.less(v, varentropyThreshold)), 'float32'));
+  const z = tf.reshape(sched.zetaTensor(gradient === 'schedule' ? sBar : withoutGradient(sBar, tf.clone)), [1]);
+  const next = tf.where(known, tf.add(tf.mul(prevSafe, 1 - momentum), tf.mul(z, momentum)), z);
+  const alphaNew = tf.add(1, tf.div(z, sched.args.zmax));
+  const blend = (a: tf.Tensor, b: tf.Tensor) => tf.add(tf.mul(keep, a), tf.mul(tf.sub(1, keep), b));
+  return { alpha: tf.reshape(blend(prevAlpha, alphaNew), []), zeta: blend(prevSafe, next) };
+}
+
+/** f(x) computed off the gradient tape, with a zero gradient wrt x (tfjs has no stop-gradient op). */
+function withoutGradient(x: tf.Tensor, f: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
+  return tf.customGrad((...a: Array<tf.Tensor | tf.GradSaveFunc>) => ({ value: f(a[0] as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(a[0] as tf.Tensor) }))(x);
+}
+
+/**
+ * Visible keys per row, from the masks only, in the unit layout of the scores: per head the list
+ * over units of `[T]` (per-head layout, one unit per batch entry) or `[B, 1, T]` (batched).
+ */
+function visibleRows(mask: tf.Tensor | null, keyAdd: tf.Tensor | null, B: number, T: number, S: number, layout: 'perHead' | 'batched'): tf.Tensor[] {
+  const finite = (t: tf.Tensor) => tf.cast(tf.isFinite(t), 'float32');
+  let m: tf.Tensor = tf.ones([B, T, S]);
+  if (mask) m = tf.mul(m, finite(mask));
+  if (keyAdd) m = tf.mul(m, tf.reshape(finite(keyAdd), [B, 1, S]));
+  const n = tf.sum(m, 2);                                                  // [B, T]
+  return layout === 'perHead' ? unstack0(n) : [tf.reshape(n, [B, 1, T])];
 }
 
 function attentionStats(scores: tf.Tensor[][], probs: tf.Tensor[][], alphas: Array<number | tf.Tensor>): AttentionStats {

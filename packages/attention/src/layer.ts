@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { AttentionStats } from './attention';
 import { multiHeadAttention, type MhaWeights } from './mha';
 import { parseNormaliser, type NormaliserSpec } from './normaliser';
+import { readsSync } from './rows';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -127,12 +128,17 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
       bq: this.w.query_bias?.read(), bk: this.w.key_bias?.read(), bv: this.w.value_bias?.read(), bo: this.w.output_bias?.read(),
       alphaRaw: this.w.alpha_raw?.read(),
     };
-    const zeta = this.w.aes_zeta ? Array.from(this.w.aes_zeta.read().dataSync()) : undefined;
-    const res = multiHeadAttention(x, w, this.cfg, {
-      context, aesState: zeta ? { zeta } : undefined, aesMode: opts.training ? 'auto' : 'frozen', returnStats: opts.returnStats,
-    });
+    // AES state: numbers where the backend reads synchronously, else the weight itself (on device).
+    const stored = this.w.aes_zeta?.read();
+    const aesState = !stored ? undefined
+      : readsSync() ? { zeta: Array.from(stored.dataSync()) } : { zeta: Array(stored.size).fill(NaN), device: stored as tf.Tensor1D };
+    const res = multiHeadAttention(x, w, this.cfg, { context, aesState, aesMode: opts.training ? 'auto' : 'frozen', returnStats: opts.returnStats });
     tf.dispose([res.present.k, res.present.v]);
-    if (opts.training && res.aesState) tf.tidy(() => { this.w.aes_zeta.write(tf.tensor1d(res.aesState!.zeta)); });
+    const next = res.aesState;
+    if (next?.device) {
+      if (opts.training) this.w.aes_zeta.write(next.device);
+      next.device.dispose();
+    } else if (opts.training && next) tf.tidy(() => { this.w.aes_zeta.write(tf.tensor1d(next.zeta)); });
     return { output: res.output, stats: res.stats, modes: res.modes };
   }
 

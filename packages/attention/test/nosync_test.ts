@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attention, entmax15, entmaxBisect, entmaxBisectLoss, logitStats, softmax, sparsemax, sparsemaxLoss, type NormaliserSpec } from '../src/index';
+import { attention, type AesState, EntropicMultiHeadAttention, entmax15, entmaxBisect, entmaxBisectLoss, logitStats, softmax, sparsemax, sparsemaxLoss, type NormaliserSpec } from '../src/index';
 import { expectClose, randomRows } from './helpers';
 
 type Ctor = new () => tf.KernelBackend;
@@ -62,7 +62,7 @@ describe('read-free paths (a no-sync clone of cpu named webgpu)', () => {
     got.forEach((g, i) => expectClose(g, ref[i], 1e-5));
   });
 
-  it('attention with every non-AES normaliser (and its gradient) agrees with cpu; AES says it needs reads', async () => {
+  it('attention with every non-AES normaliser (and its gradient) agrees with cpu', async () => {
     const shape = [2, 5, 6, 4];
     const t = (s: number) => tf.tensor4d(randomRows(s, 60, 4, 1.5).flat(), shape as [number, number, number, number]);
     const specs: NormaliserSpec[] = ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned'];
@@ -71,7 +71,45 @@ describe('read-free paths (a no-sync clone of cpu named webgpu)', () => {
       return [f(t(1)), tf.grad(f)(t(1))];
     });
     got.forEach((g, i) => expectClose(g, ref[i], 1e-5));
+  });
+
+  it('AES heads run read-free (gate and running ζ on the device) and agree with cpu over successive calls', async () => {
+    const shape = [2, 5, 6, 4];
+    const t = (s: number, scale = 1.5) => tf.tensor4d(randomRows(s, 60, 4, scale).flat(), shape as [number, number, number, number]);
+    const specs: NormaliserSpec[] = [{ aes: { varentropyThreshold: 0 } }, { aes: { varentropyThreshold: 100 } }, 'softmax', { aes: { gradient: 'schedule', measureOn: 'output' } }, { aes: { S0: 0.2, Smax: 0.6 } }];
+    const keyMask = () => tf.tensor2d([[1, 1, 1, 1, 1, 1], [1, 1, 0, 1, 1, 0]]);
+    const [got, ref] = await onBoth(() => {
+      const out: tf.Tensor[] = [];
+      let state: AesState | undefined;
+      for (const [i, mode] of (['auto', 'auto', 'auto', 'frozen'] as const).entries()) {
+        const f = (q: tf.Tensor) => attention(q, t(2 + i), t(3), { causal: true, keyMask: keyMask(), normaliser: specs, aesState: state, aesMode: mode }).output;
+        const r = attention(t(1 + i, 1 + i), t(2 + i), t(3), { causal: true, keyMask: keyMask(), normaliser: specs, aesState: state, aesMode: mode });
+        out.push(r.output, tf.grad(f)(t(1 + i, 1 + i)));
+        state = r.aesState!;
+        out.push(state.device ?? tf.tensor1d(state.zeta));        // device: the new ζ; cpu: numbers
+      }
+      return out;
+    });
+    got.forEach((g, i) => expectClose(g, ref[i], 2e-5));
+    const zetas = ref.filter((_, i) => i % 3 === 2);
+    expect(zetas[0].filter(Number.isFinite).length).toBe(4);           // every AES head has an estimate
+    expect(new Set(zetas.map((z) => z.map((x) => x.toFixed(6)).join())).size).toBeGreaterThan(1);   // and some move
     await tf.setBackend('webgpu');
-    expect(() => attention(t(1), t(2), t(3), { normaliser: 'aes' })).toThrow(/AES heads read their entropy.*webgpu/);
+    expect(attention(t(1), t(2), t(3), { normaliser: 'aes' }).modes).toEqual(Array(5).fill('device'));
+  });
+
+  it('the layer keeps its AES running ζ on the device: training calls update it as on cpu', async () => {
+    const x = () => tf.tensor3d(randomRows(7, 2 * 6, 8, 2).flat(), [2, 6, 8]);
+    const [got, ref] = await onBoth(() => {
+      const layer = new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, normaliser: ['aes', { aes: { varentropyThreshold: 0 } }] });
+      layer.build([2, 6, 8]);
+      layer.setWeights(layer.getWeights().map((w, i) => (/aes_zeta/.test(layer.weights[i].name) ? w
+        : tf.tensor(randomRows(40 + i, 1, w.size, 0.5)[0], w.shape))));
+      const outs = [0, 1, 2].map(() => layer.callWithStats(x(), { training: true }).output);
+      outs.push(layer.callWithStats(x()).output);
+      return [...outs, layer.weights.find((w) => /aes_zeta/.test(w.name))!.read()];
+    });
+    got.forEach((g, i) => expectClose(g, ref[i], 2e-5));
+    expect(ref[ref.length - 1].every(Number.isFinite)).toBe(true);
   });
 });
