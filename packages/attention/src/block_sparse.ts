@@ -13,8 +13,9 @@
  *    keys. For a query q, max over the block of q·k ≤ min(Σ_d max(q_d lo_d, q_d hi_d), q·c + |q| r);
  *    both are small matrix products ([T, d]·[d, #blocks]).
  * 2. Lower threshold θ₀ per query row: the exact α-entmax threshold of the row's scores against a
- *    strided subset of the keys (every `probeStride`-th key; causal masks respected), from the
- *    subset's output: θ₀ = m − p_max^{α−1}/(α−1) (m the subset's max score).
+ *    subset of the keys (every `probeStride`-th key, plus the key at the query's own position;
+ *    causal masks respected), from the subset's output: θ₀ = m − p_max^{α−1}/(α−1) (m the subset's
+ *    max score).
  * 3. A key block is kept for a query block when some row has bound > θ₀ − δ (δ = 1e-4·(1 + |θ₀|)
  *    absorbs float32 rounding of the bounds, so a skip is never wrong). Kept blocks are gathered,
  *    and the query block runs dense α-entmax attention on them alone.
@@ -258,9 +259,26 @@ function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: numb
     ps = tf.matMul(qs, col(probeKeys, probePos.length)).dataSync() as Float32Array;   // [T, #probe]
     ub = tf.minimum(box, ball).dataSync() as Float32Array;
   });
+  // The probe subset of row i: the strided keys plus its own position's key j = i + offset (always
+  // visible under a causal mask; a new topic's first queries may see no strided key of it). A set:
+  // a key that is already a strided one is not added twice.
+  const P = probePos.length, R = P + 1;
+  const shift = offset ?? S - T;
+  const qd = qs.dataSync();
+  const mk = offset !== null ? maskRows(0, T, T, S, offset, probePos) : null;
+  const probe = new Float32Array(T * R);
+  for (let i = 0; i < T; i++) {
+    for (let r = 0; r < P; r++) probe[i * R + r] = ps[i * P + r] + (mk ? mk[i * P + r] : 0);
+    const j = i + shift;
+    let own = -Infinity;
+    if (j >= 0 && j < S && j % probeStride !== 0) {
+      own = 0;
+      for (let e = 0; e < d; e++) own += qd[i * d + e] * kd[j * d + e];
+    }
+    probe[i * R + P] = own;
+  }
   // θ₀ per row from the probe scores: m − p_max^{α−1}/(α−1), with p the row's α-entmax.
-  const R = probePos.length;
-  if (offset !== null) { const mk = maskRows(0, T, T, S, offset, probePos); for (let i = 0; i < ps.length; i++) ps[i] += mk[i]; }
+  ps = probe;
   const pp = entmaxRows(ps, T, R, alpha);
   theta = new Float32Array(T);
   for (let i = 0; i < T; i++) {
