@@ -8,6 +8,7 @@ export { softmax } from './softmax';
 export { sparsemax } from './sparsemax';
 export { entmax15 } from './entmax15';
 export { entmaxBisect, ENTMAX_BISECT_DEFAULTS, MIN_ALPHA_EXCESS, type EntmaxBisectArgs } from './entmax_bisect';
+export { entmaxFused, fusedEntmaxAvailable, registerFusedEntmax, unregisterFusedEntmax, ENTMAX_FUSED_DEFAULTS, type EntmaxFusedArgs } from './fused/entmax_fused';
 export { sparsemaxLoss, entmax15Loss, entmaxBisectLoss, reduceLoss, FY_LOSS_DEFAULTS, type FYLossArgs, type Reduction } from './losses';
 export { logitStats, probStats, tsallisEntropy, ENTROPY_DEFAULTS, type EntropyArgs, type EntropyStats } from './entropy';
 export { supportSize, supportFraction } from './support';

@@ -7,12 +7,15 @@ import * as tf from '@tensorflow/tfjs';
 import type { AesScheduleArgs } from './aes_schedule';
 import { entmax15 } from './entmax15';
 import { checkAlphaNumber, entmaxBisect, type EntmaxBisectArgs } from './entmax_bisect';
+import { entmaxFused, fusedEntmaxAvailable } from './fused/entmax_fused';
 import { softmax } from './softmax';
 import { sparsemax } from './sparsemax';
 
 /**
  * α-entmax with the exact map where one exists: α = 1 softmax, 1.5 entmax15, 2 sparsemax (number α);
- * any other α, or a tensor α, goes to `entmaxBisect`.
+ * any other α, or a tensor α, goes to `entmaxBisect`. On the webgpu backend every α ≠ 1 goes to the
+ * fused kernels instead (`entmaxFused`: one workgroup per row, exact at 1.5 and 2; `args` then do not
+ * apply), unless they were unregistered.
  * @example
  * entmax(scores, 2);                       // same as sparsemax(scores)
  * entmax(scores, tf.scalar(1.7));          // bisection, differentiable in α
@@ -21,6 +24,9 @@ export function entmax(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBise
   if (typeof alpha === 'number') {
     checkAlphaNumber(alpha, 'entmax');
     if (alpha === 1) return softmax(x);
+  }
+  if (tf.getBackend() === 'webgpu' && fusedEntmaxAvailable()) return entmaxFused(x, alpha);
+  if (typeof alpha === 'number') {
     if (alpha === 1.5) return entmax15(x);
     if (alpha === 2) return sparsemax(x);
   }
