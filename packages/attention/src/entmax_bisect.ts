@@ -48,7 +48,7 @@ export const MIN_ALPHA_EXCESS = 1e-6;
  *   1 + MIN_ALPHA_EXCESS). Gradients flow to a tensor α. For a learned α use `1 + sigmoid(a)`.
  * @returns probabilities `[..., n]`, rows summing to 1 (0 for a fully masked row).
  * @example
- * entmaxBisect(tf.tensor2d([[2, 1, -1]]), 1.5).print();        // [[0.75, 0.25, 0]]
+ * entmaxBisect(tf.tensor2d([[2, 1, -1]]), 1.5).print();        // [[0.8307, 0.1693, 0]]
  * entmaxBisect(scores, tf.tensor([1.2, 1.8]).reshape([2, 1]));  // per-row α
  */
 function entmaxBisect_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBisectArgs = {}): tf.Tensor {
