@@ -14,8 +14,8 @@
  *    both are small matrix products ([T, d]·[d, #blocks]).
  * 2. Lower threshold θ₀ per query row: the exact α-entmax threshold of the row's scores against a
  *    subset of the keys (every `probeStride`-th key, plus the key at the query's own position;
- *    causal masks respected), from the subset's output: θ₀ = m − p_max^{α−1}/(α−1) (m the subset's
- *    max score).
+ *    causal masks respected): a few solver steps from the left, whose iterates stay below the
+ *    subset's threshold.
  * 3. A key block is kept for a query block when some row has bound > θ₀ − δ (δ = 1e-4·(1 + |θ₀|)
  *    absorbs float32 rounding of the bounds, so a skip is never wrong). Kept blocks are gathered,
  *    and the query block runs dense α-entmax attention on them alone.
@@ -30,7 +30,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkAlphaNumber } from './entmax_bisect';
 import { matMul2d, unstack0 } from './matmul';
 import { entmax } from './normaliser';
-import { entmaxRows, entmaxRowsVjp } from './js_rows';
+import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from './js_rows';
 import { readsSync } from './rows';
 
 export interface BlockSparseArgs {
@@ -118,7 +118,7 @@ function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, of
   if (plan.keptShare > cfg.denseAbove) {
     return { output: denseHead(qs, k, v, alpha, offset), skipRate: 0, keptBlocks: plan.keptShare, mode: 'dense' as const };
   }
-  const { output, computed } = sparseHead(qs, k, v, alpha, plan.keep, offset, cfg);
+  const { output, computed } = sparseHead(qs, k, v, alpha, plan.keep, plan.floor, offset, cfg);
   return { output, skipRate: 1 - computed / visiblePairs, keptBlocks: plan.keptShare, mode: 'sparse' as const };
 }
 
@@ -127,13 +127,13 @@ function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, of
  * (slice, split, gather, transpose) run at 20–40 ns per element, slower than the products they
  * feed, so the gathers and scatters are plain JavaScript copies of the (synchronously readable)
  * data, and only the products and the map run as tfjs kernels: per query block a,
- *   forward   S = Q_a K_aᵀ (+ mask), P = entmax_α(S), O_a = P V_a;
+ *   forward   S = Q_a K_aᵀ (masked), P = entmax_α(S), O_a = P V_a;
  *   backward  dP = dO_a V_aᵀ, dS = g ⊙ dP − g Σ(g ⊙ dP)/Σg (g = p^{2−α}, the entmax Jacobian),
  *             dQ_a = dS K_a, dK_a = dSᵀ Q_a, dV_a = Pᵀ dO_a, scattered back (added) into dK, dV.
  * Every product is a plain 2-D `tf.matMul` (no transpose flags: STYLE §12); the transposed operands
  * are laid out by the copies.
  */
-function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, keep: number[][], offset: number | null, cfg: Cfg): { output: tf.Tensor2D; computed: number } {
+function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, keep: number[][], floor: Float64Array, offset: number | null, cfg: Cfg): { output: tf.Tensor2D; computed: number } {
   const { blockSize: bk, queryBlockSize: bq } = cfg;
   const [T, d] = qs.shape;
   const [S, dv] = v.shape;
@@ -144,17 +144,18 @@ function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: numb
     const out = new Float32Array(T * dv);
     const blocks = keep.map((list, a) => {
       const rows = Math.min(bq, T - a * bq);
-      const keys: number[] = [];
-      for (const b of list) for (let c = 0; c < bk; c++) keys.push(b * bk + c);
-      const mask = blockMask(a, keys, bq, T, S, offset);
-      computed += mask.visible;
-      return { a, rows, keys, mask: mask.values, qa: rowsOf(qd, d, a * bq, bq, T), kaT: columnsOf(kd, d, keys, S), va: pick(vd, dv, keys, S) };
+      const keys = new Int32Array(list.length * bk);                   // ascending
+      list.forEach((b, i) => { for (let c = 0; c < bk; c++) keys[i * bk + c] = b * bk + c; });
+      const cut = visibleCuts(a, keys, bq, T, S, offset);
+      computed += cut.visible;
+      return { a, rows, keys, cuts: cut.cuts, qa: rowsOf(qd, d, a * bq, bq, T), kaT: columnsOf(kd, d, keys, S), va: pick(vd, dv, keys, S) };
     });
     const probs = blocks.map((bl) => {
       const n = bl.keys.length;
       const sc = read(() => tf.matMul(tf.tensor2d(bl.qa, [bq, d]), tf.tensor2d(bl.kaT, [d, n])));
-      if (bl.mask) for (let i = 0; i < sc.length; i++) sc[i] += bl.mask[i];
-      return entmaxRows(sc, bq, n, alpha, sc);
+      for (let r = 0; r < bq; r++) sc.fill(-Infinity, r * n + bl.cuts[r], (r + 1) * n);   // causal / padding
+      const rowFloor = Float64Array.from({ length: bq }, (_, r) => (r < bl.rows ? floor[bl.a * bq + r] : -Infinity));
+      return entmaxRows(sc, bq, n, alpha, sc, rowFloor);
     });
     const pTensors = blocks.map((bl, i) => tf.tidy(() => {
       const p = tf.tensor2d(probs[i], [bq, bl.keys.length]);
@@ -176,11 +177,12 @@ function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: numb
         dq.set(dqa.subarray(0, bl.rows * d), bl.a * bq * d);
         const dkaT = tf.matMul(tf.tensor2d(transposeOf(bl.qa, bq, d), [d, bq]), ds).dataSync();   // [d, n]
         const dvaT = tf.matMul(tf.tensor2d(transposeOf(doa, bq, dv), [dv, bq]), p).dataSync();    // [dv, n]
-        bl.keys.forEach((j, c) => {
-          if (j >= S) return;
+        for (let c = 0; c < n; c++) {
+          const j = bl.keys[c];
+          if (j >= S) break;                                           // padding keys come last
           for (let e = 0; e < d; e++) dk[j * d + e] += dkaT[e * n + c];
           for (let e = 0; e < dv; e++) dvv[j * dv + e] += dvaT[e * n + c];
-        });
+        }
       }));
       return [tf.tensor2d(dq, [T, d]), tf.tensor2d(dk, [S, d]), tf.tensor2d(dvv, [S, dv])];
     };
@@ -208,14 +210,14 @@ function rowsOf(x: Float32Array, e: number, r0: number, rows: number, limit: num
 }
 
 /** Rows `keys` of a row-major [S, e] array (zeros for keys ≥ S). */
-function pick(x: Float32Array, e: number, keys: number[], S: number): Float32Array {
+function pick(x: Float32Array, e: number, keys: Int32Array, S: number): Float32Array {
   const o = new Float32Array(keys.length * e);
   keys.forEach((j, c) => { if (j < S) o.set(x.subarray(j * e, (j + 1) * e), c * e); });
   return o;
 }
 
 /** Rows `keys` of a row-major [S, e] array, transposed: [e, keys.length]. */
-function columnsOf(x: Float32Array, e: number, keys: number[], S: number): Float32Array {
+function columnsOf(x: Float32Array, e: number, keys: Int32Array, S: number): Float32Array {
   const n = keys.length;
   const o = new Float32Array(e * n);
   keys.forEach((j, c) => { if (j < S) for (let f = 0; f < e; f++) o[f * n + c] = x[j * e + f]; });
@@ -241,7 +243,7 @@ function denseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: numbe
  * Which key blocks each query block keeps (no gradient flows through this). Returns the kept block
  * indices per query block and the kept share of visible block pairs.
  */
-function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg): { keep: number[][]; keptShare: number } {
+function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg): { keep: number[][]; keptShare: number; floor: Float64Array } {
   const { blockSize: bk, queryBlockSize: bq, probeStride } = cfg;
   const [T, d] = qs.shape;
   const S = k.shape[0];
@@ -251,7 +253,7 @@ function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: numb
   const probePos = Array.from({ length: Math.ceil(S / probeStride) }, (_, r) => r * probeStride);
   const probeKeys = new Float32Array(probePos.length * d);
   probePos.forEach((j, r) => probeKeys.set(kd.subarray(j * d, (j + 1) * d), r * d));
-  let ub: Float32Array = new Float32Array(0), ps: Float32Array = new Float32Array(0), theta: Float32Array;
+  let ub: Float32Array = new Float32Array(0), ps: Float32Array = new Float32Array(0);
   tf.tidy(() => {                                                   // (returns nothing: see `read`)
     const col = (a: Float32Array, n: number) => tf.tensor2d(transposeOf(a, n, d), [d, n]);
     const box = tf.sub(tf.matMul(tf.relu(qs), col(hi, nK)), tf.matMul(tf.relu(tf.neg(qs)), col(lo, nK)));
@@ -277,15 +279,8 @@ function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: numb
     }
     probe[i * R + P] = own;
   }
-  // θ₀ per row from the probe scores: m − p_max^{α−1}/(α−1), with p the row's α-entmax.
-  ps = probe;
-  const pp = entmaxRows(ps, T, R, alpha);
-  theta = new Float32Array(T);
-  for (let i = 0; i < T; i++) {
-    let m = -Infinity, pmax = 0;
-    for (let r = 0; r < R; r++) { m = Math.max(m, ps[i * R + r]); pmax = Math.max(pmax, pp[i * R + r]); }
-    theta[i] = m - Math.pow(pmax, alpha - 1) / (alpha - 1);       // −∞ (keep all) on a row with no probe
-  }
+  // θ₀ per row: a lower bound of the probe subset's threshold (4 solver steps from the left).
+  const theta = entmaxThresholdBounds(probe, T, R, alpha);
   const keep: number[][] = [];
   let kept = 0, visible = 0;
   for (let a = 0; a < nQ; a++) {
@@ -297,14 +292,21 @@ function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: numb
       visible++;
       for (let r = 0; r < rows; r++) {
         const i = a * bq + r, t = theta[i];
-        if (!(ub[i * nK + b] <= t - 1e-4 * (1 + Math.abs(t)))) { list.push(b); break; }   // NaN keeps
+        if (!(ub[i * nK + b] <= t - margin(t))) { list.push(b); break; }   // NaN keeps
       }
     }
     if (list.length === 0) list.push(0);                 // rows of no visible key: masked anyway
     kept += list.length;
     keep.push(list);
   }
-  return { keep, keptShare: kept / Math.max(visible, 1) };
+  // Per row, a score at or below which p = 0 (θ₀ less the rounding margin): the row maps start there.
+  const floor = Float64Array.from(theta, (t) => (Number.isFinite(t) ? t - margin(t) : -Infinity));
+  return { keep, keptShare: kept / Math.max(visible, 1), floor };
+}
+
+/** Float32 rounding allowance of a threshold and of the score bounds compared with it. */
+function margin(theta: number): number {
+  return 1e-4 * (1 + Math.abs(theta));
 }
 
 /** Bounding box and ball of each key block (the last block's missing rows ignored). */
@@ -350,18 +352,23 @@ function maskRows(i0: number, rows: number, T: number, S: number, offset: number
   return m;
 }
 
-/** Mask of one query block against its kept keys (null when nothing is masked) and its real visible pairs. */
-function blockMask(a: number, keys: number[], bq: number, T: number, S: number, offset: number | null) {
-  const m = maskRows(a * bq, bq, T, S, offset, keys);
-  const n = keys.length;
-  let masked = 0, visible = 0;
+/**
+ * Per row of query block a, how many of its (ascending) kept keys it sees: keys past S (padding)
+ * and, with a causal offset, after i + offset are cut; queries past T (padding) see all real keys.
+ * Also the number of real visible (query, key) pairs.
+ */
+function visibleCuts(a: number, keys: Int32Array, bq: number, T: number, S: number, offset: number | null) {
+  const cuts = new Int32Array(bq);
+  let visible = 0;
   for (let r = 0; r < bq; r++) {
-    let rowVisible = 0;
-    for (let c = 0; c < n; c++) if (m[r * n + c] === 0) rowVisible++;
-    masked += n - rowVisible;
-    if (a * bq + r < T) visible += rowVisible;
+    const i = a * bq + r;
+    const last = Math.min(S - 1, offset !== null && i < T ? i + offset : Infinity);
+    let lo = 0, hi = keys.length;                                       // first key > last
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (keys[mid] <= last) lo = mid + 1; else hi = mid; }
+    cuts[r] = lo;
+    if (i < T) visible += lo;
   }
-  return { values: masked ? m : null, visible };
+  return { cuts, visible };
 }
 
 /** (query, key) pairs that the masks leave visible. */

@@ -4,17 +4,25 @@
  * through these instead of a dozen tfjs kernels each (on wasm, per-kernel overhead dominates there).
  *
  * Same conventions as the tensor maps: −∞ masks an entry, a fully masked row gives zeros, a row with
- * NaN or +∞ gives NaN. Solvers, per row, on y = z − max z:
- * - α = 2: Michelot's iteration τ ← (Σ_{y>τ} y − 1)/|{y > τ}| from τ = (Σy − 1)/n; it increases
- *   monotonically and stops, exactly, when the support no longer changes;
+ * NaN or +∞ gives NaN. Per row, the entries that can be in the support (finite, and above the row's
+ * `floor` when one is given: a known lower bound of the threshold) are copied into a compact array as
+ * y = z − max z, and the solver runs on those only:
+ * - α = 2: Michelot's iteration τ ← (Σ_{y>τ} y − 1)/|{y > τ}|, from the same formula over all
+ *   candidates (a lower bound, as for any superset of the support); it increases monotonically and
+ *   stops, exactly, when the support no longer changes;
  * - otherwise: safeguarded Halley on f(ν) = Σ[1 + ε(y − ν)]₊^{1/ε} − 1 (ε = α − 1; Newton for α > 2)
- *   as in entmaxBisect, to |Δν| ≤ 1e-9, then renormalised (α = 1.5: the threshold in closed form on
- *   the support).
+ *   as in entmaxBisect, from the floor's ν (a left start), to |Δν| ≤ 1e-9, then renormalised
+ *   (α = 1.5: the threshold in closed form on the support).
  */
 
-/** Maps `rows × n` scores (row-major) to probabilities, writing into `out` (may be `x`). */
-export function entmaxRows(x: Float32Array, rows: number, n: number, alpha: number, out: Float32Array = new Float32Array(rows * n)): Float32Array {
+/**
+ * Maps `rows × n` scores (row-major) to probabilities, writing into `out` (may be `x`).
+ * @param floor optional per-row scores known to be ≤ the row's threshold (entries at or below it are 0).
+ */
+export function entmaxRows(x: Float32Array, rows: number, n: number, alpha: number, out: Float32Array = new Float32Array(rows * n), floor?: ArrayLike<number>): Float32Array {
   if (!(alpha > 1) || !Number.isFinite(alpha)) throw new RangeError(`entmaxRows: alpha must be finite and > 1, got ${alpha}`);
+  const y = new Float64Array(n);
+  const idx = new Int32Array(n);
   for (let r = 0; r < rows; r++) {
     const o = r * n;
     let m = -Infinity, bad = false;
@@ -24,45 +32,89 @@ export function entmaxRows(x: Float32Array, rows: number, n: number, alpha: numb
       else if (z > m) m = z;
     }
     if (bad || m === -Infinity) { out.fill(bad ? NaN : 0, o, o + n); continue; }
-    if (alpha === 2) sparsemaxRow(x, o, n, m, out);
-    else halleyRow(x, o, n, m, alpha - 1, out);
+    const lowest = Math.min(floor ? floor[r] : -Infinity, m);            // the max is always a candidate
+    let c = 0;
+    for (let j = 0; j < n; j++) {
+      const z = x[o + j];
+      if (z > -Infinity && z >= lowest) { y[c] = z - m; idx[c++] = j; }
+    }
+    const start = lowest - m;                                           // ≤ the threshold, in y units
+    const p = alpha === 2 ? sparsemaxCompact(y, c) : halleyCompact(y, c, alpha - 1, start);
+    out.fill(0, o, o + n);
+    for (let t = 0; t < c; t++) out[o + idx[t]] = p[t];
   }
   return out;
 }
 
-function sparsemaxRow(x: Float32Array, o: number, n: number, m: number, out: Float32Array): void {
-  let sum = 0, count = 0;
-  for (let j = 0; j < n; j++) { const y = x[o + j] - m; if (y > -Infinity) { sum += y; count++; } }
-  let tau = (sum - 1) / count;
-  for (;;) {
-    sum = 0;
-    let c = 0;
-    for (let j = 0; j < n; j++) { const y = x[o + j] - m; if (y > tau) { sum += y; c++; } }
-    const next = (sum - 1) / c;
-    if (c === count || !(next > tau)) { tau = next; break; }
-    [tau, count] = [next, c];
+/**
+ * A lower bound of each row's α-entmax threshold θ (in score units: p_j = 0 exactly when z_j ≤ θ)
+ * after at most `maxIter` solver steps; converged rows give θ itself. −∞ for rows with no finite
+ * entry, NaN for invalid rows.
+ */
+export function entmaxThresholdBounds(x: Float32Array, rows: number, n: number, alpha: number, maxIter = 4): Float64Array {
+  if (!(alpha > 1) || !Number.isFinite(alpha)) throw new RangeError(`entmaxThresholdBounds: alpha must be finite and > 1, got ${alpha}`);
+  const y = new Float64Array(n);
+  const theta = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let m = -Infinity, bad = false, c = 0;
+    for (let j = 0; j < n; j++) {
+      const z = x[o + j];
+      if (z !== z || z === Infinity) bad = true;
+      else if (z > m) m = z;
+    }
+    if (bad || m === -Infinity) { theta[r] = bad ? NaN : -Infinity; continue; }
+    for (let j = 0; j < n; j++) if (x[o + j] > -Infinity) y[c++] = x[o + j] - m;
+    theta[r] = m + (alpha === 2 ? michelot(y, c, maxIter) : halley(y, c, alpha - 1, -Infinity, maxIter, 0).lo - 1 / (alpha - 1));
   }
-  for (let j = 0; j < n; j++) out[o + j] = Math.max(x[o + j] - m - tau, 0);
+  return theta;
 }
 
-function halleyRow(x: Float32Array, o: number, n: number, m: number, eps: number, out: Float32Array): void {
+/** sparsemax of y[0..c) (max 0), written back into y. */
+function sparsemaxCompact(y: Float64Array, c: number): Float64Array {
+  const tau = michelot(y, c, Infinity);
+  for (let t = 0; t < c; t++) y[t] = Math.max(y[t] - tau, 0);
+  return y;
+}
+
+/**
+ * Michelot's iterates for the sparsemax threshold of y[0..c): each is a lower bound of it, and the
+ * last is exact once the support stops changing (at most `maxIter` passes).
+ */
+function michelot(y: Float64Array, c: number, maxIter: number): number {
+  let sum = 0;
+  for (let t = 0; t < c; t++) sum += y[t];
+  let count = c, tau = (sum - 1) / c;
+  for (let it = 0; it < maxIter; it++) {
+    sum = 0;
+    let k = 0;
+    for (let t = 0; t < c; t++) if (y[t] > tau) { sum += y[t]; k++; }
+    const next = (sum - 1) / k;
+    const done = k === count || !(next > tau);
+    [tau, count] = [Math.max(tau, next), k];
+    if (done) break;
+  }
+  return tau;
+}
+
+/**
+ * Safeguarded Halley steps (Newton for α > 2) for ν on y[0..c) (max 0), from the ν of `start` (a
+ * score ≤ the threshold, in y units); θ = ν − 1/ε. Stops when a step moves less than `tol` or after
+ * `maxIter` steps. `lo` is the bracket's left end: Σp ≥ 1 there, so its θ is a lower bound.
+ */
+function halley(y: Float64Array, c: number, eps: number, start: number, maxIter: number, tol: number): { nu: number; lo: number } {
   const inv = 1 / eps, curv = Math.max(1 - eps, 0), half = eps === 0.5;
-  let visible = 0;
-  for (let j = 0; j < n; j++) if (x[o + j] > -Infinity) visible++;
-  let lo = 0, hi = -Math.expm1(-eps * Math.log(visible)) / eps, nu = 0;
-  // α = 1.5 ends with the closed form on the support, so it needs the support, not ν to the last bit.
-  const tol = half ? 1e-6 : 1e-9;
-  for (let it = 0; it < 100; it++) {
+  // Bracket of ν: Σp ≥ 1 at ν = 0 and at the start's ν; Σp ≤ 1 at hi (all c entries at the max).
+  let hi = -Math.expm1(-eps * Math.log(c)) / eps;
+  let lo = Math.min(Math.max(0, start + inv), hi), nu = lo;
+  for (let it = 0; it < maxIter; it++) {
     let f = -1, d1 = 0, d2 = 0;
-    const c = 1 - eps * (m + nu);                        // u = 1 + ε(z − m − ν) = c + εz
+    const base = 1 - eps * nu;                 // u = 1 + ε(y − ν)
     if (half) {
-      for (let j = 0; j < n; j++) {
-        const u = c + 0.5 * x[o + j];
-        if (u > 0) { f += u * u; d1 -= u; d2 += 1; }
-      }
+      for (let t = 0; t < c; t++) { const u = base + 0.5 * y[t]; if (u > 0) { f += u * u; d1 -= u; d2 += 1; } }
     } else {
-      for (let j = 0; j < n; j++) {
-        const u = c + eps * x[o + j];
+      for (let t = 0; t < c; t++) {
+        const u = base + eps * y[t];
         if (u > 0) { const w = Math.pow(u, inv - 1); f += w * u; d1 -= w; d2 += w / u; }
       }
     }
@@ -73,26 +125,33 @@ function halleyRow(x: Float32Array, o: number, n: number, m: number, eps: number
     nu = step;
     if (moved <= tol || hi - lo <= 1e-12) break;
   }
-  const c = 1 - eps * (m + nu);
-  if (half) {                                          // Σ_S (a − c')² = 1, a = 1 + y/2, c' = ν/2
-    let k = 0, sa = 0, sa2 = 0;
-    for (let j = 0; j < n; j++) {
-      const a = 1 + 0.5 * (x[o + j] - m);
-      if (a - 0.5 * nu > 0) { k++; sa += a; sa2 += a * a; }
+  return { nu, lo };
+}
+
+/** α-entmax (ε = α − 1 ≠ 1) of y[0..c) (max 0), from a threshold known to be ≥ `start`; into y. */
+function halleyCompact(y: Float64Array, c: number, eps: number, start: number): Float64Array {
+  const inv = 1 / eps, half = eps === 0.5;
+  // α = 1.5 finishes in closed form: it needs the support, not ν to the last bit.
+  const { nu } = halley(y, c, eps, start, 100, half ? 1e-6 : 1e-9);
+  if (half) {                                  // Σ_S (a − k)² = 1 with a = 1 + y/2, k = ν/2
+    let s = 0, sa = 0, sa2 = 0;
+    for (let t = 0; t < c; t++) {
+      const a = 1 + 0.5 * y[t];
+      if (a - 0.5 * nu > 0) { s++; sa += a; sa2 += a * a; }
     }
-    nu = 2 * (sa - Math.sqrt(Math.max(sa * sa - k * (sa2 - 1), 0))) / k;
-    const c2 = 1 - 0.5 * (m + nu);
-    for (let j = 0; j < n; j++) { const u = c2 + 0.5 * x[o + j]; out[o + j] = u > 0 ? u * u : 0; }
-    return;                                            // sums to 1 by construction
+    const k = (sa - Math.sqrt(Math.max(sa * sa - s * (sa2 - 1), 0))) / s;
+    for (let t = 0; t < c; t++) { const u = 1 + 0.5 * y[t] - k; y[t] = u > 0 ? u * u : 0; }
+    return y;                                  // sums to 1 by construction
   }
   let total = 0;
-  for (let j = 0; j < n; j++) {
-    const u = c + eps * x[o + j];
-    const p = u > 0 ? Math.pow(u, inv) : 0;
-    out[o + j] = p;
-    total += p;
+  const base = 1 - eps * nu;
+  for (let t = 0; t < c; t++) {
+    const u = base + eps * y[t];
+    y[t] = u > 0 ? Math.pow(u, inv) : 0;
+    total += y[t];
   }
-  for (let j = 0; j < n; j++) out[o + j] /= total;
+  for (let t = 0; t < c; t++) y[t] /= total;
+  return y;
 }
 
 /**

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { attention, blockSparseAttention, clusteredHeads, type BlockSparseArgs } from '../src/index';
-import { entmaxRows, entmaxRowsVjp } from '../src/js_rows';
+import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from '../src/js_rows';
 import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers';
 import { entmaxJvpRef, entmaxRef } from './reference';
 
@@ -27,6 +27,23 @@ it('entmaxRows equals the float64 references, with masked entries and special ro
   expect(p.slice(3).every(Number.isNaN)).toBe(true);                // NaN / +∞ → NaN rows
   expect(Array.from(entmaxRows(Float32Array.from([5]), 1, 1, 2))).toEqual([1]);
   expect(() => entmaxRows(new Float32Array(2), 1, 2, 1)).toThrow(/alpha/);
+});
+
+it('entmaxRows with a floor below the threshold gives the same rows; entmaxThresholdBounds bounds it from below', () => {
+  const rows = randomRows(8, 6, 120, 2);
+  for (const alpha of [1.2, 1.5, 2, 2.5]) {
+    // θ from the float64 reference: θ = m − p_max^{α−1}/(α−1) (the max entry has p = (1 − εν)^{1/ε}).
+    const theta = rows.map((r) => Math.max(...r) - Math.max(...entmaxRef(r, alpha)) ** (alpha - 1) / (alpha - 1));
+    const x = Float32Array.from(rows.flat());
+    const floored = entmaxRows(x, 6, 120, alpha, undefined, theta.map((t) => t - 0.05));
+    rows.forEach((r, i) => expectClose(floored.subarray(i * 120, (i + 1) * 120), entmaxRef(r, alpha), 2e-6));
+    for (const steps of [1, 2, 4, 50]) {
+      const bound = entmaxThresholdBounds(x, 6, 120, alpha, steps);
+      bound.forEach((b, i) => expect(b).toBeLessThanOrEqual(theta[i] + 1e-6));
+      if (steps === 50) expectClose(bound, theta, 1e-5);             // converged: the threshold itself
+    }
+  }
+  expect(Array.from(entmaxThresholdBounds(Float32Array.from([-Infinity, -Infinity, NaN, 0]), 2, 2, 1.5))).toEqual([-Infinity, NaN]);
 });
 
 it('entmaxRowsVjp is the entmax Jacobian (float64 reference) applied to dP', () => {
