@@ -235,7 +235,11 @@ function transposeOf(x: Float32Array, r: number, c: number): Float32Array {
 function denseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, offset: number | null): tf.Tensor2D {
   const [T, S] = [qs.shape[0], k.shape[0]];
   let s: tf.Tensor = matMul2d(qs, tf.transpose(k));
-  if (offset !== null) s = tf.add(s, tf.tensor2d(maskRows(0, T, T, S, offset, Array.from({ length: S }, (_, j) => j)), [T, S]));
+  if (offset !== null) {
+    const m = new Float32Array(T * S);                                // −∞ after key i + offset
+    for (let i = 0; i < T; i++) m.fill(-Infinity, i * S + Math.max(0, Math.min(S, i + offset + 1)), (i + 1) * S);
+    s = tf.add(s, tf.tensor2d(m, [T, S]));
+  }
   return matMul2d(entmax(s, alpha) as tf.Tensor2D, v);
 }
 
