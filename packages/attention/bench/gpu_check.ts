@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
 import {
   attention, entmax15, entmaxBisect, entmaxBisectLoss, entmaxFused, fusedEntmaxAvailable, logitStats, registerFusedEntmax,
-  selectBackend, softmax, sparsemax, sparsemaxLoss, unregisterFusedEntmax, type BackendName, type NormaliserSpec,
+  selectBackend, softmax, sparsemax, sparsemaxLoss, unregisterFusedEntmax, type BackendName, type AesState, type NormaliserSpec,
 } from '../src/index';
 import { parseFlags, summary, timeInterleaved } from './util';
 
@@ -23,7 +23,6 @@ const CONFIG = { backend: 'webgpu', ref: 'cpu', lengths: '1024,4096', heads: 8, 
 /** `data`: which host inputs (rows [64, 300], long rows, attention q/k/v/dy); `fused`: needs the fused kernels. */
 type Case = { name: string; data?: 'rows' | 'long' | 'attention'; fused?: boolean; run: (inputs: tf.Tensor[]) => tf.Tensor[] };
 const grad = (f: (x: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, dy: tf.Tensor) => tf.grad(f)(x, dy);
-// AES reads entropies synchronously, which webgpu cannot do in Node: not part of the GPU check yet.
 const ATT: NormaliserSpec[] = ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned', 'alpha=2.5'];
 
 /** Each case maps the same host inputs to outputs, run once per backend. */
@@ -45,6 +44,20 @@ const CASES: Case[] = [
     const alphaRaw = tf.linspace(-1, 1, 6);
     const f = (qq: tf.Tensor) => attention(qq, k, v, { causal: true, normaliser: ATT, alphaRaw }).output;
     return [f(q), tf.grad(f)(q, dy)];
+  } },
+  { name: 'attention with AES heads (state on the device) + grads', data: 'attention', run: ([q, k, v, dy]) => {
+    const specs: NormaliserSpec[] = ['aes', { aes: { varentropyThreshold: 0 } }, { aes: { gradient: 'schedule' } }, { aes: { measureOn: 'output' } }, 'softmax', 'sparsemax'];
+    const out: tf.Tensor[] = [];
+    let state: AesState | undefined;
+    for (const scale of [1, 3]) {                                     // two calls: the second uses the state
+      const qs = tf.mul(q, scale);
+      const f = (qq: tf.Tensor) => attention(qq, k, v, { causal: true, normaliser: specs, aesState: state }).output;
+      const r = attention(qs, k, v, { causal: true, normaliser: specs, aesState: state });
+      out.push(r.output, tf.grad(f)(qs, dy));
+      state = r.aesState!;
+      out.push(state.device ?? tf.tensor1d(state.zeta));
+    }
+    return out;
   } },
 ];
 
