@@ -3,6 +3,9 @@
  * the same backend, at T = S = n, d = 64, B = 1, causal: forward and forward+backward medians (runs
  * interleaved, same process), the ratio to softmax attention, and each head's skip rate.
  *
+ * The fixed strided pattern (Child et al. 2019, stride √n; forward only) is timed alongside as the
+ * O(n√n) reference; its "skip rate" is the share of visible scores its pattern leaves out (≈ upper bound).
+ *
  * Two kinds of heads, from `clusteredHeads` (seeded):
  * - 'clustered' (low entropy): segments of 256 positions about one of 8 recurring topics; rows put
  *   their mass on same-topic keys;
@@ -18,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
-import { attention, blockSparseAttention, clusteredHeads, selectBackend, type BlockSparseStats } from '../src/index';
+import { attention, blockSparseAttention, clusteredHeads, selectBackend, stridedAttention, type BlockSparseStats } from '../src/index';
 import { parseFlags, summary, timeInterleaved } from './util';
 
 const CONFIG = { backend: 'wasm', lengths: '1024,4096', heads: 2, dim: 64, repeats: 5, warmup: 1, seed: 1, sweep: '', json: '' };
@@ -53,6 +56,11 @@ async function main() {
         const g = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => c.run(qq, kk, vv));
         return () => tf.stack(g([q, k, v], dy));
       }), cfg.repeats, cfg.warmup)).map(summary);
+      // The fixed O(n√n) pattern (forward only: the gradient of its gathers needs a kernel wasm lacks).
+      const heads2d = (t: tf.Tensor) => tf.unstack(tf.reshape(t, [H, T, d])) as tf.Tensor2D[];
+      const [qs, ks, vs] = [heads2d(q), heads2d(k), heads2d(v)];
+      const [strided] = (await timeInterleaved([() => tf.tidy(() => tf.stack(qs.map((qh, i) => stridedAttention(qh, ks[i], vs[i]))))], cfg.repeats, cfg.warmup)).map(summary);
+      tf.dispose([...qs, ...ks, ...vs]);
       cases.forEach((c, i) => {
         const st = c.stats?.(q, k, v);
         rows.push({
@@ -62,6 +70,8 @@ async function main() {
           mode: st ? st.mode.join('/') : 'dense',
         });
       });
+      rows.push({ T, heads, case: 'strided √n (softmax, fixed)', fwdMs: strided.median, fwdBwdMs: NaN, fwdRatio: strided.median / fwd[0].median, fwdBwdRatio: NaN,
+        skipRate: 1 - Math.min(1, (2 * Math.ceil(Math.sqrt(T)) * T) / ((T * (T + 1)) / 2)), mode: 'fixed pattern' });
       tf.dispose([q, k, v, dy]);
     }
   }
