@@ -198,7 +198,7 @@ function perHead(x: tf.Tensor): tf.Tensor2D[] {
 }
 
 /** Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]`, or null. */
-function causalMask(T: number, S: number, offset: number | null): tf.Tensor | null {
+export function causalMask(T: number, S: number, offset: number | null): tf.Tensor | null {
   if (offset === null) return null;
   const m = new Float32Array(T * S);
   for (let i = 0; i < T; i++) m.fill(-Infinity, i * S + Math.max(0, Math.min(S, i + offset + 1)), (i + 1) * S);

@@ -27,6 +27,7 @@
  * synchronously (cpu, wasm, tensorflow); `attention()` is the path for webgpu.
  */
 import * as tf from '@tensorflow/tfjs';
+import { causalMask } from './attention';
 import { checkAlphaNumber } from './entmax_bisect';
 import { matMul2d, unstack0 } from './matmul';
 import { entmax } from './normaliser';
@@ -96,8 +97,10 @@ export function blockSparseAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a
   const output = tf.tidy(() => {
     const split = (x: tf.Tensor, n: number, e: number) => unstack0(tf.reshape(x, [B * H, n, e])) as tf.Tensor2D[];
     const [qs, ks, vs] = [split(q, T, d), split(k, S, d), split(v, S, dv)];
+    let mask: tf.Tensor | null | undefined;                            // the dense path's, built once
+    const denseMask = () => (mask === undefined ? (mask = causalMask(T, S, offset)) : mask);
     const outs = qs.map((qh, i) => {
-      const r = head(tf.mul(qh, scale) as tf.Tensor2D, ks[i], vs[i], alphas[i % H], offset, cfg);
+      const r = head(tf.mul(qh, scale) as tf.Tensor2D, ks[i], vs[i], alphas[i % H], offset, cfg, denseMask);
       stats.skipRate.push(r.skipRate);
       stats.keptBlocks.push(r.keptBlocks);
       stats.mode.push(r.mode);
@@ -111,12 +114,12 @@ export function blockSparseAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a
 type Cfg = Required<Pick<BlockSparseArgs, Defaulted>> & BlockSparseArgs;
 
 /** One head: plan, then the sparse or the dense computation. */
-function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg) {
+function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg, denseMask: () => tf.Tensor | null) {
   const [T, S] = [qs.shape[0], k.shape[0]];
   const plan = planBlocks(qs, k, alpha, offset, cfg);
   const visiblePairs = countVisible(T, S, offset);
   if (plan.keptShare > cfg.denseAbove) {
-    return { output: denseHead(qs, k, v, alpha, offset), skipRate: 0, keptBlocks: plan.keptShare, mode: 'dense' as const };
+    return { output: denseHead(qs, k, v, alpha, denseMask()), skipRate: 0, keptBlocks: plan.keptShare, mode: 'dense' as const };
   }
   const { output, computed } = sparseHead(qs, k, v, alpha, plan.keep, plan.floor, offset, cfg);
   return { output, skipRate: 1 - computed / visiblePairs, keptBlocks: plan.keptShare, mode: 'sparse' as const };
@@ -232,14 +235,9 @@ function transposeOf(x: Float32Array, r: number, c: number): Float32Array {
 }
 
 /** The dense computation (as `attention()` does it per head). */
-function denseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, offset: number | null): tf.Tensor2D {
-  const [T, S] = [qs.shape[0], k.shape[0]];
+function denseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, mask: tf.Tensor | null): tf.Tensor2D {
   let s: tf.Tensor = matMul2d(qs, tf.transpose(k));
-  if (offset !== null) {
-    const m = new Float32Array(T * S);                                // −∞ after key i + offset
-    for (let i = 0; i < T; i++) m.fill(-Infinity, i * S + Math.max(0, Math.min(S, i + offset + 1)), (i + 1) * S);
-    s = tf.add(s, tf.tensor2d(m, [T, S]));
-  }
+  if (mask) s = tf.add(s, mask);
   return matMul2d(entmax(s, alpha) as tf.Tensor2D, v);
 }
 
