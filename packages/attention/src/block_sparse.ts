@@ -145,28 +145,29 @@ function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: numb
     const [qIn, kIn, vIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     const [qd, kd, vd] = [qIn.dataSync(), kIn.dataSync(), vIn.dataSync()] as Float32Array[];
     const out = new Float32Array(T * dv);
+    // Per block only the key list and cut-offs outlive the forward pass (and P, saved as a tensor):
+    // the backward pass copies what it needs again, in the layouts it needs, which keeps the
+    // garbage collector's old generation small.
     const blocks = keep.map((list, a) => {
       const rows = Math.min(bq, T - a * bq);
       const keys = new Int32Array(list.length * bk);                   // ascending
       list.forEach((b, i) => { for (let c = 0; c < bk; c++) keys[i * bk + c] = b * bk + c; });
       const cut = visibleCuts(a, keys, bq, T, S, offset);
       computed += cut.visible;
-      return { a, rows, keys, cuts: cut.cuts, qa: rowsOf(qd, d, a * bq, bq, T), kaT: columnsOf(kd, d, keys, S), va: pick(vd, dv, keys, S) };
+      return { a, rows, keys, cuts: cut.cuts };
     });
-    const probs = blocks.map((bl) => {
+    const pTensors = blocks.map((bl) => {
       const n = bl.keys.length;
-      const sc = read(() => tf.matMul(tf.tensor2d(bl.qa, [bq, d]), tf.tensor2d(bl.kaT, [d, n])));
+      const sc = read(() => tf.matMul(tf.tensor2d(rowsOf(qd, d, bl.a * bq, bq, T), [bq, d]), tf.tensor2d(columnsOf(kd, d, bl.keys, S), [d, n])));
       for (let r = 0; r < bq; r++) sc.fill(-Infinity, r * n + bl.cuts[r], (r + 1) * n);   // causal / padding
       const rowFloor = Float64Array.from({ length: bq }, (_, r) => (r < bl.rows ? floor[bl.a * bq + r] : -Infinity));
-      return entmaxRows(sc, bq, n, alpha, sc, rowFloor);
-    });
-    const pTensors = blocks.map((bl, i) => tf.tidy(() => {
-      const p = tf.tensor2d(probs[i], [bq, bl.keys.length]);
-      const o = tf.matMul(p, tf.tensor2d(bl.va, [bl.keys.length, dv])).dataSync();
+      const p = tf.tensor2d(entmaxRows(sc, bq, n, alpha, sc, rowFloor), [bq, n]);
+      const o = read(() => tf.matMul(p, tf.tensor2d(pick(vd, dv, bl.keys, S), [n, dv])));
       out.set(o.subarray(0, bl.rows * dv), bl.a * bq * dv);
       return p;
-    }));
+    });
     save(pTensors);
+    tf.dispose(pTensors);                                              // save() kept its own copies
     const gradFunc = (dy: tf.Tensor, ps: tf.Tensor[]) => {
       const dyd = dy.dataSync() as Float32Array;
       const [dq, dk, dvv] = [new Float32Array(T * d), new Float32Array(S * d), new Float32Array(S * dv)];
@@ -174,11 +175,12 @@ function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: numb
         const p = ps[i];
         const n = bl.keys.length;
         const doa = rowsOf(dyd, dv, bl.a * bq, bq, T);
-        const dP = tf.matMul(tf.tensor2d(doa, [bq, dv]), tf.tensor2d(transposeOf(bl.va, n, dv), [dv, n])).dataSync() as Float32Array;
-        const ds = tf.tensor2d(entmaxRowsVjp(probs[i], dP, bq, n, alpha, dP), [bq, n]);
-        const dqa = tf.matMul(ds, tf.tensor2d(transposeOf(bl.kaT, d, n), [n, d])).dataSync();
+        const dP = tf.matMul(tf.tensor2d(doa, [bq, dv]), tf.tensor2d(columnsOf(vd, dv, bl.keys, S), [dv, n])).dataSync() as Float32Array;
+        const ds = tf.tensor2d(entmaxRowsVjp(p.dataSync() as Float32Array, dP, bq, n, alpha, dP), [bq, n]);
+        const dqa = tf.matMul(ds, tf.tensor2d(pick(kd, d, bl.keys, S), [n, d])).dataSync();
         dq.set(dqa.subarray(0, bl.rows * d), bl.a * bq * d);
-        const dkaT = tf.matMul(tf.tensor2d(transposeOf(bl.qa, bq, d), [d, bq]), ds).dataSync();   // [d, n]
+        const qaT = transposeOf(rowsOf(qd, d, bl.a * bq, bq, T), bq, d);
+        const dkaT = tf.matMul(tf.tensor2d(qaT, [d, bq]), ds).dataSync();                          // [d, n]
         const dvaT = tf.matMul(tf.tensor2d(transposeOf(doa, bq, dv), [dv, bq]), p).dataSync();    // [dv, n]
         for (let c = 0; c < n; c++) {
           const j = bl.keys[c];
