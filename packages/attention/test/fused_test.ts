@@ -336,6 +336,18 @@ describe('WGSL run by wgsl_reflect (CPU interpreter)', () => {
     }
   });
 
+  it('naga (wgpu\'s shader validator, compiled to wasm) accepts every program: parse, types, bindings', async () => {
+    const naga = await import('naga-wasm');
+    const check = (code: string) => { naga.validate(naga.parseWgsl(code)); };
+    const programs: Array<[EntmaxProgram, number[][]]> = [[rowProgram(64, 4096, 16), [[64, 4096], [64]]], [rowProgram(2, 9000, 16), [[2, 9000], [1]]],
+      [probsProgram(8, 300), [[8, 300], [8], [8, 4]]], [gradRowProgram(8, 300, true), [[8, 300], [8], [8, 4], [8, 300]]],
+      [gradRowProgram(8, 4096, false), [[8, 4096], [8], [8, 4], [8, 4096]]], [gradProgram(8, 300), [[8, 300], [8], [8, 4], [8, 300], [8, 2]]]];
+    for (const [p, shapes] of programs) check(runProgram(p, [], shapes));
+    // The check can fail: a type error is rejected.
+    const code = runProgram(rowProgram(8, 300, 16), [], [[8, 300], [8]]);
+    expect(() => check(code.replace('let r = entRed[0];', 'let r : f32 = entRed[0];'))).toThrow(/f32/);
+  });
+
   it('the workgroup tree reduction is race-free and exact under lockstep execution', () => {
     const user = rowProgram(1, 10, 16).getUserCode();
     const code = `${user.slice(0, user.indexOf('fn main'))}
