@@ -121,21 +121,22 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
       ? perHeadScores(tf.mul(q, scale), k, mask, keyAdd)
       : batchedScores(tf.mul(q, scale), k, mask, keyAdd);
     const probs: tf.Tensor[][] = [];
+    let counts: tf.Tensor[] | undefined;                               // AES: visible keys per row, once
+    const visible = () => (counts ??= visibleRows(mask, keyAdd, B, T, S, layout));
     for (let h = 0; h < H; h++) {
       const head = heads[h];
       let alpha: number | tf.Tensor;
       if (head.kind === 'aes' && onDevice) {
         const prev = args.aesState?.device ? tf.slice(args.aesState.device, [h], [1]) : tf.tensor1d([prevZeta[h]]);
-        const r = aesAlphaOnDevice(scores[h], head.aes, prev, visibleRows(mask, keyAdd, B, T, S, layout), args.aesMode === 'frozen');
+        const r = aesAlphaOnDevice(scores[h], head.aes, prev, visible(), args.aesMode === 'frozen');
         [alpha, modes[h]] = [r.alpha, 'device'];
         zetaDevice.push(r.zeta);
       } else if (head.kind === 'aes') {
-        const r = aesAlpha(scores[h], head.aes, prevZeta[h], args.aesMode === 'frozen');
+        const r = aesAlpha(scores[h], head.aes, prevZeta[h], visible(), args.aesMode === 'frozen');
         [alpha, zeta[h], modes[h]] = [r.alpha, r.zeta, r.mode];
-        zetaDevice.push(tf.tensor1d([zeta[h]]));
       } else {
         alpha = fixedAlpha(head, args.alphaRaw, h);
-        zetaDevice.push(tf.tensor1d([prevZeta[h]]));
+        if (onDevice) zetaDevice.push(tf.tensor1d([prevZeta[h]]));
       }
       alphas.push(alpha);
       probs[h] = scores[h].map((s) => entmax(s, alpha));
@@ -227,26 +228,12 @@ function fixedAlpha(head: Normaliser, alphaRaw: tf.Tensor | undefined, h: number
  * Returns α (a number, or a tensor when gradients flow through the schedule), the new running ζ and
  * whether ζ was 'fixed' (low varentropy: the running estimate) or 'adaptive' (recomputed).
  */
-function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number, frozen: boolean): { alpha: number | tf.Tensor; zeta: number; mode: string } {
+function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number, visible: tf.Tensor[], frozen: boolean): { alpha: number | tf.Tensor; zeta: number; mode: string } {
   const { varentropyThreshold, momentum, measureOn, gradient } = { ...AES_DEFAULTS, ...cfg };
-  const { S0, Smax, zmax, shape } = cfg;
-  const sched = aesSchedule(Object.fromEntries(Object.entries({ S0, Smax, zmax, shape }).filter(([, x]) => x !== undefined)));
+  const sched = scheduleOf(cfg);
   const prevAlpha = Number.isNaN(prev) ? 1 : 1 + prev / sched.args.zmax;
   if (frozen && !Number.isNaN(prev)) return { alpha: prevAlpha, zeta: prev, mode: 'fixed' };
-  const rows = scores.map((s) => {
-    const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
-    // Visible-key counts are constants of the masks: read them out so no gradient path runs through
-    // isFinite/comparisons (tfjs has no gradient for them).
-    const visible = Array.from(tf.sum(tf.cast(tf.isFinite(s), 'float32'), s.rank - 1).dataSync());
-    const logN = tf.tensor1d(visible.map((n) => (n > 1 ? Math.log(n) : 1)));       // one key: S̄ = 0
-    const flat = (t: tf.Tensor) => tf.reshape(t, [-1]);                              // rows of any unit shape
-    return { sNorm: tf.div(flat(st.entropy), logN), v: flat(st.varentropy), w: tf.tensor1d(visible.map((n) => (n > 0 ? 1 : 0))) };
-  });
-  const mean = (key: 'sNorm' | 'v') => {
-    const w = tf.concat(rows.map((r) => r.w));
-    return tf.div(tf.sum(tf.mul(tf.concat(rows.map((r) => r[key])), w)), tf.maximum(tf.sum(w), 1));
-  };
-  const [sBar, vBar] = [mean('sNorm'), mean('v')];
+  const { sBar, vBar } = headEntropy(scores, measureOn, prevAlpha, visible);
   if (!Number.isNaN(prev) && vBar.dataSync()[0] < varentropyThreshold) {
     return { alpha: prevAlpha, zeta: prev, mode: 'fixed' };
   }
@@ -257,6 +244,30 @@ function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number, frozen: boole
   return { alpha, zeta: next, mode: 'adaptive' };
 }
 
+/** The head's ζ(S) schedule from its AES options (built once per distinct options: aesSchedule memoizes). */
+function scheduleOf(cfg: AesArgs) {
+  const { S0, Smax, zmax, shape } = cfg;
+  return aesSchedule(Object.fromEntries(Object.entries({ S0, Smax, zmax, shape }).filter(([, x]) => x !== undefined)));
+}
+
+/**
+ * Mean over the rows that see some key of the entropy normalised by ln(#visible keys) (S̄) and of the
+ * varentropy (V̄), measured on the softmax of the scores or on the output of α = `prevAlpha`.
+ * `visible`: the visible-key counts per row of each unit (from the masks, so no gradient path runs
+ * through isFinite or comparisons, which tfjs cannot differentiate). Scalars.
+ */
+function headEntropy(scores: tf.Tensor[], measureOn: 'softmax' | 'output', prevAlpha: number | tf.Tensor, visible: tf.Tensor[]): { sBar: tf.Tensor; vBar: tf.Tensor } {
+  const parts = scores.map((s, u) => {
+    const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
+    const n = tf.reshape(visible[u], [-1]);
+    const logN = tf.where(tf.greater(n, 1), tf.log(tf.maximum(n, 1)), tf.onesLike(n));     // one key: S̄ = 0
+    return { sNorm: tf.div(tf.reshape(st.entropy, [-1]), logN), v: tf.reshape(st.varentropy, [-1]), w: tf.cast(tf.greater(n, 0), 'float32') };
+  });
+  const w = tf.concat(parts.map((r) => r.w));
+  const mean = (key: 'sNorm' | 'v') => tf.div(tf.sum(tf.mul(tf.concat(parts.map((r) => r[key])), w)), tf.maximum(tf.sum(w), 1));
+  return { sBar: mean('sNorm'), vBar: mean('v') };
+}
+
 /**
  * The AES choice of one head without reading anything back (webgpu): the same S̄, V̄, gate and
  * moving average as `aesAlpha`, as tensors. Visible-key counts come from the masks, which do not
@@ -265,8 +276,7 @@ function aesAlpha(scores: tf.Tensor[], cfg: AesArgs, prev: number, frozen: boole
  */
 function aesAlphaOnDevice(scores: tf.Tensor[], cfg: AesArgs, prev: tf.Tensor, visible: tf.Tensor[], frozen: boolean): { alpha: tf.Tensor; zeta: tf.Tensor } {
   const { varentropyThreshold, momentum, measureOn, gradient } = { ...AES_DEFAULTS, ...cfg };
-  const { S0, Smax, zmax, shape } = cfg;
-  const sched = aesSchedule(Object.fromEntries(Object.entries({ S0, Smax, zmax, shape }).filter(([, x]) => x !== undefined)));
+  const sched = scheduleOf(cfg);
   const known = tf.isFinite(prev);
   const prevSafe = tf.where(known, prev, tf.zerosLike(prev));
   const prevAlpha = tf.add(1, tf.div(prevSafe, sched.args.zmax));
@@ -275,16 +285,8 @@ function aesAlphaOnDevice(scores: tf.Tensor[], cfg: AesArgs, prev: tf.Tensor, vi
     const r = aesAlphaOnDevice(scores, cfg, prev, visible, false);
     return { alpha: tf.reshape(tf.where(known, prevAlpha, r.alpha), []), zeta: tf.where(known, prev, r.zeta) };
   }
-  const parts = scores.map((s, u) => {
-    // measureOn 'output' needs the previous α's output; on device that is the tensor α (softmax with no estimate).
-    const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, tf.reshape(prevAlpha, [])));
-    const n = tf.reshape(visible[u], [-1]);
-    const logN = tf.where(tf.greater(n, 1), tf.log(tf.maximum(n, 1)), tf.onesLike(n));     // one key: S̄ = 0
-    return { sNorm: tf.div(tf.reshape(st.entropy, [-1]), logN), v: tf.reshape(st.varentropy, [-1]), w: tf.cast(tf.greater(n, 0), 'float32') };
-  });
-  const w = tf.concat(parts.map((r) => r.w));
-  const mean = (key: 'sNorm' | 'v') => tf.div(tf.sum(tf.mul(tf.concat(parts.map((r) => r[key])), w)), tf.maximum(tf.sum(w), 1));
-  const [sBar, vBar] = [mean('sNorm'), mean('v')];
+  // measureOn 'output' needs the previous α's output; on device that is the tensor α (softmax with no estimate).
+  const { sBar, vBar } = headEntropy(scores, measureOn, tf.reshape(prevAlpha, []), visible);
   // Low varentropy and an estimate: stay fixed. 1/0 as float, blended arithmetically: a boolean
   // condition computed from the scores would put comparisons (no gradient in tfjs) on the tape.
   const keep = withoutGradient(vBar, (v) => tf.cast(tf.logicalAnd(known, tf.less(v, varentropyThreshold)), 'float32'));
