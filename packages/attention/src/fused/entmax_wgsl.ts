@@ -253,24 +253,32 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}
   return { ...rowBase(`aesEntmaxRow_${wg}_${perThread}_${cached}_${nIter}`, ['scores', 'alphas'], rows, 4, wg), getUserCode };
 }
 
-/** Forward, elementwise: inputs scores, alphas, rowStats; output p [rows, n]. */
-export function probsProgram(rows: number, n: number): EntmaxProgram {
+/**
+ * An elementwise program over [rows, n]: per entry, the row's stats and α; NaN on invalid rows (kind
+ * 2), 0 on masked rows (kind 1), else `body`, which sets `v` from `a` = (t, u) of the entry.
+ */
+function elementwise(key: string, variableNames: string[], rows: number, n: number, body: string): EntmaxProgram {
   const getUserCode = () => `${HELPERS}
 fn main(index : i32) {
   if (index < uniforms.size) {
     let row = index / uniforms.scoresShape.y;${ROW_STATS}
     let eps = entEps(alphas[select(row, 0, uniforms.alphasShape == 1)]);
-    var p = 0.0;
+    var v = 0.0;
     if (kind == 2.0) {
-      p = uniforms.NAN;
+      v = uniforms.NAN;
     } else if (kind != 1.0) {
       let a = entTU(entShift(scores[index], m, kind), r, eps, wForm);
-      p = entProb(a.x, a.y, eps, 1.0 / eps) * scale;
+      ${body}
     }
-    setOutputAtIndex(index, p);
+    setOutputAtIndex(index, v);
   }
 }`;
-  return { ...elementBase('aesEntmaxProbs', ['scores', 'alphas', 'rowStats'], rows, n), getUserCode };
+  return { ...elementBase(key, variableNames, rows, n), getUserCode };
+}
+
+/** Forward, elementwise: inputs scores, alphas, rowStats; output p [rows, n]. */
+export function probsProgram(rows: number, n: number): EntmaxProgram {
+  return elementwise('aesEntmaxProbs', ['scores', 'alphas', 'rowStats'], rows, n, 'v = entProb(a.x, a.y, eps, 1.0 / eps) * scale;');
 }
 
 /** Backward, per row: inputs scores, alphas, rowStats, dy; output [rows, 2] = [c, dα]. */
@@ -312,20 +320,6 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}${ROW_STATS}
 
 /** Backward, elementwise: inputs scores, alphas, rowStats, dy, rowGrad; output dx [rows, n]. */
 export function gradProgram(rows: number, n: number): EntmaxProgram {
-  const getUserCode = () => `${HELPERS}
-fn main(index : i32) {
-  if (index < uniforms.size) {
-    let row = index / uniforms.scoresShape.y;${ROW_STATS}
-    let eps = entEps(alphas[select(row, 0, uniforms.alphasShape == 1)]);
-    var v = 0.0;
-    if (kind == 2.0) {
-      v = uniforms.NAN;
-    } else if (kind != 1.0) {
-      let a = entTU(entShift(scores[index], m, kind), r, eps, wForm);
-      if (a.y > 0.0) { v = entProb(a.x, a.y, eps, 1.0 / eps) * scale / a.y * (dy[index] - rowGrad[row * 2]); }
-    }
-    setOutputAtIndex(index, v);
-  }
-}`;
-  return { ...elementBase('aesEntmaxGrad', ['scores', 'alphas', 'rowStats', 'dy', 'rowGrad'], rows, n), getUserCode };
+  return elementwise('aesEntmaxGrad', ['scores', 'alphas', 'rowStats', 'dy', 'rowGrad'], rows, n,
+    'if (a.y > 0.0) { v = entProb(a.x, a.y, eps, 1.0 / eps) * scale / a.y * (dy[index] - rowGrad[row * 2]); }');
 }
