@@ -25,13 +25,8 @@ export function entmaxRows(x: Float32Array, rows: number, n: number, alpha: numb
   const idx = new Int32Array(n);
   for (let r = 0; r < rows; r++) {
     const o = r * n;
-    let m = -Infinity, bad = false;
-    for (let j = 0; j < n; j++) {
-      const z = x[o + j];
-      if (z !== z || z === Infinity) bad = true;
-      else if (z > m) m = z;
-    }
-    if (bad || m === -Infinity) { out.fill(bad ? NaN : 0, o, o + n); continue; }
+    const m = rowMax(x, o, n);
+    if (!Number.isFinite(m)) { out.fill(Number.isNaN(m) ? NaN : 0, o, o + n); continue; }
     const lowest = Math.min(floor ? floor[r] : -Infinity, m);            // the max is always a candidate
     let c = 0;
     for (let j = 0; j < n; j++) {
@@ -57,17 +52,24 @@ export function entmaxThresholdBounds(x: Float32Array, rows: number, n: number, 
   const theta = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     const o = r * n;
-    let m = -Infinity, bad = false, c = 0;
-    for (let j = 0; j < n; j++) {
-      const z = x[o + j];
-      if (z !== z || z === Infinity) bad = true;
-      else if (z > m) m = z;
-    }
-    if (bad || m === -Infinity) { theta[r] = bad ? NaN : -Infinity; continue; }
+    const m = rowMax(x, o, n);
+    if (!Number.isFinite(m)) { theta[r] = m; continue; }                // NaN, or −∞ (no entry)
+    let c = 0;
     for (let j = 0; j < n; j++) if (x[o + j] > -Infinity) y[c++] = x[o + j] - m;
     theta[r] = m + (alpha === 2 ? michelot(y, c, maxIter) : halley(y, c, alpha - 1, -Infinity, maxIter, 0).lo - 1 / (alpha - 1));
   }
   return theta;
+}
+
+/** Max of row x[o..o+n): NaN if the row holds NaN or +∞ (invalid), −∞ if every entry is masked. */
+function rowMax(x: Float32Array, o: number, n: number): number {
+  let m = -Infinity;
+  for (let j = 0; j < n; j++) {
+    const z = x[o + j];
+    if (z !== z || z === Infinity) return NaN;
+    if (z > m) m = z;
+  }
+  return m;
 }
 
 /** sparsemax of y[0..c) (max 0), written back into y. */
