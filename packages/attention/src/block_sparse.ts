@@ -116,13 +116,13 @@ type Cfg = Required<Pick<BlockSparseArgs, Defaulted>> & BlockSparseArgs;
 /** One head: plan, then the sparse or the dense computation. */
 function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg, denseMask: () => tf.Tensor | null) {
   const [T, S] = [qs.shape[0], k.shape[0]];
-  const plan = planBlocks(qs, k, alpha, offset, cfg);
-  const visiblePairs = countVisible(T, S, offset);
+  const host = { qd: qs.dataSync() as Float32Array, kd: k.dataSync() as Float32Array };   // read once, for both
+  const plan = planBlocks(qs, host, S, alpha, offset, cfg);
   if (plan.keptShare > cfg.denseAbove) {
     return { output: denseHead(qs, k, v, alpha, denseMask()), skipRate: 0, keptBlocks: plan.keptShare, mode: 'dense' as const };
   }
-  const { output, computed } = sparseHead(qs, k, v, alpha, plan.keep, plan.floor, offset, cfg);
-  return { output, skipRate: 1 - computed / visiblePairs, keptBlocks: plan.keptShare, mode: 'sparse' as const };
+  const { output, computed } = sparseHead(qs, k, v, host, alpha, plan.keep, plan.floor, offset, cfg);
+  return { output, skipRate: 1 - computed / countVisible(T, S, offset), keptBlocks: plan.keptShare, mode: 'sparse' as const };
 }
 
 /**
@@ -136,14 +136,15 @@ function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, of
  * Every product is a plain 2-D `tf.matMul` (no transpose flags: STYLE §12); the transposed operands
  * are laid out by the copies.
  */
-function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, keep: number[][], floor: Float64Array, offset: number | null, cfg: Cfg): { output: tf.Tensor2D; computed: number } {
+function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, host: { qd: Float32Array; kd: Float32Array }, alpha: number, keep: number[][], floor: Float64Array, offset: number | null, cfg: Cfg): { output: tf.Tensor2D; computed: number } {
   const { blockSize: bk, queryBlockSize: bq } = cfg;
   const [T, d] = qs.shape;
   const [S, dv] = v.shape;
   let computed = 0;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [qIn, kIn, vIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-    const [qd, kd, vd] = [qIn.dataSync(), kIn.dataSync(), vIn.dataSync()] as Float32Array[];
+    const [, , vIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const { qd, kd } = host;                                           // the values of qs and k
+    const vd = vIn.dataSync() as Float32Array;
     const out = new Float32Array(T * dv);
     // Per block only the key list and cut-offs outlive the forward pass (and P, saved as a tensor):
     // the backward pass copies what it needs again, in the layouts it needs, which keeps the
@@ -247,12 +248,10 @@ function denseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: numbe
  * Which key blocks each query block keeps (no gradient flows through this). Returns the kept block
  * indices per query block and the kept share of visible block pairs.
  */
-function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg): { keep: number[][]; keptShare: number; floor: Float64Array } {
+function planBlocks(qs: tf.Tensor2D, { qd, kd }: { qd: Float32Array; kd: Float32Array }, S: number, alpha: number, offset: number | null, cfg: Cfg): { keep: number[][]; keptShare: number; floor: Float64Array } {
   const { blockSize: bk, queryBlockSize: bq, probeStride } = cfg;
   const [T, d] = qs.shape;
-  const S = k.shape[0];
   const nQ = Math.ceil(T / bq), nK = Math.ceil(S / bk);
-  const kd = k.dataSync();
   const { lo, hi, centre, radius } = blockBounds(kd, S, d, bk);
   const probePos = Array.from({ length: Math.ceil(S / probeStride) }, (_, r) => r * probeStride);
   const probeKeys = new Float32Array(probePos.length * d);
@@ -270,7 +269,6 @@ function planBlocks(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: numb
   // a key that is already a strided one is not added twice.
   const P = probePos.length, R = P + 1;
   const shift = offset ?? S - T;
-  const qd = qs.dataSync();
   const mk = offset !== null ? maskRows(0, T, T, S, offset, probePos) : null;
   const probe = new Float32Array(T * R);
   for (let i = 0; i < T; i++) {
@@ -314,7 +312,7 @@ function margin(theta: number): number {
 }
 
 /** Bounding box and ball of each key block (the last block's missing rows ignored). */
-function blockBounds(kd: Float32Array | Int32Array | Uint8Array, S: number, d: number, bk: number) {
+function blockBounds(kd: Float32Array, S: number, d: number, bk: number) {
   const nK = Math.ceil(S / bk);
   const lo = new Float32Array(nK * d).fill(Infinity), hi = new Float32Array(nK * d).fill(-Infinity);
   const centre = new Float32Array(nK * d), radius = new Float32Array(nK);
