@@ -25,15 +25,8 @@ export interface ClusteredHeadsArgs {
 export function clusteredHeads(seed: number, args: ClusteredHeadsArgs = {}): { q: tf.Tensor4D; k: tf.Tensor4D; v: tf.Tensor4D } {
   const { B = 1, H = 1, T = 1024, d = 64, segment = 256, topics = 8, strength = 8 } = args;
   const noise = args.noise ?? (strength === 0 ? 1 : 0.1);
-  let s = (seed ^ 0x9e3779b9) >>> 0;
-  const uniform = () => {                                   // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const uniform = mulberry32(seed ^ 0x9e3779b9);
+  const gauss = () => randn(uniform);
   const n = B * H * T * d;
   const [q, k, v] = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
   for (let bh = 0; bh < B * H; bh++) {
@@ -55,4 +48,22 @@ export function clusteredHeads(seed: number, args: ClusteredHeadsArgs = {}): { q
   }
   const shape: [number, number, number, number] = [B, H, T, d];
   return { q: tf.tensor4d(q, shape), k: tf.tensor4d(k, shape), v: tf.tensor4d(v, shape) };
+}
+
+/** Mulberry32: a seeded generator of uniforms in [0, 1) (state local to the returned function). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One standard normal sample by Box–Muller from a uniform generator. */
+export function randn(rng: () => number): number {
+  const u1 = 1 - rng();                                     // in (0, 1]: the log is finite
+  const u2 = rng();
+  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
 }

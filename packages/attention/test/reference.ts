@@ -22,23 +22,8 @@ export function dot(a: number[], b: number[]): number {
   return s;
 }
 
-/** Mulberry32 seeded PRNG: returns a function producing uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** One standard normal sample by Box–Muller from a uniform generator. */
-export function randn(rng: () => number): number {
-  const u1 = 1 - rng(); // in (0, 1], so the log is finite
-  const u2 = rng();
-  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-}
+// Seeded test data: the library's generator (not an oracle, so sharing it costs no independence).
+export { mulberry32, randn } from '../src/synthetic';
 
 /**
  * Apply a normaliser `f` to the entries of `z` that are not -Infinity and
