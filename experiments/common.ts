@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend, type BackendName } from '@aes/attention';
+import { selectBackend, type BackendName } from '@aes/node';
 import { parseFlags, writeChart } from '@aes/train';
 
 export type Json = Record<string, unknown>;

@@ -21,7 +21,8 @@ import { aesSchedule, attention, entmax, logitStats, probStats, stridedAttention
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCheckpoint } from '@aes/models';
-import { fitLine, median, repoCorpus, RESULTS, startRun, type Json } from './common';
+import { fitLine, median, repoCorpus, RESULTS, startRun, type Json } from './common.js';
+import { fileSystemIO } from '@aes/node';
 
 /** Trained text models of experiment 2 (seed 0), when they exist: their heads' supports are measured too. */
 const TRAINED = join(RESULTS, 'training', 'runs', 'text');
@@ -158,7 +159,7 @@ async function trainedSupports(root: string): Promise<Array<Record<string, numbe
   for (const norm of ['softmax', 'sparsemax', 'entmax15', 'learned', 'aes']) {
     const dir = join(root, norm, 'seed0', 'ckpt');
     if (!existsSync(dir)) continue;
-    const { model, tokenizer } = await loadCheckpoint(dir);
+    const { model, tokenizer } = await loadCheckpoint(fileSystemIO(dir), dir);
     const T = model.config.blockSize;
     const ids = tokenizer.encode(text.slice(Math.floor(text.length * 0.95)));        // held-out tail
     const windows = Array.from({ length: 8 }, (_, b) => ids.slice(b * T, (b + 1) * T)).filter((w) => w.length === T);

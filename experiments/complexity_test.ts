@@ -2,9 +2,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@aes/attention';
+import { selectBackend } from '@aes/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from './complexity';
+import { run } from './complexity.js';
 
 describe('experiment: complexity', () => {
   let dir: string;

@@ -22,7 +22,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { freeEnergyStats, Rng, solveTemperature } from '@aes/models';
-import { median, startRun, type Json, type Spec } from './common';
+import { median, startRun, type Json, type Spec } from './common.js';
 
 const QUICK = {
   vectors: 200, sizes: '10,100,1000', scales: '0.5,2,5', betas: 25, betaMin: 0.05, betaMax: 20,

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from './free_energy';
+import { run } from './free_energy.js';
 
 const TINY = ['--vectors', '12', '--sizes', '10,100', '--scales', '0.5,5', '--betas', '8', '--temps', '8', '--solve-vectors', '4', '--fractions', '0.1,0.5,0.9'];
 

@@ -3,10 +3,10 @@
  *   pnpm experiments [--full] [--only complexity,free-energy,training,sampling]
  * Each writes experiments/results/<name>/ (config.json, CSV/JSON, SVG+PNG plots).
  */
-import { run as complexity } from './complexity';
-import { run as freeEnergy } from './free_energy';
-import { run as sampling } from './sampling';
-import { run as training } from './training';
+import { run as complexity } from './complexity.js';
+import { run as freeEnergy } from './free_energy.js';
+import { run as sampling } from './sampling.js';
+import { run as training } from './training.js';
 
 const EXPERIMENTS: Record<string, (argv: string[]) => Promise<Record<string, unknown>>> = {
   complexity,

@@ -45,8 +45,9 @@ import {
   type EntropixBranch, type EntropyTarget, type GPT, type Sampler,
 } from '@aes/models';
 import { openSource, train, TRAIN_DEFAULTS, writeTrainingPlots, type Batch, type TrainConfig } from '@aes/train';
-import { median, repoCorpus, startRun, type Json } from './common';
-import { branchesChart, diversityChart, trajectoryChart } from './sampling_plots';
+import { median, repoCorpus, startRun, type Json } from './common.js';
+import { branchesChart, diversityChart, trajectoryChart } from './sampling_plots.js';
+import { fileSystemIO } from '@aes/node';
 
 const QUICK = {
   ckpt: '', data: '', steps: 600, layers: 2, heads: 4, embd: 64, blockSize: 64, batch: 32, lr: 3e-3, seed: 0,
@@ -122,7 +123,7 @@ async function loadModel(c: Cfg, dir: string) {
     training = { steps: r.step, valLoss: r.final.loss, bitsPerChar: r.final.bitsPerChar, seconds: (performance.now() - t0) / 1000 };
     ckpt = join(tc.out, 'ckpt');
   }
-  const { model, tokenizer, meta } = await loadCheckpoint(ckpt);
+  const { model, tokenizer, meta } = await loadCheckpoint(fileSystemIO(ckpt), ckpt);
   const trained = meta.train as TrainConfig | undefined;
   const data = c.data || trained?.data || repoCorpus();
   const source = await openSource({

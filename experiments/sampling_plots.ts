@@ -3,7 +3,7 @@
  * placed so that they do not overlap, the entropy trajectories and the Entropix branch counts.
  * Each chart gets copies of its rows: vega tags the objects it renders (Symbol(vega_id)).
  */
-import type { Json, Spec } from './common';
+import type { Json, Spec } from './common.js';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const [W, H] = [560, 360];                                           // plot area of the scatter, px

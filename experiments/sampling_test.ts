@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from './sampling';
+import { run } from './sampling.js';
 
 const SAMPLERS = ['greedy', 'temperature', 'topk', 'topp', 'minp', 'typical', 'entmax', 'entropix', 'free-energy'];
 const [PROMPTS, SEEDS, NEW] = [['The ', 'export function '], 2, 24];            // 24 > blockSize: the window slides

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TRAIN_DEFAULTS, train } from '@aes/train';
-import { repoCorpus, startRun, type Json } from './common';
+import { repoCorpus, startRun, type Json } from './common.js';
 
 const QUICK = {
   datasets: 'task:sort,task:recall:pairs=4,text', normalisers: 'softmax,sparsemax,entmax15,learned,aes', seeds: 3,

@@ -8,8 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
-import { attention, selectBackend, stridedAttention, type NormaliserSpec } from '../src/index';
-import { parseFlags, summary, timeInterleaved } from './util';
+import { attention, stridedAttention, type NormaliserSpec } from '../src/index.js';
+import { selectBackend } from '@aes/node';
+import { parseFlags, summary, timeInterleaved } from './util.js';
 
 const CONFIG = { backend: 'wasm', lengths: '256,1024,2048', heads: 4, dim: 64, batch: 1, repeats: 5, warmup: 1, seed: 0, json: '' };
 const NORMALISERS: Record<string, NormaliserSpec> = {

@@ -21,8 +21,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
-import { attention, blockSparseAttention, clusteredHeads, selectBackend, stridedAttention, type BlockSparseStats } from '../src/index';
-import { parseFlags, summary, timeInterleaved } from './util';
+import { attention, blockSparseAttention, clusteredHeads, stridedAttention, type BlockSparseStats } from '../src/index.js';
+import { selectBackend } from '@aes/node';
+import { parseFlags, summary, timeInterleaved } from './util.js';
 
 const CONFIG = { backend: 'wasm', lengths: '1024,4096', heads: 2, dim: 64, repeats: 5, warmup: 1, seed: 1, sweep: '', json: '' };
 

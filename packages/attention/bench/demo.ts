@@ -7,8 +7,9 @@
  *   pnpm demo [--backend wasm] [--steps 300] [--alphaTrue 1.7] [--rows 256] [--width 16] [--lr 0.05] [--seed 0]
  */
 import * as tf from '@tensorflow/tfjs';
-import { entmax15, entmaxBisect, probStats, selectBackend, softmax, sparsemax, supportSize } from '../src/index';
-import { parseFlags } from './util';
+import { entmax15, entmaxBisect, probStats, softmax, sparsemax, supportSize } from '../src/index.js';
+import { selectBackend } from '@aes/node';
+import { parseFlags } from './util.js';
 
 const CONFIG = { backend: 'wasm', steps: 300, alphaTrue: 1.7, rows: 256, width: 16, lr: 0.05, seed: 0 };
 

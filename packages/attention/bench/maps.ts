@@ -8,8 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
-import { entmax15, entmaxBisect, selectBackend, softmax, sparsemax, supportSize } from '../src/index';
-import { parseFlags, summary, timeInterleaved } from './util';
+import { entmax15, entmaxBisect, softmax, sparsemax, supportSize } from '../src/index.js';
+import { selectBackend } from '@aes/node';
+import { parseFlags, summary, timeInterleaved } from './util.js';
 
 const CONFIG = { backend: 'wasm', widths: '256,1024,4096', elements: 1 << 20, repeats: 7, warmup: 2, seed: 0, json: '' };
 

@@ -179,19 +179,8 @@ function checkFormula(D: (S: number) => number, { S0, Smax, zmax }: Required<Aes
  * const alpha = s.alphaTensor(tf.tensor1d([0.1, 0.5, 0.95]));   // [3], differentiable in S
  */
 export function aesSchedule(args: AesScheduleArgs = {}): AesSchedule {
-  const a = checkArgs(args);
-  // attention() asks for its heads' schedules on every call: parse and validate each one once.
-  const key = JSON.stringify(a);
-  const known = BUILT.get(key);
-  if (known) return known;
-  const built = buildSchedule(a);
-  if (BUILT.size >= 64) BUILT.delete(BUILT.keys().next().value as string);
-  BUILT.set(key, built);
-  return built;
+  return buildSchedule(checkArgs(args));
 }
-
-/** Validated schedules by their resolved arguments (immutable values; at most 64 kept). */
-const BUILT = new Map<string, AesSchedule>();
 
 function buildSchedule(a: ReturnType<typeof checkArgs>): AesSchedule {
   const { S0, Smax, zmax } = a;

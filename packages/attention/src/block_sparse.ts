@@ -27,12 +27,12 @@
  * synchronously (cpu, wasm, tensorflow); `attention()` is the path for webgpu.
  */
 import * as tf from '@tensorflow/tfjs';
-import { causalMask } from './attention';
-import { checkAlphaNumber } from './entmax_bisect';
-import { matMul2d, unstack0 } from './matmul';
-import { entmax } from './normaliser';
-import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from './js_rows';
-import { readsSync } from './rows';
+import { readsAreCheap } from './capabilities.js';
+import { causalMask } from './scores.js';
+import { checkAlphaNumber } from './entmax_bisect.js';
+import { matMul2d, unstack0 } from './matmul.js';
+import { entmax } from './normaliser.js';
+import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from './js_rows.js';
 
 export interface BlockSparseArgs {
   /** α > 1 for every head, or one per head (2 sparsemax, 1.5 entmax15, any other by Halley). Default 1.5. */
@@ -84,7 +84,7 @@ export interface BlockSparseResult {
 export function blockSparseAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: BlockSparseArgs = {}): BlockSparseResult {
   const cfg = { ...BLOCK_SPARSE_DEFAULTS, ...args };
   const [B, H, T, d, S, dv] = checkInputs(q, k, v, cfg);
-  if (!readsSync()) throw new Error(`blockSparseAttention: the plan is read from the device, which the ${tf.getBackend()} backend cannot do synchronously; use attention() there`);
+  if (!readsAreCheap()) throw new Error(`blockSparseAttention: the plan is read from the device, which the ${tf.getBackend()} backend cannot do synchronously; use attention() there`);
   const alphas = Array.isArray(cfg.alpha) ? cfg.alpha : Array(H).fill(cfg.alpha);
   if (alphas.length !== H) throw new RangeError(`blockSparseAttention: ${alphas.length} alphas for ${H} heads`);
   alphas.forEach((a) => {

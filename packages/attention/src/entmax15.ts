@@ -3,8 +3,8 @@
  * middle ground between softmax (dense) and sparsemax. Exact, from the sorted top of each row.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkScores, safeRowDiv, viewRows } from './rows';
-import { entmax15Threshold, sortedThreshold } from './sort_threshold';
+import { checkScores, safeRowDiv, viewRows } from './rows.js';
+import { entmax15Threshold, sortedThreshold } from './sort_threshold.js';
 
 /**
  * 1.5-entmax over the last axis.

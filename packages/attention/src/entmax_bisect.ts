@@ -12,9 +12,10 @@
  * α-gradient can be written without the cancelling 1/(α−1)² terms (see `alphaGrad`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { log1p, phi } from './numerics';
-import { checkScores, readsSync, safeRowDiv, shiftRows } from './rows';
-import { softmax } from './softmax';
+import { readsAreCheap } from './capabilities.js';
+import { log1p, phi } from './numerics.js';
+import { checkScores, safeRowDiv, shiftRows } from './rows.js';
+import { softmax } from './softmax.js';
 
 export interface EntmaxBisectArgs {
   /**
@@ -75,7 +76,7 @@ function entmaxBisect_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBise
     const eps = tf.sub(al, 1);
     // One α for every row (per-head α in attention): solve with the number, whose special cases and
     // plain pow are several times faster than the per-row exp/log form; gradients still go to α.
-    const { p, t } = solve(input, al.size === 1 && readsSync() ? eps.dataSync()[0] : eps, nIter, solver);
+    const { p, t } = solve(input, al.size === 1 && readsAreCheap() ? eps.dataSync()[0] : eps, nIter, solver);
     save([p, t, eps]);
     const gradFunc = (dy: tf.Tensor, [ps, ts, es]: tf.Tensor[]) => [
       scoreGrad(dy, ps, ts),
@@ -152,7 +153,7 @@ function solve(x: tf.Tensor, eps: number | tf.Tensor, nIter: number, solver: 'bi
  */
 function halley(ze: tf.Tensor, eps: number | tf.Tensor, hi0: tf.Tensor, maxIter: number, last: number): tf.Tensor {
   const { c, at } = halleyTerms(eps);
-  const canStop = readsSync();
+  const canStop = readsAreCheap();
   let nu: tf.Tensor = tf.zerosLike(hi0);
   let lo: tf.Tensor = tf.zerosLike(hi0);
   let hi: tf.Tensor = tf.clone(hi0);

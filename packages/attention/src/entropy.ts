@@ -7,8 +7,8 @@
  * zeros (sparse rows, masked logits) contribute nothing and give finite values and gradients.
  */
 import * as tf from '@tensorflow/tfjs';
-import { psi } from './numerics';
-import { checkScores, shiftRows } from './rows';
+import { psi } from './numerics.js';
+import { checkScores, shiftRows } from './rows.js';
 
 export interface EntropyArgs {
   /** 'e' (nats, default) or 2 (bits; varentropy in bits²). */

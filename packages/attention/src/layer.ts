@@ -4,10 +4,10 @@
  * @see multiHeadAttention for the math, attention() for the normalisers.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { AttentionStats } from './attention';
-import { multiHeadAttention, type MhaWeights } from './mha';
-import { parseNormaliser, type NormaliserSpec } from './normaliser';
-import { readsSync } from './rows';
+import type { AttentionStats } from './attention.js';
+import { multiHeadAttention, type MhaWeights } from './mha.js';
+import type { NormaliserSpec } from './normaliser.js';
+import { alphaOf, planAttention, type AttentionPlan } from './plan.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -54,6 +54,8 @@ function kernelInitializer(name: string) {
 export class EntropicMultiHeadAttention extends tf.layers.Layer {
   static className = 'EntropicMultiHeadAttention';
   private readonly cfg: Required<Omit<EntropicMultiHeadAttentionArgs, keyof LayerArgs>>;
+  /** The heads' normalisers, resolved at construction. */
+  readonly plan: AttentionPlan;
   private w: Record<string, tf.LayerVariable> = {};
 
   constructor(args: EntropicMultiHeadAttentionArgs) {
@@ -62,8 +64,7 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
     if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`numHeads must be a positive integer, got ${numHeads}`);
     if (!Number.isInteger(keyDim) || keyDim < 1) throw new RangeError(`keyDim must be a positive integer, got ${keyDim}`);
     const normaliser = args.normaliser ?? 'softmax';
-    (Array.isArray(normaliser) ? normaliser : [normaliser]).forEach(parseNormaliser);
-    if (Array.isArray(normaliser) && normaliser.length !== numHeads) throw new RangeError(`${normaliser.length} normalisers for ${numHeads} heads`);
+    this.plan = planAttention(normaliser, { heads: numHeads });
     kernelInitializer(args.kernelInitializer ?? 'glorotUniform');
     const alphaInit = args.alphaInit ?? 1.5;
     if (!(alphaInit > 1 && alphaInit < 2)) throw new RangeError(`alphaInit must be in (1, 2), got ${alphaInit}`);
@@ -71,11 +72,6 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
       numHeads, keyDim, valueDim: args.valueDim ?? keyDim, outputDim: args.outputDim ?? -1, causal: args.causal ?? false,
       normaliser, alphaInit, useBias: args.useBias ?? true, kernelInitializer: args.kernelInitializer ?? 'glorotUniform',
     };
-  }
-
-  private heads(): ReturnType<typeof parseNormaliser>[] {
-    const n = this.cfg.normaliser;
-    return (Array.isArray(n) ? n : Array(this.cfg.numHeads).fill(n)).map(parseNormaliser);
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -95,12 +91,11 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
         this.w[name] = this.addWeight(name, [n], 'float32', tf.initializers.zeros());
       }
     }
-    const heads = this.heads();
-    if (heads.some((h) => h.kind === 'learned')) {
+    if (this.plan.learned) {
       const a = Math.log((this.cfg.alphaInit - 1) / (2 - this.cfg.alphaInit));    // sigmoid(a) = alphaInit − 1
       this.w.alpha_raw = this.addWeight('alpha_raw', [H], 'float32', tf.initializers.constant({ value: a }));
     }
-    if (heads.some((h) => h.kind === 'aes')) {
+    if (this.plan.aesGroups.length) {
       // Running ζ per head; NaN until the first training call. Saved with the weights, not trained.
       this.w.aes_zeta = this.addWeight('aes_zeta', [H], 'float32', tf.initializers.constant({ value: NaN }), undefined, false);
     }
@@ -128,34 +123,22 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
       bq: this.w.query_bias?.read(), bk: this.w.key_bias?.read(), bv: this.w.value_bias?.read(), bo: this.w.output_bias?.read(),
       alphaRaw: this.w.alpha_raw?.read(),
     };
-    // AES state: numbers where the backend reads synchronously, else the weight itself (on device).
-    const stored = this.w.aes_zeta?.read();
-    const aesState = !stored ? undefined
-      : readsSync() ? { zeta: Array.from(stored.dataSync()) } : { zeta: Array(stored.size).fill(NaN), device: stored as tf.Tensor1D };
-    const res = multiHeadAttention(x, w, this.cfg, { context, aesState, aesMode: opts.training ? 'auto' : 'frozen', returnStats: opts.returnStats });
+    const { numHeads, keyDim, valueDim, causal } = this.cfg;
+    const res = multiHeadAttention(x, w, { numHeads, keyDim, valueDim, causal, plan: this.plan }, {
+      context, state: this.w.aes_zeta?.read(), aesMode: opts.training ? 'auto' : 'frozen', returnStats: opts.returnStats,
+    });
     tf.dispose([res.present.k, res.present.v]);
-    const next = res.aesState;
-    if (next?.device) {
-      if (opts.training) this.w.aes_zeta.write(next.device);
-      next.device.dispose();
-    } else if (opts.training && next) tf.tidy(() => { this.w.aes_zeta.write(tf.tensor1d(next.zeta)); });
+    if (res.state) {
+      if (opts.training) this.w.aes_zeta.write(res.state);
+      res.state.dispose();
+    }
     return { output: res.output, stats: res.stats, modes: res.modes };
   }
 
   /** Current α per head (1 softmax … 2 sparsemax; learned and AES heads read from their weights). */
   alphas(): number[] {
-    const raw = this.w.alpha_raw?.read().dataSync();
-    const zeta = this.w.aes_zeta?.read().dataSync();
-    return this.heads().map((h, i) => {
-      switch (h.kind) {
-        case 'softmax': return 1;
-        case 'entmax15': return 1.5;
-        case 'sparsemax': return 2;
-        case 'fixed': return h.alpha;
-        case 'learned': return 1 + 1 / (1 + Math.exp(-raw![i]));
-        case 'aes': return Number.isNaN(zeta![i]) ? NaN : 1 + zeta![i] / (h.aes.zmax ?? 1);
-      }
-    });
+    const values = { alphaRaw: this.w.alpha_raw?.read().dataSync(), state: this.w.aes_zeta?.read().dataSync() };
+    return this.plan.heads.map((head, h) => alphaOf(head, h, values));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -8,11 +8,12 @@
  * By Danskin's theorem ∂L/∂α = ∂H_α(p*)/∂α at fixed p*, so a tensor α is differentiable too.
  */
 import * as tf from '@tensorflow/tfjs';
-import { entmax15 } from './entmax15';
-import { checkAlphaNumber, checkAlphaTensor, entmaxBisect, reduceTo, type EntmaxBisectArgs } from './entmax_bisect';
-import { tsallisAlphaGrad, tsallisValue } from './entropy';
-import { checkScores, readsSync } from './rows';
-import { sparsemax } from './sparsemax';
+import { readsAreCheap } from './capabilities.js';
+import { entmax15 } from './entmax15.js';
+import { checkAlphaNumber, checkAlphaTensor, entmaxBisect, reduceTo, type EntmaxBisectArgs } from './entmax_bisect.js';
+import { tsallisAlphaGrad, tsallisValue } from './entropy.js';
+import { checkScores } from './rows.js';
+import { sparsemax } from './sparsemax.js';
 
 export type Reduction = 'none' | 'mean' | 'sum';
 
@@ -115,7 +116,7 @@ function checkTargets(op: string, logits: tf.Tensor, targets: tf.Tensor, ignoreI
   }
   const [N, K] = logits.shape;
   if (targets.shape[0] !== N) throw new RangeError(`${op}: ${targets.shape[0]} targets for ${N} rows of logits`);
-  if (!readsSync()) return;
+  if (!readsAreCheap()) return;
   for (const t of targets.dataSync()) {
     if (t !== ignoreIndex && (t < 0 || t >= K)) throw new RangeError(`${op}: target ${t} outside [0, ${K}) (ignoreIndex is ${ignoreIndex})`);
   }

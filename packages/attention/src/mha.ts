@@ -9,9 +9,9 @@
  * cache (keys and values of earlier positions) makes incremental decoding exact.
  */
 import * as tf from '@tensorflow/tfjs';
-import { attention, type AesState, type AttentionResult } from './attention';
-import { matMul2d } from './matmul';
-import type { NormaliserSpec } from './normaliser';
+import { attention, type AttentionResult } from './attention.js';
+import { matMul2d } from './matmul.js';
+import type { AttentionPlan } from './plan.js';
 
 /** Weights of one attention block. Kernels are `[in, out]`; heads are contiguous column blocks. */
 export type MhaWeights = {
@@ -28,7 +28,8 @@ export interface MhaConfig {
   /** Head size of values (default keyDim). */
   valueDim?: number;
   causal?: boolean;
-  normaliser?: NormaliserSpec | NormaliserSpec[];
+  /** The heads' normalisers (`planAttention`). */
+  plan: AttentionPlan;
 }
 
 /** Keys and values of earlier positions, `[B, H, S_past, d]` and `[B, H, S_past, dv]`. */
@@ -38,7 +39,8 @@ export interface MhaArgs {
   /** Source of keys and values `[B, S, D]` (cross-attention); default: the queries' input. */
   context?: tf.Tensor;
   keyMask?: tf.Tensor;
-  aesState?: AesState;
+  /** AES state `[H]` (see AttentionArgs.state). */
+  state?: tf.Tensor;
   /** See AttentionArgs.aesMode. */
   aesMode?: 'auto' | 'frozen';
   returnStats?: boolean;
@@ -65,17 +67,21 @@ export function multiHeadAttention(x: tf.Tensor, w: MhaWeights, cfg: MhaConfig, 
     if (bias) out = tf.add(out, bias);
     return tf.transpose(tf.reshape(out, [b, n, H, size]), [0, 2, 1, 3]);        // [B, H, n, size]
   };
-  return tf.tidy((): tf.TensorContainer => {
+  let modes: string[] = [];
+  const res = tf.tidy(() => {
     let k = project(y, w.wk, w.bk, d);
     let v = project(y, w.wv, w.bv, dv);
     if (args.cache) [k, v] = [tf.concat([args.cache.k, k], 2), tf.concat([args.cache.v, v], 2)];
-    const res = attention(project(x, w.wq, w.bq, d), k, v, {
-      causal: cfg.causal, normaliser: cfg.normaliser, alphaRaw: w.alphaRaw,
-      keyMask: args.keyMask, aesState: args.aesState, aesMode: args.aesMode, returnStats: args.returnStats,
+    const r = attention(project(x, w.wq, w.bq, d), k, v, {
+      causal: cfg.causal, plan: cfg.plan, alphaRaw: w.alphaRaw,
+      keyMask: args.keyMask, state: args.state, aesMode: args.aesMode, returnStats: args.returnStats,
     });
-    const merged = tf.reshape(tf.transpose(res.output, [0, 2, 1, 3]), [B * T, H * dv]);
+    modes = r.modes;
+    const merged = tf.reshape(tf.transpose(r.output, [0, 2, 1, 3]), [B * T, H * dv]);
     let out: tf.Tensor = matMul2d(merged as tf.Tensor2D, w.wo as tf.Tensor2D);
     if (w.bo) out = tf.add(out, w.bo);
-    return { ...res, output: tf.reshape(out, [B, T, w.wo.shape[1] as number]), present: { k, v } } as unknown as tf.TensorContainer;
-  }) as unknown as AttentionResult & { present: KVCache };
+    const { stats, state } = r;
+    return { output: tf.reshape(out, [B, T, w.wo.shape[1] as number]), present: { k, v }, ...(stats ? { stats } : {}), ...(state ? { state } : {}) };
+  });
+  return { ...(res as Omit<AttentionResult, 'modes'> & { present: KVCache }), modes };
 }

@@ -12,12 +12,12 @@
  *   that row and its gradient). tfjs's own `softmax` gives NaN there, but not always for the
  *   whole row.
  *
- * Finding those rows costs one `max` per call and one read of the row maxima (a few kB); on the cpu
- * and wasm backends this read is free. The webgpu backend cannot read synchronously in Node (its
- * `dataSync` needs OffscreenCanvas), so there every call takes the where-based path instead, which
- * costs a few elementwise passes and no read.
+ * Finding those rows costs one `max` per call and one read of the row maxima (a few kB) where reads
+ * are cheap (capabilities.ts); elsewhere every call takes the where-based path, a few elementwise
+ * passes and no read.
  */
 import * as tf from '@tensorflow/tfjs';
+import { readsAreCheap } from './capabilities.js';
 
 /** Throws a clear error unless `x` is a float32 tensor of rank ≥ 1 with a non-empty last axis. */
 export function checkScores(x: unknown, op: string): asserts x is tf.Tensor {
@@ -38,21 +38,13 @@ function describe(x: unknown): string {
   return typeof x;
 }
 
-/**
- * Whether the active backend can read tensor data synchronously (`dataSync`). False on webgpu, where
- * ops choose read-free algorithms (e.g. a full sort instead of a partial sort of data-dependent size).
- */
-export function readsSync(): boolean {
-  return tf.getBackend() !== 'webgpu';
-}
-
 /** Scores split into ordinary rows (finite max) and special rows, with a way to put the latter back. */
 export interface RowView {
   /** The scores; special rows are replaced by zeros (an ordinary row). `[..., n]` */
   x: tf.Tensor;
   /** Row maxima of `x`, finite. `[..., 1]` */
   m: tf.Tensor;
-  /** False when every row had a finite maximum (the common case: `restore` is the identity). Always true where the backend cannot read synchronously. */
+  /** False when every row had a finite maximum (the common case: `restore` is the identity). Always true where reads are not cheap. */
   special: boolean;
   /**
    * Puts the special rows back into a `[..., n]` result: zeros for masked rows, NaN for invalid.
@@ -65,7 +57,7 @@ export interface RowView {
 export function viewRows(x: tf.Tensor): RowView {
   const last = x.rank - 1;
   const m = tf.max(x, last, true);                              // [..., 1]
-  const special = !readsSync() || m.dataSync().some((v) => !Number.isFinite(v));
+  const special = !readsAreCheap() || m.dataSync().some((v) => !Number.isFinite(v));
   if (!special) return { x, m, special, restore: (t) => t };
   const finite = tf.isFinite(m);
   const ok = tf.broadcastTo(finite, x.shape);                   // [..., n] bool

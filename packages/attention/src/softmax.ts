@@ -4,7 +4,7 @@
  * row holding NaN or +Infinity gives NaN (see rows.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkScores, shiftRows } from './rows';
+import { checkScores, shiftRows } from './rows.js';
 
 /**
  * softmax(x)_i = exp(x_i) / Σ_j exp(x_j) over the last axis.

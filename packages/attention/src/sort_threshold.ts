@@ -14,7 +14,7 @@
  * 1024 entries costs a sixth of a full sort, and is still 75% of sparsemax's forward time.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readsSync } from './rows';
+import { readsAreCheap } from './capabilities.js';
 
 /**
  * Exact threshold τ of every row, in the units X = (x − m)·scale (scale 1: sparsemax, ½: entmax15),
@@ -28,7 +28,7 @@ export function sortedThreshold(x: tf.Tensor, m: tf.Tensor, scale: number, first
   const last = x.rank - 1;
   const n = x.shape[last];
   const topX = (k: number) => tf.mul(tf.sub(tf.topk(x, k).values, m), scale);   // [..., k] sorted X
-  if (n <= firstK || !readsSync()) return thresholdOf(topX(n));        // no read: sort whole rows
+  if (n <= firstK || !readsAreCheap()) return thresholdOf(topX(n));        // no read: sort whole rows
   const sorted = topX(firstK);
   const lower = thresholdOf(sorted);                                 // exact, or a lower bound of τ
   const kth = tf.slice(sorted, sorted.shape.map((d, i) => (i === last ? firstK - 1 : 0)), [...sorted.shape.slice(0, -1), 1]);

@@ -3,8 +3,8 @@
  * p = argmin_{p ∈ Δ} ‖p − z‖² = [z − τ]₊, α-entmax at α = 2. Unlike softmax it gives exact zeros.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkScores, safeRowDiv, viewRows } from './rows';
-import { sortedThreshold, sparsemaxThreshold } from './sort_threshold';
+import { checkScores, safeRowDiv, viewRows } from './rows.js';
+import { sortedThreshold, sparsemaxThreshold } from './sort_threshold.js';
 
 /**
  * sparsemax over the last axis, exact (threshold from the sorted top of each row).

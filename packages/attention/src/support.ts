@@ -1,6 +1,6 @@
 /** Support statistics of probability rows: how many entries are exactly non-zero. */
 import * as tf from '@tensorflow/tfjs';
-import { checkScores } from './rows';
+import { checkScores } from './rows.js';
 
 /**
  * Number of non-zero entries per row, int32 `p.shape[:-1]`. For softmax it is n (except masked

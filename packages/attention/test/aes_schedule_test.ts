@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AES_SCHEDULE_DEFAULTS, aesSchedule, type AesScheduleArgs } from '../src/aes_schedule';
+import { AES_SCHEDULE_DEFAULTS, aesSchedule, type AesScheduleArgs } from '../src/aes_schedule.js';
 
 type Bounds = Required<Pick<AesScheduleArgs, 'S0' | 'Smax' | 'zmax'>>;
 

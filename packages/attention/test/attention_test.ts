@@ -5,9 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { aesSchedule, attention, type AttentionArgs, type NormaliserSpec } from '../src/index';
-import { describeAllBackends, directional, expectClose, expectNoLeak, values } from './helpers';
-import { entmaxRef, entropyRef, mulberry32, randn, softmaxRef, varentropyRef } from './reference';
+import { aesSchedule, attention, initialAesState, planAttention, type AttentionArgs, type NormaliserSpec } from '../src/index.js';
+import { describeAllBackends, directional, expectClose, expectNoLeak, values } from './helpers.js';
+import { entmaxRef, entropyRef, mulberry32, randn, softmaxRef, varentropyRef } from './reference.js';
 
 type Arr4 = number[][][][];
 const [B, H, T, D] = [2, 4, 5, 3];
@@ -116,40 +116,40 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
     for (let h = 0; h < H; h++) {
       const sBar = causalSBar(probs, h);
       expect(values(mid.stats!.alpha)[h]).toBeCloseTo(sched.alpha(sBar), 4);
-      expect(mid.aesState!.zeta[h]).toBeCloseTo(sched.zeta(sBar), 4);
+      expect(values(mid.state!)[h]).toBeCloseTo(sched.zeta(sBar), 4);
     }
     expect(mid.modes).toEqual(['adaptive', 'adaptive', 'adaptive', 'adaptive']);
   });
 
   it("AES measureOn 'output': S̄ is measured on the running α's output, not on softmax", () => {
-    const state = { zeta: [0.6, 0.6, 0.6, 0.6] };                // running α = 1.6
-    const r = run({ normaliser: { aes: { measureOn: 'output', varentropyThreshold: 0 } }, causal: true, aesState: state, returnStats: true });
+    const state = tf.tensor1d([0.6, 0.6, 0.6, 0.6]);              // running α = 1.6
+    const r = run({ normaliser: { aes: { measureOn: 'output', varentropyThreshold: 0 } }, causal: true, state, returnStats: true });
     const sched = aesSchedule();
     const { probs } = reference(q, k, v, Array(H).fill(1.6), { causal: true });
     for (let h = 0; h < H; h++) {
       const sBar = causalSBar(probs, h);
       expect(values(r.stats!.alpha)[h]).toBeCloseTo(sched.alpha(sBar), 4);
-      expect(r.aesState!.zeta[h]).toBeCloseTo(0.9 * 0.6 + 0.1 * sched.zeta(sBar), 5);
+      expect(values(r.state!)[h]).toBeCloseTo(0.9 * 0.6 + 0.1 * sched.zeta(sBar), 5);
     }
   });
 
   it('AES varentropy gate: low varentropy keeps ζ at its running estimate, high recomputes it', () => {
-    const state = { zeta: [0.25, 0.25, 0.25, 0.25] };
+    const state = tf.tensor1d([0.25, 0.25, 0.25, 0.25]);
     const { probs } = reference(q, k, v, Array(H).fill(1));
     const vBar = (h: number) => probs.flatMap((pb) => pb[h]).reduce((a, p) => a + varentropyRef(p), 0) / (B * T);
     const threshold = (vBar(0) + vBar(1)) / 2;                  // between two heads' varentropies
-    const r = run({ normaliser: { aes: { varentropyThreshold: threshold, momentum: 0.5 } }, aesState: state, returnStats: true });
+    const r = run({ normaliser: { aes: { varentropyThreshold: threshold, momentum: 0.5 } }, state, returnStats: true });
     const low = vBar(0) < vBar(1) ? 0 : 1;
     const high = 1 - low;
     expect(r.modes[low]).toBe('fixed');
     expect(r.modes[high]).toBe('adaptive');
     expect(values(r.stats!.alpha)[low]).toBeCloseTo(1.25, 6);
-    expect(r.aesState!.zeta[low]).toBe(0.25);
+    expect(values(r.state!)[low]).toBe(0.25);
     const fresh = run({ normaliser: 'aes', returnStats: true });  // no estimate yet: adaptive
-    expect(r.aesState!.zeta[high]).toBeCloseTo(0.5 * 0.25 + 0.5 * fresh.aesState!.zeta[high], 5);
-    expect(run({ normaliser: { aes: { varentropyThreshold: 1e9 } }, aesState: state }).modes).toEqual(['fixed', 'fixed', 'fixed', 'fixed']);
+    expect(values(r.state!)[high]).toBeCloseTo(0.5 * 0.25 + 0.5 * values(fresh.state!)[high], 5);
+    expect(run({ normaliser: { aes: { varentropyThreshold: 1e9 } }, state }).modes).toEqual(['fixed', 'fixed', 'fixed', 'fixed']);
     // aesMode 'frozen' (evaluation): the estimate is used whatever the varentropy; none yet → adaptive
-    const frozen = run({ normaliser: { aes: { varentropyThreshold: 0 } }, aesState: { zeta: [0.25, NaN, 0.25, 0.25] }, aesMode: 'frozen', returnStats: true });
+    const frozen = run({ normaliser: { aes: { varentropyThreshold: 0 } }, state: tf.tensor1d([0.25, NaN, 0.25, 0.25]), aesMode: 'frozen', returnStats: true });
     expect(frozen.modes).toEqual(['fixed', 'adaptive', 'fixed', 'fixed']);
     expect(values(frozen.stats!.alpha)[0]).toBeCloseTo(1.25, 6);
   });
@@ -212,10 +212,12 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
 
   it('no leaked tensors across 100 calls (every normaliser, with stats)', () => {
     const [qt, kt, vt, a] = [tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v), tf.zeros([H])];
-    let state = { zeta: Array(H).fill(NaN) };
+    const plan = planAttention(['softmax', 'learned', 'aes', 'sparsemax'], { heads: H });
+    let state = initialAesState(plan) as tf.Tensor;
     const call = () => {
-      const r = attention(qt, kt, vt, { layout, normaliser: ['softmax', 'learned', 'aes', 'sparsemax'], alphaRaw: a, causal: true, aesState: state, returnStats: true });
-      state = r.aesState!;
+      const r = attention(qt, kt, vt, { layout, plan, alphaRaw: a, causal: true, state, returnStats: true });
+      state.dispose();
+      state = r.state!;
       tf.dispose([r.output, ...Object.values(r.stats!)]);
     };
     expectNoLeak(call, 100);

@@ -7,10 +7,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { attention, blockSparseAttention, clusteredHeads, type BlockSparseArgs } from '../src/index';
-import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from '../src/js_rows';
-import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers';
-import { entmaxJvpRef, entmaxRef } from './reference';
+import { attention, blockSparseAttention, clusteredHeads, type BlockSparseArgs } from '../src/index.js';
+import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from '../src/js_rows.js';
+import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
+import { entmaxJvpRef, entmaxRef } from './reference.js';
 
 it('entmaxRows equals the float64 references, with masked entries and special rows', () => {
   for (const [seed, n, scale] of [[1, 7, 1], [2, 300, 3], [3, 64, 0.05], [4, 40, 1000]] as const) {

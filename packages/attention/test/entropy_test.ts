@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { logitStats, probStats, sparsemax, tsallisEntropy } from '../src/index';
-import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers';
-import { entropyRef, logitStatsRef, sparsemaxRef, tsallisRef, varentropyRef } from './reference';
+import { logitStats, probStats, sparsemax, tsallisEntropy } from '../src/index.js';
+import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
+import { entropyRef, logitStatsRef, sparsemaxRef, tsallisRef, varentropyRef } from './reference.js';
 
 describeAllBackends('entropy statistics', () => {
   const z = randomRows(51, 5, 12, 2);

@@ -8,15 +8,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  entmax, entmax15, entmaxBisect, entmaxFused, fusedEntmaxAvailable, registerFusedEntmax, selectBackend, softmax,
-  sparsemax, unregisterFusedEntmax,
-} from '../src/index';
-import { entmaxForwardMirror, expm1xF, FUSED_NITER, lnF, log1pF, phiF } from '../src/fused/entmax_mirror';
-import { entmaxBackwardMirror } from '../src/fused/entmax_mirror';
-import { gradProgram, gradRowProgram, lit, probsProgram, rowProgram, type EntmaxProgram } from '../src/fused/entmax_wgsl';
-import { directional, expectClose, expectNoLeak, randomRows, values } from './helpers';
-import { dot, entmax15Ref, entmaxAlphaDerivRef, entmaxJvpRef, entmaxRef, mulberry32, randn, softmaxRef, sparsemaxRef } from './reference';
+import { entmax, entmax15, entmaxBisect, entmaxFused, fusedEntmaxAvailable, registerFusedEntmax, softmax, sparsemax, unregisterFusedEntmax } from '../src/index.js';
+import { selectBackend } from '@aes/node';
+import { entmaxForwardMirror, expm1xF, FUSED_NITER, lnF, log1pF, phiF } from '../src/fused/entmax_mirror.js';
+import { entmaxBackwardMirror } from '../src/fused/entmax_mirror.js';
+import { gradProgram, gradRowProgram, lit, probsProgram, rowProgram, type EntmaxProgram } from '../src/fused/entmax_wgsl.js';
+import { directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
+import { dot, entmax15Ref, entmaxAlphaDerivRef, entmaxJvpRef, entmaxRef, mulberry32, randn, softmaxRef, sparsemaxRef } from './reference.js';
 
 const fused = (x: number[][], a: number | tf.Tensor) => tf.tidy(() => entmaxFused(tf.tensor2d(x), a).arraySync() as number[][]);
 const mirror = (row: number[], a: number, nIter = FUSED_NITER) => entmaxForwardMirror(Float32Array.from(row), Float32Array.of(a), 1, row.length, nIter).p;

@@ -5,9 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { entmax15, entmaxBisect, softmax, sparsemax } from '../src/index';
-import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers';
-import { dot, entmaxAlphaDerivRef, entmaxJvpRef, entmaxRef, softmaxRef } from './reference';
+import { entmax15, entmaxBisect, softmax, sparsemax } from '../src/index.js';
+import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
+import { dot, entmaxAlphaDerivRef, entmaxJvpRef, entmaxRef, softmaxRef } from './reference.js';
 
 type RowMap = (x: tf.Tensor) => tf.Tensor;
 const MAPS: Array<[string, RowMap, number]> = [

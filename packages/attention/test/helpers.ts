@@ -4,8 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect } from 'vitest';
-import { selectBackend } from '../src/index';
-import { mulberry32, randn } from './reference';
+import { selectBackend } from '@aes/node';
+import { mulberry32, randn } from './reference.js';
 
 /** Backends every op suite runs on (webgpu is checked on a GPU machine, see bench/gpu_check.ts). */
 export const TEST_BACKENDS = ['cpu', 'wasm'] as const;

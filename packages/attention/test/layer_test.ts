@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { attention, EntropicMultiHeadAttention, multiHeadAttention, type NormaliserSpec } from '../src/index';
-import { describeAllBackends, expectClose, expectNoLeak, values } from './helpers';
+import { attention, EntropicMultiHeadAttention, multiHeadAttention, planAttention, type NormaliserSpec } from '../src/index.js';
+import { describeAllBackends, expectClose, expectNoLeak, values } from './helpers.js';
 
 const [B, T, D, H, d] = [2, 6, 12, 3, 4];
 
@@ -38,7 +38,7 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
       const full = layer.apply(xs) as tf.Tensor;
       const w = layer.getWeights();
       const weights = { wq: w[0], wk: w[1], wv: w[2], wo: w[3], bq: w[4], bk: w[5], bv: w[6], bo: w[7], alphaRaw: w[8] };
-      const cfg = { numHeads: H, keyDim: d, causal: true, normaliser: spec };
+      const cfg = { numHeads: H, keyDim: d, causal: true, plan: planAttention(spec, { heads: H }) };
       let cache;
       const steps: tf.Tensor[] = [];
       for (let t = 0; t < T; t++) {

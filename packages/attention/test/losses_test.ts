@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { entmax15, entmax15Loss, entmaxBisect, entmaxBisectLoss, reduceLoss, sparsemax, sparsemaxLoss } from '../src/index';
-import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers';
-import { fyLossRef } from './reference';
+import { entmax15, entmax15Loss, entmaxBisect, entmaxBisectLoss, reduceLoss, sparsemax, sparsemaxLoss } from '../src/index.js';
+import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
+import { fyLossRef } from './reference.js';
 
 type Loss = (z: tf.Tensor, y: tf.Tensor) => tf.Tensor;
 const LOSSES: Array<[string, Loss, number, (z: tf.Tensor) => tf.Tensor]> = [

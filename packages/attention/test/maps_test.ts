@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { entmax15, entmaxBisect, softmax, sparsemax, supportFraction, supportSize } from '../src/index';
-import { describeAllBackends, expectClose, expectNoLeak, randomRows, values } from './helpers';
-import { entmax15Ref, entmaxRef, softmaxRef, sparsemaxRef } from './reference';
+import { entmax15, entmaxBisect, softmax, sparsemax, supportFraction, supportSize } from '../src/index.js';
+import { describeAllBackends, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
+import { entmax15Ref, entmaxRef, softmaxRef, sparsemaxRef } from './reference.js';
 
 type RowMap = (x: tf.Tensor) => tf.Tensor;
 const bisect = (a: number): RowMap => (x) => entmaxBisect(x, a);

@@ -1,45 +1,31 @@
 /**
- * The read-free paths taken on webgpu (where `dataSync` is impossible in Node), exercised here on a
- * clone of the cpu backend registered under the name 'webgpu' whose synchronous reads throw: every
+ * The read-free paths taken on device backends (webgpu, where `dataSync` is impossible in Node),
+ * exercised here on a clone of the cpu backend whose synchronous reads throw (@aes/node): every
  * op and attention() must run without one and agree with the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attention, type AesState, EntropicMultiHeadAttention, entmax15, entmaxBisect, entmaxBisectLoss, logitStats, softmax, sparsemax, sparsemaxLoss, type NormaliserSpec } from '../src/index';
-import { expectClose, randomRows } from './helpers';
+import { attention, EntropicMultiHeadAttention, entmax15, entmaxBisect, entmaxBisectLoss, logitStats, softmax, sparsemax, sparsemaxLoss, type NormaliserSpec } from '../src/index.js';
+import { registerNoSyncBackend } from '@aes/node';
+import { expectClose, randomRows } from './helpers.js';
 
-type Ctor = new () => tf.KernelBackend;
-const engine = tf.engine() as unknown as { readSync: (id: object) => unknown };
-const engineReadSync = engine.readSync;
-
-/**
- * Registers 'webgpu' as a second cpu backend and makes user-level synchronous reads (`dataSync`,
- * `arraySync`) throw while it is active; the cpu kernels' own internal reads are untouched.
- */
-function registerNoSyncBackend(): void {
-  const Cpu = tf.findBackend('cpu')!.constructor as Ctor;
-  tf.registerBackend('webgpu', () => new Cpu(), -1);
-  for (const k of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...k, backendName: 'webgpu' });
-  engine.readSync = function (this: unknown, id: object) {
-    if (tf.getBackend() === 'webgpu') throw new Error('synchronous read on a no-sync backend');
-    return engineReadSync.call(this, id);
-  };
-}
+const NOSYNC = 'nosync';
 
 async function onBoth(f: () => tf.Tensor[]): Promise<[number[][], number[][]]> {
   await tf.setBackend('cpu');
   const ref = f().map((t) => Array.from(t.dataSync()));
-  await tf.setBackend('webgpu');
+  await tf.setBackend(NOSYNC);
   const got = await Promise.all(f().map(async (t) => Array.from(await t.data())));
   return [got, ref];
 }
 
-describe('read-free paths (a no-sync clone of cpu named webgpu)', () => {
-  beforeAll(async () => { await tf.setBackend('cpu'); registerNoSyncBackend(); });
-  afterAll(async () => { engine.readSync = engineReadSync; await tf.setBackend('cpu'); tf.removeBackend('webgpu'); });
+describe('read-free paths (a no-sync clone of cpu)', () => {
+  let remove: () => void;
+  beforeAll(async () => { await tf.setBackend('cpu'); remove = registerNoSyncBackend(NOSYNC); });
+  afterAll(async () => { await tf.setBackend('cpu'); remove(); });
 
   it('the clone really refuses synchronous reads', async () => {
-    await tf.setBackend('webgpu');
+    await tf.setBackend(NOSYNC);
     expect(() => tf.ones([2]).dataSync()).toThrow(/synchronous read/);
   });
 
@@ -80,13 +66,14 @@ describe('read-free paths (a no-sync clone of cpu named webgpu)', () => {
     const keyMask = () => tf.tensor2d([[1, 1, 1, 1, 1, 1], [1, 1, 0, 1, 1, 0]]);
     const [got, ref] = await onBoth(() => {
       const out: tf.Tensor[] = [];
-      let state: AesState | undefined;
+      let state: tf.Tensor | undefined;
       for (const [i, mode] of (['auto', 'auto', 'auto', 'frozen'] as const).entries()) {
-        const f = (q: tf.Tensor) => attention(q, t(2 + i), t(3), { causal: true, keyMask: keyMask(), normaliser: specs, aesState: state, aesMode: mode }).output;
-        const r = attention(t(1 + i, 1 + i), t(2 + i), t(3), { causal: true, keyMask: keyMask(), normaliser: specs, aesState: state, aesMode: mode });
+        const args = { causal: true, keyMask: keyMask(), normaliser: specs, state, aesMode: mode };
+        const f = (q: tf.Tensor) => attention(q, t(2 + i), t(3), args).output;
+        const r = attention(t(1 + i, 1 + i), t(2 + i), t(3), args);
         out.push(r.output, tf.grad(f)(t(1 + i, 1 + i)));
-        state = r.aesState!;
-        out.push(state.device ?? tf.tensor1d(state.zeta));        // device: the new ζ; cpu: numbers
+        state = r.state!;
+        out.push(state);
       }
       return out;
     });
@@ -94,7 +81,7 @@ describe('read-free paths (a no-sync clone of cpu named webgpu)', () => {
     const zetas = ref.filter((_, i) => i % 3 === 2);
     expect(zetas[0].filter(Number.isFinite).length).toBe(4);           // every AES head has an estimate
     expect(new Set(zetas.map((z) => z.map((x) => x.toFixed(6)).join())).size).toBeGreaterThan(1);   // and some move
-    await tf.setBackend('webgpu');
+    await tf.setBackend(NOSYNC);
     expect(attention(t(1), t(2), t(3), { normaliser: 'aes' }).modes).toEqual(Array(5).fill('device'));
   });
 

@@ -1,8 +1,8 @@
 /** The accuracy helpers against float64 JavaScript, on every backend (wasm's log1p is not accurate). */
 import * as tf from '@tensorflow/tfjs';
 import { it } from 'vitest';
-import { log1p, phi, psi } from '../src/numerics';
-import { describeAllBackends, expectClose, values } from './helpers';
+import { log1p, phi, psi } from '../src/numerics.js';
+import { describeAllBackends, expectClose, values } from './helpers.js';
 
 const T = [-0.999, -0.5, -0.09, -3e-3, -1e-6, -1e-9, 0, 1e-9, 1e-6, 4e-3, 0.099, 0.2, 3];
 

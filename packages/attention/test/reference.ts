@@ -23,7 +23,7 @@ export function dot(a: number[], b: number[]): number {
 }
 
 // Seeded test data: the library's generator (not an oracle, so sharing it costs no independence).
-export { mulberry32, randn } from '../src/synthetic';
+export { mulberry32, randn } from '../src/synthetic.js';
 
 /**
  * Apply a normaliser `f` to the entries of `z` that are not -Infinity and

@@ -14,7 +14,7 @@ import {
   sparsemaxRef,
   tsallisRef,
   varentropyRef,
-} from './reference';
+} from './reference.js';
 
 const WIDTHS = [1, 2, 3, 5, 8, 17, 50];
 const SCALES = [0.1, 1, 3, 10];

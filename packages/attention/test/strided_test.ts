@@ -1,8 +1,8 @@
 /** The strided √n kernel against dense attention under the same (causal, strided) mask. */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { stridedAttention } from '../src/index';
-import { describeAllBackends } from './helpers';
+import { stridedAttention } from '../src/index.js';
+import { describeAllBackends } from './helpers.js';
 
 describeAllBackends('stridedAttention', () => {
   it('the strided kernel equals dense attention under the strided mask', () => {

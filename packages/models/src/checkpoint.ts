@@ -1,69 +1,13 @@
 /**
- * Checkpoints on the Node file system: a tfjs IOHandler (`fileSystemIO`) that writes `model.json` +
- * `weights.bin` (tfjs's own artifact format, so `tf.loadLayersModel(fileSystemIO(dir))` works for
- * Layers models too), and save/load of a GPT with its config, tokenizer, AES state, learned α and
- * any extra state (optimizer slots, RNG, step) a trainer needs to resume exactly.
- *
- * Files are written to temporaries and renamed, so an interrupted save never leaves a half-written
- * checkpoint in place of a good one.
+ * Checkpoints: save/load of a GPT with its config, tokenizer, AES state, learned α and any extra
+ * state (optimizer slots, RNG, step) a trainer needs to resume exactly, through any tfjs IOHandler
+ * (`fileSystemIO(dir)` from @aes/node in Node, `tf.io.http(url)` or IndexedDB in a browser).
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { GPT, type GPTConfig } from './model';
-import { tokenizerFromJSON, type Tokenizer } from './tokenizer';
+import { GPT, type GPTConfig } from './model.js';
+import { tokenizerFromJSON, type Tokenizer } from './tokenizer.js';
 
 const FORMAT = 'aes-gpt';
-
-/** A tfjs IOHandler reading and writing `dir/model.json` and `dir/weights.bin`. */
-export function fileSystemIO(dir: string): Required<Pick<tf.io.IOHandler, 'save' | 'load'>> {
-  return {
-    async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
-      mkdirSync(dir, { recursive: true });
-      const data = joinBuffers(artifacts.weightData);
-      const { weightData: _unused, weightSpecs, ...rest } = artifacts;
-      void _unused;
-      const json = { ...rest, weightsManifest: [{ paths: ['weights.bin'], weights: weightSpecs ?? [] }] };
-      atomicWrite(join(dir, 'weights.bin'), new Uint8Array(data));
-      atomicWrite(join(dir, 'model.json'), JSON.stringify(json));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: data.byteLength } };
-    },
-    async load(): Promise<tf.io.ModelArtifacts> {
-      const jsonPath = join(dir, 'model.json');
-      if (!existsSync(jsonPath)) throw new Error(`no checkpoint at ${dir} (missing ${jsonPath})`);
-      let json: { weightsManifest?: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }> } & tf.io.ModelArtifacts;
-      try {
-        json = JSON.parse(readFileSync(jsonPath, 'utf8'));
-      } catch (e) {
-        throw new Error(`checkpoint ${jsonPath} is not valid JSON: ${(e as Error).message}`);
-      }
-      const manifest = json.weightsManifest?.[0];
-      if (!manifest || !Array.isArray(manifest.weights)) throw new Error(`checkpoint ${jsonPath} has no weightsManifest`);
-      const binPath = join(dir, manifest.paths[0] ?? 'weights.bin');
-      if (!existsSync(binPath)) throw new Error(`checkpoint ${dir} is missing its weights file ${binPath}`);
-      const buf = readFileSync(binPath);
-      const expected = manifest.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
-      if (buf.byteLength !== expected) throw new Error(`checkpoint ${binPath} holds ${buf.byteLength} bytes, its manifest expects ${expected}`);
-      const { weightsManifest: _m, ...rest } = json;
-      void _m;
-      return { ...rest, weightSpecs: manifest.weights, weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) };
-    },
-  };
-}
-
-function joinBuffers(d: tf.io.ModelArtifacts['weightData']): ArrayBuffer {
-  if (!d) return new ArrayBuffer(0);
-  if (!Array.isArray(d)) return d;
-  const out = new Uint8Array(d.reduce((n, b) => n + b.byteLength, 0));
-  let o = 0;
-  for (const b of d) { out.set(new Uint8Array(b), o); o += b.byteLength; }
-  return out.buffer;
-}
-
-function atomicWrite(path: string, data: string | Uint8Array): void {
-  writeFileSync(`${path}.tmp`, data);
-  renameSync(`${path}.tmp`, path);
-}
 
 /** What a checkpoint holds besides the model. */
 export interface CheckpointExtra {
@@ -73,24 +17,31 @@ export interface CheckpointExtra {
   tensors?: Record<string, tf.Tensor>;
 }
 
-/** Writes model + tokenizer (+ extra) to `dir`. */
-export async function saveCheckpoint(dir: string, model: GPT, tokenizer: Tokenizer, extra: CheckpointExtra = {}): Promise<void> {
+/** Writes model + tokenizer (+ extra) through `io` (e.g. `fileSystemIO(dir)` from @aes/node). */
+export async function saveCheckpoint(io: tf.io.IOHandler, model: GPT, tokenizer: Tokenizer, extra: CheckpointExtra = {}): Promise<void> {
+  if (!io.save) throw new Error('saveCheckpoint: the IOHandler cannot save');
   const named: Record<string, tf.Tensor> = Object.fromEntries(model.params);
   for (const [k, t] of Object.entries(extra.tensors ?? {})) named[`extra/${k}`] = t;
   const { data, specs } = await tf.io.encodeWeights(named);
-  await fileSystemIO(dir).save({
+  await io.save({
     format: FORMAT,
     generatedBy: `@aes/models, tfjs ${tf.version.tfjs}`,
     modelTopology: { config: model.config },
-    userDefinedMetadata: { tokenizer: tokenizer.toJSON(), aesState: model.aesState.map((s) => s.zeta.map(nanToNull)), meta: extra.meta ?? {} } as never,
+    userDefinedMetadata: { tokenizer: tokenizer.toJSON(), meta: extra.meta ?? {} } as never,
     weightSpecs: specs,
     weightData: data,
   });
 }
 
-/** Loads a checkpoint written by `saveCheckpoint`: identical logits to the saved model. */
-export async function loadCheckpoint(dir: string): Promise<{ model: GPT; tokenizer: Tokenizer; meta: Record<string, unknown>; tensors: Record<string, tf.Tensor> }> {
-  const art = await fileSystemIO(dir).load();
+/**
+ * Loads a checkpoint written by `saveCheckpoint` through `io`: identical logits to the saved model.
+ * `dir` names the checkpoint in error messages.
+ */
+export async function loadCheckpoint(io: tf.io.IOHandler, dir = 'checkpoint'): Promise<{
+  model: GPT; tokenizer: Tokenizer; meta: Record<string, unknown>; tensors: Record<string, tf.Tensor>;
+}> {
+  if (!io.load) throw new Error('loadCheckpoint: the IOHandler cannot load');
+  const art = await io.load();
   if (art.format !== FORMAT) throw new Error(`${dir} is not an @aes/models checkpoint (format ${String(art.format)})`);
   const config = (art.modelTopology as { config?: GPTConfig })?.config;
   if (!config) throw new Error(`checkpoint ${dir} has no model config`);
@@ -107,13 +58,12 @@ export async function loadCheckpoint(dir: string): Promise<{ model: GPT; tokeniz
     v.assign(t);
     t.dispose();
   }
-  const missing = [...model.params.keys()].filter((n) => !(n in weights));
+  // Checkpoints before the AES state became a weight kept it in the metadata (null for NaN).
+  meta.aesState?.forEach((z, l) => {
+    const name = `h${l}.attn.aes_zeta`;
+    if (model.params.has(name) && !(name in weights)) tf.tidy(() => model.params.get(name)!.assign(tf.tensor1d(z.map((x) => x ?? NaN))));
+  });
+  const missing = [...model.params].filter(([n]) => !(n in weights) && !(meta.aesState && n.endsWith('.aes_zeta'))).map(([n]) => n);
   if (missing.length) throw new Error(`checkpoint ${dir} lacks weights ${missing.join(', ')}`);
-  if (meta.aesState) model.aesState = meta.aesState.map((z) => ({ zeta: z.map((v) => (v === null ? NaN : v)) }));
   return { model, tokenizer, meta: meta.meta ?? {}, tensors };
-}
-
-/** JSON has no NaN: AES heads without an estimate are saved as null. */
-function nanToNull(v: number): number | null {
-  return Number.isNaN(v) ? null : v;
 }

@@ -35,9 +35,9 @@
  */
 import { logitStats } from '@aes/attention';
 import * as tf from '@tensorflow/tfjs';
-import { filterLogitsArray } from './filter_logits';
-import { drawCategorical, logitsRow, softmax64 } from './sample';
-import type { AttentionSummary, Sampler } from './sampler_types';
+import { filterLogitsArray } from './filter_logits.js';
+import { drawCategorical, logitsRow, softmax64 } from './sample.js';
+import type { AttentionSummary, Sampler } from './sampler_types.js';
 
 /** Configuration of `entropixSampler`. Thresholds: entropy in bits, varentropy in bits². */
 export interface EntropixConfig {

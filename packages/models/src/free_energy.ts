@@ -15,9 +15,9 @@
  * β(⟨E⟩ − F) = S stays O(1), so the difference cancels most digits.
  */
 import * as tf from '@tensorflow/tfjs';
-import { filterLogitsArray } from './filter_logits';
-import { drawCategorical, logitsRow, softmax64 } from './sample';
-import type { Sampler } from './sampler_types';
+import { filterLogitsArray } from './filter_logits.js';
+import { drawCategorical, logitsRow, softmax64 } from './sample.js';
+import type { Sampler } from './sampler_types.js';
 
 /** Thermodynamic quantities of softmax(z / T); see the file comment. `Z` may overflow to Infinity (use `logZ`). */
 export interface FreeEnergyStats {

@@ -9,9 +9,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KVCache } from '@aes/attention';
-import type { GPT } from './model';
-import { Rng } from './rng';
-import type { AttentionSummary, Sampler } from './sampler_types';
+import type { GPT } from './model.js';
+import { Rng } from './rng.js';
+import type { AttentionSummary, Sampler } from './sampler_types.js';
 
 export interface GenerateArgs {
   maxNewTokens: number;

@@ -11,7 +11,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  matMul2d, multiHeadAttention, parseNormaliser, type AesState, type AttentionStats, type KVCache, type MhaWeights, type NormaliserSpec,
+  alphaOf, matMul2d, multiHeadAttention, planAttention, type AttentionPlan, type AttentionStats, type KVCache, type MhaWeights,
+  type NormaliserSpec,
 } from '@aes/attention';
 
 /** The whole architecture, as plain JSON (saved with checkpoints). */
@@ -58,7 +59,7 @@ export function resolveConfig(cfg: Partial<GPTConfig> & { vocabSize: number }): 
   if (c.nEmbd % c.nHead) throw new RangeError(`model nEmbd (${c.nEmbd}) must be divisible by nHead (${c.nHead})`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeError(`model dropout must be in [0, 1), got ${c.dropout}`);
   if (!(c.alphaInit > 1 && c.alphaInit < 2)) throw new RangeError(`model alphaInit must be in (1, 2), got ${c.alphaInit}`);
-  layerHeads(c).forEach((hs) => hs.forEach(parseNormaliser));
+  layerHeads(c).forEach((hs) => planAttention(hs, { heads: c.nHead }));
   return c;
 }
 
@@ -97,22 +98,21 @@ export interface ForwardResult {
 
 /**
  * The model: configuration plus variables. `forward` is a pure function of them (and of the AES
- * running state, which training calls update).
+ * running state, a non-trainable variable per layer, `h<l>.attn.aes_zeta`, which training calls update).
  * @example
  * const gpt = new GPT({vocabSize: 256, attention: ['softmax', 'learned']}, {seed: 0});
  * const {logits} = gpt.forward(tf.tensor2d([[1, 2, 3]], [1, 3], 'int32'));
  */
 export class GPT {
   readonly config: GPTConfig;
-  readonly heads: NormaliserSpec[][];
-  /** Every variable by our name ('wte', 'h0.attn.wq', …: they key checkpoints). */
+  /** Each layer's heads' normalisers, resolved once. */
+  readonly plans: AttentionPlan[];
+  /** Every variable by our name ('wte', 'h0.attn.wq', …: they key checkpoints), AES state included. */
   readonly params = new Map<string, tf.Variable>();
-  /** Running ζ of AES heads, per layer (NaN: none yet). */
-  aesState: AesState[];
 
   constructor(config: Partial<GPTConfig> & { vocabSize: number }, opts: { seed: number }) {
     this.config = resolveConfig(config);
-    this.heads = layerHeads(this.config);
+    this.plans = layerHeads(this.config).map((hs) => planAttention(hs, { heads: this.config.nHead }));
     const { vocabSize: V, nLayer, nEmbd: C, blockSize, bias, alphaInit } = this.config;
     // Distinct seeds per tensor; tfjs treats a seed of 0 as "no seed", so they start at 1.
     let seed = opts.seed * 100_003 + 1;
@@ -128,47 +128,40 @@ export class GPT {
       for (const w of ['wq', 'wk', 'wv']) normal(`${p}attn.${w}`, [C, C]);
       normal(`${p}attn.wo`, [C, C], residualStd);
       if (bias) for (const b of ['bq', 'bk', 'bv', 'bo']) zeros(`${p}attn.${b}`, [C]);
-      if (this.heads[l].some((s) => parseNormaliser(s).kind === 'learned')) {
-        this.add(`${p}attn.alpha`, tf.fill([this.config.nHead], Math.log((alphaInit - 1) / (2 - alphaInit))));
-      }
+      if (this.plans[l].learned) this.add(`${p}attn.alpha`, tf.fill([this.config.nHead], Math.log((alphaInit - 1) / (2 - alphaInit))));
+      // AES running ζ per head (NaN: no estimate yet): saved with the weights, never trained.
+      if (this.plans[l].aesGroups.length) this.add(`${p}attn.aes_zeta`, tf.fill([this.config.nHead], NaN), false);
       ones(`${p}ln2.g`, [C]); zeros(`${p}ln2.b`, [C]);
       normal(`${p}mlp.w1`, [C, 4 * C]); normal(`${p}mlp.w2`, [4 * C, C], residualStd);
       if (bias) { zeros(`${p}mlp.b1`, [4 * C]); zeros(`${p}mlp.b2`, [C]); }
     }
     ones('lnf.g', [C]); zeros('lnf.b', [C]);
     if (!this.config.weightTying) normal('head', [V, C]);
-    this.aesState = this.heads.map((hs) => ({ zeta: hs.map(() => NaN) }));
   }
 
-  private add(name: string, init: tf.Tensor): void {
+  private add(name: string, init: tf.Tensor, trainable = true): void {
     // tfjs variable names are global to the engine; ours stay per model in `params`.
-    this.params.set(name, tf.variable(init, true));
+    this.params.set(name, tf.variable(init, trainable));
     init.dispose();
   }
 
-  /** Learned-α parameters (their own optimizer group: own learning rate, no weight decay). */
-  alphaVariables(): tf.Variable[] {
-    return [...this.params].filter(([n]) => n.endsWith('.alpha')).map(([, v]) => v);
+  /** Learned-α parameters by name (their own optimizer group: own learning rate, no weight decay). */
+  alphaVariables(): Map<string, tf.Variable> {
+    return new Map([...this.params].filter(([n, v]) => v.trainable && n.endsWith('.alpha')));
   }
 
-  /** All other trainable variables. */
-  weightVariables(): tf.Variable[] {
-    return [...this.params].filter(([n]) => !n.endsWith('.alpha')).map(([, v]) => v);
+  /** All other trainable variables, by name. */
+  weightVariables(): Map<string, tf.Variable> {
+    return new Map([...this.params].filter(([n, v]) => v.trainable && !n.endsWith('.alpha')));
   }
 
   /** Current α of every head, `[nLayer][nHead]` (AES: from the running ζ; NaN before any estimate). */
   alphas(): number[][] {
-    return this.heads.map((hs, l) => hs.map((s, h) => {
-      const n = parseNormaliser(s);
-      switch (n.kind) {
-        case 'softmax': return 1;
-        case 'entmax15': return 1.5;
-        case 'sparsemax': return 2;
-        case 'fixed': return n.alpha;
-        case 'learned': return 1 + 1 / (1 + Math.exp(-this.params.get(`h${l}.attn.alpha`)!.dataSync()[h]));
-        case 'aes': return 1 + this.aesState[l].zeta[h] / (n.aes.zmax ?? 1);
-      }
-    }));
+    return this.plans.map((plan, l) => {
+      const read = (n: string) => this.params.get(`h${l}.attn.${n}`)?.dataSync();
+      const values = { alphaRaw: read('alpha'), state: read('aes_zeta') };
+      return plan.heads.map((head, h) => alphaOf(head, h, values));
+    });
   }
 
   /**
@@ -197,10 +190,11 @@ export class GPT {
           ...(bias ? { bq: q('attn.bq'), bk: q('attn.bk'), bv: q('attn.bv'), bo: q('attn.bo') } : {}),
           alphaRaw: this.params.get(`h${l}.attn.alpha`),
         };
+        const state = this.params.get(`h${l}.attn.aes_zeta`);
         const a = multiHeadAttention(layerNorm(x, q('ln1.g'), q('ln1.b')), w,
-          { numHeads: H, keyDim: C / H, causal: true, normaliser: this.heads[l] },
-          { cache: args.cache?.[l], aesState: this.aesState[l], aesMode: args.training ? 'auto' : 'frozen', returnStats: args.returnStats });
-        if (args.training && a.aesState) this.aesState[l] = a.aesState;
+          { numHeads: H, keyDim: C / H, causal: true, plan: this.plans[l] },
+          { cache: args.cache?.[l], state, aesMode: args.training ? 'auto' : 'frozen', returnStats: args.returnStats });
+        if (args.training && a.state) state!.assign(a.state);       // on the device: no read
         if (a.stats) stats.push(a.stats);
         if (args.keepCache) present.push({ k: tf.keep(a.present.k), v: tf.keep(a.present.v) });
         x = tf.add(x, drop(a.output, 1 + 2 * l));

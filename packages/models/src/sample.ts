@@ -14,9 +14,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { entmax } from '@aes/attention';
-import { checkFilterLogitsArgs, filterLogitsArray, type FilterLogitsArgs } from './filter_logits';
-import type { Rng } from './rng';
-import type { Sampler } from './sampler_types';
+import { checkFilterLogitsArgs, filterLogitsArray, type FilterLogitsArgs } from './filter_logits.js';
+import type { Rng } from './rng.js';
+import type { Sampler } from './sampler_types.js';
 
 /**
  * Draws index i with probability p_i / Σp by the inverse CDF (float64). Exact zeros are never drawn.

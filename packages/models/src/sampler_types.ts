@@ -1,6 +1,6 @@
 /** The contract between `generate` and the samplers. */
 import type * as tf from '@tensorflow/tfjs';
-import type { Rng } from './rng';
+import type { Rng } from './rng.js';
 
 /** Attention metrics of the current position, averaged over layers (Entropix inputs), in nats. */
 export type AttentionSummary = {

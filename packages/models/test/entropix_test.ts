@@ -8,11 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import {
   checkEntropixConfig, ENTROPIX_DEFAULTS, entropixSampling, entropixBranch, entropixProbs, entropixSampler, type EntropixBranch,
-} from '../src/entropix';
-import { Rng } from '../src/rng';
-import { drawCategorical, softmax64 } from '../src/sample';
-import type { AttentionSummary } from '../src/sampler_types';
-import { chiSquare, describeBackends, drawCounts, expectJsonSafe, expectNoLeak } from './sampling_helpers';
+} from '../src/entropix.js';
+import { Rng } from '../src/rng.js';
+import { drawCategorical, softmax64 } from '../src/sample.js';
+import type { AttentionSummary } from '../src/sampler_types.js';
+import { chiSquare, describeBackends, drawCounts, expectJsonSafe, expectNoLeak } from './sampling_helpers.js';
 
 const N = 20_000;
 const P_MIN = 1e-4;

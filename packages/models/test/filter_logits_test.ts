@@ -5,10 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { filterLogits, FILTER_LOGITS_KEYS, type FilterLogitsArgs } from '../src/filter_logits';
-import { Rng } from '../src/rng';
-import { softmax64 } from '../src/sample';
-import { describeBackends, expectNoLeak } from './sampling_helpers';
+import { filterLogits, FILTER_LOGITS_KEYS, type FilterLogitsArgs } from '../src/filter_logits.js';
+import { Rng } from '../src/rng.js';
+import { softmax64 } from '../src/sample.js';
+import { describeBackends, expectNoLeak } from './sampling_helpers.js';
 
 const NEG = -Infinity;
 /** Logits whose softmax is p = (0.5, 0.3, 0.15, 0.05). */

@@ -6,10 +6,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { logitStats } from '@aes/attention';
 import { expect, it } from 'vitest';
-import { freeEnergySampler, freeEnergyStats, SOLVE_TEMPERATURE_DEFAULTS, solveTemperature } from '../src/free_energy';
-import { Rng } from '../src/rng';
-import { softmax64 } from '../src/sample';
-import { chiSquare, describeBackends, drawCounts, expectJsonSafe, expectNoLeak, randomLogits } from './sampling_helpers';
+import { freeEnergySampler, freeEnergyStats, SOLVE_TEMPERATURE_DEFAULTS, solveTemperature } from '../src/free_energy.js';
+import { Rng } from '../src/rng.js';
+import { softmax64 } from '../src/sample.js';
+import { chiSquare, describeBackends, drawCounts, expectJsonSafe, expectNoLeak, randomLogits } from './sampling_helpers.js';
 
 const BETAS = [0.02, 0.1, 0.3, 1, 2, 5, 20, 100];
 

@@ -6,12 +6,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { entmax } from '@aes/attention';
 import { expect, it } from 'vitest';
-import { filterLogits } from '../src/filter_logits';
-import { Rng } from '../src/rng';
+import { filterLogits } from '../src/filter_logits.js';
+import { Rng } from '../src/rng.js';
 import {
   drawCategorical, entmaxSampler, filteredSampler, greedySampler, plainSampler, sampleFromLogits, softmax64,
-} from '../src/sample';
-import { chiSquare, describeBackends, gammaQ, drawCounts, expectJsonSafe, expectNoLeak, randomLogits, softmaxRef } from './sampling_helpers';
+} from '../src/sample.js';
+import { chiSquare, describeBackends, gammaQ, drawCounts, expectJsonSafe, expectNoLeak, randomLogits, softmaxRef } from './sampling_helpers.js';
 
 const N = 20_000;
 const P_MIN = 1e-4;

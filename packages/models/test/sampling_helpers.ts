@@ -4,10 +4,10 @@
  * check.
  */
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '@aes/attention';
+import { selectBackend } from '@aes/node';
 import { beforeAll, describe, expect } from 'vitest';
-import { Rng } from '../src/rng';
-import type { Sampler, SampleContext } from '../src/sampler_types';
+import { Rng } from '../src/rng.js';
+import type { Sampler, SampleContext } from '../src/sampler_types.js';
 
 /** Runs a suite on cpu and wasm (selectBackend loads the wasm backend from @aes/attention's deps). */
 export function describeBackends(name: string, body: (backend: string) => void, backends = ['cpu', 'wasm'] as const): void {

@@ -5,14 +5,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { selectBackend, type BackendName } from '@aes/attention';
+import { selectBackend, type BackendName, fileSystemIO } from '@aes/node';
 import { generate, loadCheckpoint, Rng } from '@aes/models';
-import { checkTrainConfig, TRAIN_DEFAULTS, type TrainConfig } from './config';
-import { FlagError, parseFlags } from './flags';
-import { writeTrainingPlots } from './plot';
-import { makeSampler, SAMPLE_DEFAULTS } from './sampling';
-import { openSource } from './source';
-import { evaluate, train, type EvalMetrics, type TrainEvent } from './trainer';
+import { checkTrainConfig, TRAIN_DEFAULTS, type TrainConfig } from './config.js';
+import { FlagError, parseFlags } from './flags.js';
+import { writeTrainingPlots } from './plot.js';
+import { makeSampler, SAMPLE_DEFAULTS } from './sampling.js';
+import { openSource } from './source.js';
+import { evaluate, train, type EvalMetrics, type TrainEvent } from './trainer.js';
 
 const USAGE = `aes — adaptive entropy sparsity attention: train, sample, evaluate
 
@@ -99,7 +99,7 @@ async function evalCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, EVAL_DEFAULTS, 'eval');
   if (!f.ckpt) throw new FlagError('aes eval: --ckpt DIR is required');
   console.log(`backend ${await useBackend(f.backend)}`);
-  const { model, tokenizer, meta } = await loadCheckpoint(f.ckpt);
+  const { model, tokenizer, meta } = await loadCheckpoint(fileSystemIO(f.ckpt), f.ckpt);
   const trained = meta.train as TrainConfig | undefined;
   const data = f.data || trained?.data;
   if (!data) throw new FlagError('aes eval: the checkpoint does not name its data; pass --data');
@@ -114,7 +114,7 @@ async function sampleCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, SAMPLE_DEFAULTS, 'sample');
   if (!f.ckpt) throw new FlagError('aes sample: --ckpt DIR is required');
   console.error(`backend ${await useBackend(f.backend)}`);
-  const { model, tokenizer } = await loadCheckpoint(f.ckpt);
+  const { model, tokenizer } = await loadCheckpoint(fileSystemIO(f.ckpt), f.ckpt);
   const sampler = makeSampler(f);
   const prompt = tokenizer.encode(f.prompt || '\n');
   const trace: string[] = [];

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Rng } from '../../models/src/rng';
+import type { Rng } from '@aes/models';
 
 /** Options of `loadText`. */
 export interface LoadTextArgs {

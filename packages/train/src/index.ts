@@ -2,11 +2,11 @@
  * @aes/train: the training loop (AdamW with an α group, warmup + cosine, clipping, accumulation,
  * exact resume), data sources (texts, built-in tasks), plots, and the `aes` CLI (src/cli.ts).
  */
-export { train, lossOf, evaluate, type TrainEvent, type EvalMetrics, type TrainResult } from './trainer';
-export { TRAIN_DEFAULTS, parseAttention, checkTrainConfig, type TrainConfig } from './config';
-export { AdamW, clipByGlobalNorm, lrScaleAt, ADAMW_DEFAULTS, type ParamGroup, type AdamWArgs } from './adamw';
-export { openSource, type Source, type Batch, type SourceArgs } from './source';
-export { loadText, splitTrainVal, randomWindows, evalWindows } from './data';
-export { parseTask, isTaskSpec, taskAccuracy, TASKS, type Task, type TaskBatch } from './tasks';
-export { renderChart, writeChart, writeTrainingPlots } from './plot';
-export { parseFlags, FlagError } from './flags';
+export { train, lossOf, evaluate, type TrainEvent, type EvalMetrics, type TrainResult } from './trainer.js';
+export { TRAIN_DEFAULTS, parseAttention, checkTrainConfig, type TrainConfig } from './config.js';
+export { AdamW, clipByGlobalNorm, lrScaleAt, ADAMW_DEFAULTS, type ParamGroup, type AdamWArgs } from './adamw.js';
+export { openSource, type Source, type Batch, type SourceArgs } from './source.js';
+export { loadText, splitTrainVal, randomWindows, evalWindows } from './data.js';
+export { parseTask, isTaskSpec, taskAccuracy, TASKS, type Task, type TaskBatch } from './tasks.js';
+export { renderChart, writeChart, writeTrainingPlots } from './plot.js';
+export { parseFlags, FlagError } from './flags.js';

@@ -4,8 +4,8 @@
  * batches are fixed, so validation metrics are comparable across steps and across resumed runs.
  */
 import { ByteTokenizer, CharTokenizer, Rng, type Tokenizer } from '@aes/models';
-import { evalWindows, loadText, randomWindows, splitTrainVal } from './data';
-import { isTaskSpec, parseTask, type Task } from './tasks';
+import { evalWindows, loadText, randomWindows, splitTrainVal } from './data.js';
+import { isTaskSpec, parseTask, type Task } from './tasks.js';
 
 export interface Batch { x: number[][]; y: number[][]; mask?: number[][] }
 

@@ -13,7 +13,7 @@
  *   sort     x₁…x_len SEP sorted(x)          recall   k₁ v₁ … k_P v_P QUERY k_i v_i   (keys distinct)
  *   needle   FILL… KEY v FILL… QUERY v       (haystack of `len` tokens holding KEY v once)
  */
-import type { Rng } from '../../models/src/rng';
+import type { Rng } from '@aes/models';
 
 /** One batch: x, y, mask all `[B, seqLen − 1]`; mask[b][t] = 1 where y[b][t] is an answer token. */
 export interface TaskBatch { x: number[][]; y: number[][]; mask: number[][] }

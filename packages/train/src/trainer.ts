@@ -12,11 +12,12 @@ import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GPT, Rng, loadCheckpoint, saveCheckpoint, type GPTConfig } from '@aes/models';
-import { AdamW, clipByGlobalNorm, lrScaleAt } from './adamw';
-import { parseAttention } from './config';
-import { openSource, type Batch, type Source } from './source';
-import { taskAccuracy } from './tasks';
-import type { TrainConfig } from './config';
+import { AdamW, clipByGlobalNorm, lrScaleAt } from './adamw.js';
+import { parseAttention } from './config.js';
+import { openSource, type Batch, type Source } from './source.js';
+import { taskAccuracy } from './tasks.js';
+import type { TrainConfig } from './config.js';
+import { fileSystemIO } from '@aes/node';
 
 /** What the loop reports as it goes (the CLI draws the progress bar from these). */
 export type TrainEvent =
@@ -45,9 +46,61 @@ export interface TrainResult { step: number; final: EvalMetrics; outDir: string 
  * `cfg.out/ckpt`. A NaN/∞ loss stops the run with an Error naming the step and the last checkpoint.
  */
 export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void = () => {}, env: Record<string, unknown> = {}): Promise<TrainResult> {
+  const run = await openRun(cfg, env);
+  const { model, source } = run;
+  const trainable = [...model.weightVariables().values(), ...model.alphaVariables().values()];
+  onEvent({ type: 'start', step: run.step, total: cfg.steps, source: source.describe(), params: trainable.reduce((n, v) => n + v.size, 0) });
+  // The curves start at the initialisation (a resumed run already logged it).
+  let final: EvalMetrics | null = run.resumedAt === null ? evaluate(model, source) : null;
+  if (final) run.log({ step: 0, split: 'val', ...final });
+  const t0 = performance.now();
+  let tokens = 0;
+  while (run.step < Math.min(cfg.steps, cfg.stopAt ?? Infinity)) {
+    const { loss, gradNorm, lr, tokens: n } = trainStep(run);
+    tokens += n;
+    const step = run.step;
+    const tokensPerSecond = tokens / ((performance.now() - t0) / 1000);
+    if (step % cfg.logEvery === 0 || step === cfg.steps) run.log({ step, split: 'train', loss, lr, tokensPerSecond, gradNorm });
+    onEvent({ type: 'step', step, total: cfg.steps, loss, lr, tokensPerSecond, gradNorm });
+    if (step % cfg.evalEvery === 0 || step === cfg.steps) {
+      final = evaluate(model, source);
+      run.log({ step, split: 'val', ...final });
+      onEvent({ type: 'eval', step, metrics: final });
+    }
+    if (step % cfg.ckptEvery === 0 || step === cfg.steps) onEvent({ type: 'checkpoint', step, dir: await run.save() });
+  }
+  final ??= evaluate(model, source);                                    // resumed at the last step
+  run.opt.dispose();
+  model.dispose();
+  return { step: run.step, final, outDir: cfg.out };
+}
+
+/** Everything a run holds between steps; `save` writes a checkpoint of it. */
+interface Run {
+  cfg: TrainConfig;
+  model: GPT;
+  source: Source;
+  opt: AdamW;
+  rng: Rng;
+  /** Optimizer steps done. */
+  step: number;
+  /** The step the run resumed from (null: a fresh run). */
+  resumedAt: number | null;
+  /** The step of the last checkpoint written or loaded (null: none yet). */
+  lastCkpt: number | null;
+  /** tfjs variable name → our parameter name (gradients arrive keyed by the former). */
+  names: Map<string, string>;
+  log(rec: Record<string, unknown>): void;
+  save(): Promise<string>;
+}
+
+/** Setup: the output directory, the data, the model and optimizer, fresh or from the checkpoint. */
+async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<Run> {
   mkdirSync(cfg.out, { recursive: true });
   const ckptDir = join(cfg.out, 'ckpt');
-  const resumed = cfg.resume ? await loadCheckpoint(ckptDir).catch((e) => { throw new Error(`cannot resume: ${(e as Error).message}`); }) : null;
+  const resumed = cfg.resume
+    ? await loadCheckpoint(fileSystemIO(ckptDir), ckptDir).catch((e) => { throw new Error(`cannot resume: ${(e as Error).message}`); })
+    : null;
   const source = await openSource({ ...cfg, savedTokenizer: resumed?.tokenizer });
   const modelCfg: Partial<GPTConfig> & { vocabSize: number } = {
     vocabSize: source.vocabSize, nLayer: cfg.layers, nHead: cfg.heads, nEmbd: cfg.embd, blockSize: source.blockSize,
@@ -55,91 +108,80 @@ export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void =
   };
   const model = resumed?.model ?? new GPT(modelCfg, { seed: cfg.seed });
   if (resumed) checkResumable(resumed.meta, cfg, model.config, modelCfg);
-  const names = new Map([...model.params].map(([n, v]) => [v.name, n]));
-  const alphaParams = new Map([...model.params].filter(([n]) => n.endsWith('.alpha')));
-  const weightParams = new Map([...model.params].filter(([n]) => !n.endsWith('.alpha')));
   const opt = new AdamW([
-    { params: weightParams, lr: cfg.lr, weightDecay: cfg.weightDecay },
-    { params: alphaParams, lr: cfg.alphaLr, weightDecay: 0 },
+    { params: model.weightVariables(), lr: cfg.lr, weightDecay: cfg.weightDecay },
+    { params: model.alphaVariables(), lr: cfg.alphaLr, weightDecay: 0 },
   ]);
-  let step = 0;
-  let rng = new Rng(cfg.seed);
+  const step = resumed ? (resumed.meta.step as number) : 0;
   if (resumed) {
-    step = resumed.meta.step as number;
-    rng = Rng.fromState(resumed.meta.rng as number[]);
     opt.loadState(resumed.meta.optimizerStep as number, resumed.tensors);
     tf.dispose(Object.values(resumed.tensors));
   }
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   keepMetricsUpTo(metricsPath, step);
   writeFileSync(join(cfg.out, 'config.json'), JSON.stringify({ train: cfg, model: model.config, source: source.describe(), ...env }, null, 2));
-  const log = (rec: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`);
-  let lastCkpt = resumed ? step : null;
-  onEvent({ type: 'start', step, total: cfg.steps, source: source.describe(), params: [...model.params.values()].reduce((n, v) => n + v.size, 0) });
-
-  const save = async () => {
-    const tmp = `${ckptDir}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    const st = opt.state();
-    await saveCheckpoint(tmp, model, source.tokenizer, {
-      meta: { step, rng: rng.state(), optimizerStep: st.step, train: cfg, model: model.config, task: source.task ? `task:${source.task.name}` : null },
-      tensors: st.tensors,
-    });
-    rmSync(`${ckptDir}.old`, { recursive: true, force: true });
-    if (existsSync(ckptDir)) renameSync(ckptDir, `${ckptDir}.old`);      // never without a complete checkpoint
-    renameSync(tmp, ckptDir);
-    rmSync(`${ckptDir}.old`, { recursive: true, force: true });
-    lastCkpt = step;
-    onEvent({ type: 'checkpoint', step, dir: ckptDir });
+  const run: Run = {
+    cfg, model, source, opt, step,
+    rng: resumed ? Rng.fromState(resumed.meta.rng as number[]) : new Rng(cfg.seed),
+    resumedAt: resumed ? step : null,
+    lastCkpt: resumed ? step : null,
+    names: new Map([...model.params].map(([n, v]) => [v.name, n])),
+    log: (rec) => appendFileSync(metricsPath, `${JSON.stringify(rec)}\n`),
+    save: async () => {
+      const tmp = `${ckptDir}.tmp`;
+      rmSync(tmp, { recursive: true, force: true });
+      const st = opt.state();
+      await saveCheckpoint(fileSystemIO(tmp), model, source.tokenizer, {
+        meta: { step: run.step, rng: run.rng.state(), optimizerStep: st.step, train: cfg, model: model.config, task: source.task ? `task:${source.task.name}` : null },
+        tensors: st.tensors,
+      });
+      rmSync(`${ckptDir}.old`, { recursive: true, force: true });
+      if (existsSync(ckptDir)) renameSync(ckptDir, `${ckptDir}.old`);      // never without a complete checkpoint
+      renameSync(tmp, ckptDir);
+      rmSync(`${ckptDir}.old`, { recursive: true, force: true });
+      run.lastCkpt = run.step;
+      return ckptDir;
+    },
   };
+  return run;
+}
 
-  // The curves start at the initialisation (a resumed run already logged it).
-  let final: EvalMetrics | null = resumed ? null : evaluate(model, source);
-  if (final) log({ step: 0, split: 'val', ...final });
-  const t0 = performance.now();
+/**
+ * One optimizer step: `accum` micro-batches, their gradients summed, a NaN/∞ check, clipping and
+ * the AdamW update at the scheduled learning rate. Advances `run.step` and the batch RNG.
+ */
+function trainStep(run: Run): { loss: number; gradNorm: number; lr: number; tokens: number } {
+  const { cfg, model, source } = run;
+  run.step += 1;
+  const grads = new Map<string, tf.Tensor>();
+  let loss = 0;
   let tokens = 0;
-  while (step < Math.min(cfg.steps, cfg.stopAt ?? Infinity)) {
-    step += 1;
-    const grads = new Map<string, tf.Tensor>();
-    let loss = 0;
-    for (let micro = 0; micro < cfg.accum; micro++) {
-      const batch = source.trainBatch(cfg.batch, rng);
-      tokens += cfg.batch * batch.x[0].length;
-      const { value, grads: g } = tf.variableGrads(() => tf.div(lossOf(model, batch, true, step * cfg.accum + micro), cfg.accum) as tf.Scalar);
-      loss += value.dataSync()[0];
-      value.dispose();
-      for (const [id, t] of Object.entries(g)) {
-        const n = names.get(id)!;
-        const prev = grads.get(n);
-        grads.set(n, prev ? tf.add(prev, t) : t);
-        if (prev) { prev.dispose(); t.dispose(); }
-      }
+  for (let micro = 0; micro < cfg.accum; micro++) {
+    const batch = source.trainBatch(cfg.batch, run.rng);
+    tokens += cfg.batch * batch.x[0].length;
+    const f = () => tf.div(lossOf(model, batch, true, run.step * cfg.accum + micro), cfg.accum) as tf.Scalar;
+    const { value, grads: g } = tf.variableGrads(f);
+    loss += value.dataSync()[0];
+    value.dispose();
+    for (const [id, t] of Object.entries(g)) {
+      const n = run.names.get(id)!;
+      const prev = grads.get(n);
+      grads.set(n, prev ? tf.add(prev, t) : t);
+      if (prev) { prev.dispose(); t.dispose(); }
     }
-    if (!Number.isFinite(loss)) {
-      tf.dispose([...grads.values()]);
-      log({ step, split: 'train', loss: String(loss) });
-      const where = lastCkpt === null ? 'no checkpoint was written yet' : `the last good checkpoint is ${ckptDir} (step ${lastCkpt})`;
-      throw new Error(`training stopped: the loss is ${loss} at step ${step}; ${where}`);
-    }
-    const gradNorm = clipByGlobalNorm(grads, cfg.clip);
-    const lr = lrScaleAt(step, cfg.warmup, cfg.steps, cfg.minLrRatio);
-    opt.apply(grads, lr);
-    tf.dispose([...grads.values()]);
-    const tokensPerSecond = tokens / ((performance.now() - t0) / 1000);
-    const rec = { step, split: 'train', loss, lr: lr * cfg.lr, tokensPerSecond, gradNorm };
-    if (step % cfg.logEvery === 0 || step === cfg.steps) log(rec);
-    onEvent({ type: 'step', step, total: cfg.steps, loss, lr: lr * cfg.lr, tokensPerSecond, gradNorm });
-    if (step % cfg.evalEvery === 0 || step === cfg.steps) {
-      final = evaluate(model, source);
-      log({ step, split: 'val', ...final });
-      onEvent({ type: 'eval', step, metrics: final });
-    }
-    if (step % cfg.ckptEvery === 0 || step === cfg.steps) await save();
   }
-  final ??= evaluate(model, source);                                    // resumed at the last step
-  opt.dispose();
-  model.dispose();
-  return { step, final, outDir: cfg.out };
+  if (!Number.isFinite(loss)) {
+    tf.dispose([...grads.values()]);
+    run.log({ step: run.step, split: 'train', loss: String(loss) });
+    const ckptDir = join(cfg.out, 'ckpt');
+    const where = run.lastCkpt === null ? 'no checkpoint was written yet' : `the last good checkpoint is ${ckptDir} (step ${run.lastCkpt})`;
+    throw new Error(`training stopped: the loss is ${loss} at step ${run.step}; ${where}`);
+  }
+  const gradNorm = clipByGlobalNorm(grads, cfg.clip);
+  const lr = lrScaleAt(run.step, cfg.warmup, cfg.steps, cfg.minLrRatio);
+  run.opt.apply(grads, lr);
+  tf.dispose([...grads.values()]);
+  return { loss, gradNorm, lr: lr * cfg.lr, tokens };
 }
 
 /** Mean cross-entropy (nats/token) of next-token prediction, over masked positions if a mask is given. */

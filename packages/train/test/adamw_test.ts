@@ -6,9 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@aes/attention';
+import { selectBackend } from '@aes/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, clipByGlobalNorm, lrScaleAt, TRAIN_DEFAULTS, train } from '../src/index';
+import { AdamW, clipByGlobalNorm, lrScaleAt, TRAIN_DEFAULTS, train } from '../src/index.js';
 
 describe('AdamW', () => {
   let dir: string;

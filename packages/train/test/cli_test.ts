@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlagError, parseFlags } from '../src/flags';
+import { FlagError, parseFlags } from '../src/flags.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
-const TSX = join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsx');
-const aes = (args: string[]) => run(TSX, [CLI, ...args], { timeout: 120_000 }).then(
+const TSX = join(import.meta.dirname, '..', '..', '..', 'node_modules', '.bin', 'tsx');
+const aes = (args: string[]) => run(TSX, ['--conditions=aes-source', CLI, ...args], { timeout: 120_000 }).then(
   (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
   (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout, err: e.stderr }));
 

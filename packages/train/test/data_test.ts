@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '../../models/src/rng';
-import { cachePath, evalWindows, loadText, randomWindows, splitTrainVal } from '../src/data';
+import { Rng } from '@aes/models';
+import { cachePath, evalWindows, loadText, randomWindows, splitTrainVal } from '../src/data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'aes-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

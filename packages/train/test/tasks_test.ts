@@ -4,8 +4,8 @@
  * hand-made predictions.
  */
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../models/src/rng';
-import { TASKS, isTaskSpec, makeTask, parseTask, taskAccuracy, type Task, type TaskBatch } from '../src/tasks';
+import { Rng } from '@aes/models';
+import { TASKS, isTaskSpec, makeTask, parseTask, taskAccuracy, type Task, type TaskBatch } from '../src/tasks.js';
 
 /** The full sequence of example b: x followed by y's last token. */
 const seqOf = (batch: TaskBatch, b: number) => [...batch.x[b], batch.y[b].at(-1)!];

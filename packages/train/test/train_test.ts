@@ -7,9 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@aes/attention';
+import { selectBackend } from '@aes/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TRAIN_DEFAULTS, train, writeTrainingPlots, type TrainConfig, type TrainEvent } from '../src/index';
+import { TRAIN_DEFAULTS, train, writeTrainingPlots, type TrainConfig, type TrainEvent } from '../src/index.js';
 
 let root: string;
 const cfg = (over: Partial<TrainConfig>): TrainConfig => ({

@@ -13,11 +13,11 @@
  *                     → [dx [rows, n], rowGrad [rows, 2] = (Σg·dy/Σg, dα)]
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkAlphaNumber, checkAlphaTensor, MIN_ALPHA_EXCESS, reduceTo } from '../entmax_bisect';
-import { checkScores } from '../rows';
-import { softmax } from '../softmax';
-import { entmaxBackwardMirror, entmaxForwardMirror, FUSED_NITER } from './entmax_mirror';
-import { gradProgram, gradRowProgram, probsProgram, rowProgram, type EntmaxProgram } from './entmax_wgsl';
+import { checkAlphaNumber, checkAlphaTensor, MIN_ALPHA_EXCESS, reduceTo } from '../entmax_bisect.js';
+import { checkScores } from '../rows.js';
+import { softmax } from '../softmax.js';
+import { entmaxBackwardMirror, entmaxForwardMirror, FUSED_NITER } from './entmax_mirror.js';
+import { gradProgram, gradRowProgram, probsProgram, rowProgram, type EntmaxProgram } from './entmax_wgsl.js';
 
 export const FUSED_FORWARD = 'AesEntmaxForward';
 export const FUSED_BACKWARD = 'AesEntmaxBackward';

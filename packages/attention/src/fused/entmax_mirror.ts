@@ -35,7 +35,7 @@
  * WGSL has no log1p or expm1 and the GPU's log is accurate only in absolute terms near 1, so both
  * sides use the series below (coefficients shared: the WGSL is generated from these tables).
  */
-import { MIN_ALPHA_EXCESS } from '../entmax_bisect';
+import { MIN_ALPHA_EXCESS } from '../entmax_bisect.js';
 
 const f32 = Math.fround;
 

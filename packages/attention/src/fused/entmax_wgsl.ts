@@ -21,7 +21,7 @@
 import {
   ATANH_COEFFS, BIG, EXPM1X_BELOW, EXPM1X_COEFFS, LN2_HI, LN2_LO, LOWEST, MIN_EPS, PHI_COEFFS,
   rowLayout, SERIES_HI, SERIES_LO, W_MIN,
-} from './entmax_mirror';
+} from './entmax_mirror.js';
 
 /** The part of tfjs-backend-webgpu's WebGPUProgram these programs fill in. */
 export interface EntmaxProgram {

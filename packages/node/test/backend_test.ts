@@ -1,7 +1,7 @@
 /** Backend selection: explicit choices, clear errors for unavailable ones, and the auto fallback. */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BACKEND_NAMES, selectBackend } from '../src/index';
+import { BACKEND_NAMES, selectBackend } from '../src/index.js';
 
 describe('selectBackend', () => {
   afterAll(async () => { await selectBackend('cpu'); });
