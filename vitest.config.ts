@@ -8,7 +8,7 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {
-    include: ['packages/*/test/**/*_test.ts', 'experiments/**/*_test.ts'],
+    include: ['packages/*/test/**/*_test.ts', 'experiments/**/*_test.ts', 'scripts/**/*_test.ts'],
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default', './scripts/summary_reporter.ts'],

@@ -29,24 +29,47 @@ export interface Run<C> {
  * Parses flags (quick defaults, `--full` switches to `full` overrides), selects the backend and
  * writes config.json. `name` is the folder under experiments/results (or `--out`).
  */
-export async function startRun<C extends Json>(name: string, quick: C, full: Partial<C>, argv: string[]): Promise<Run<C>> {
-  const flags = parseFlags(argv, { ...quick, full: false, backend: 'wasm', out: '' } as never, `experiment ${name}`) as C & { full: boolean; backend: string; out: string };
+export async function startRun<C extends Json>(
+  name: string,
+  quick: C,
+  full: Partial<C>,
+  argv: string[],
+): Promise<Run<C>> {
+  const flags = parseFlags(
+    argv,
+    { ...quick, full: false, backend: 'wasm', out: '' } as never,
+    `experiment ${name}`,
+  ) as C & { full: boolean; backend: string; out: string };
   const cfg = flags.full ? { ...flags, ...full, ...explicit(argv, flags) } : flags;
   const backend = await selectBackend(cfg.backend as BackendName);
   const dir = cfg.out || join(RESULTS, name);
   mkdirSync(dir, { recursive: true });
   const info = {
-    experiment: name, config: cfg, backend: { name: backend.name, detail: backend.detail },
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), platform: `${process.platform}-${process.arch}` },
-    versions: { node: process.version, tfjs: tf.version.tfjs }, date: new Date().toISOString(),
+    experiment: name,
+    config: cfg,
+    backend: { name: backend.name, detail: backend.detail },
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      platform: `${process.platform}-${process.arch}`,
+    },
+    versions: { node: process.version, tfjs: tf.version.tfjs },
+    date: new Date().toISOString(),
   };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(info, null, 2));
   return {
-    cfg, dir,
-    writeJson: (file, data) => { const p = join(dir, file); writeFileSync(p, JSON.stringify(data, null, 2)); return p; },
+    cfg,
+    dir,
+    writeJson: (file, data) => {
+      const p = join(dir, file);
+      writeFileSync(p, JSON.stringify(data, null, 2));
+      return p;
+    },
     writeCsv: (file, rows) => {
       const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-      const cell = (v: unknown) => (typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v ?? ''));
+      const cell = (v: unknown) =>
+        typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v ?? '');
       const p = join(dir, file);
       writeFileSync(p, [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n');
       return p;
@@ -57,7 +80,16 @@ export async function startRun<C extends Json>(name: string, quick: C, full: Par
 
 /** Flags given explicitly on the command line win over the --full preset. */
 function explicit(argv: string[], flags: Json): Json {
-  const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0].replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())));
+  const given = new Set(
+    argv
+      .filter((a) => a.startsWith('--'))
+      .map((a) =>
+        a
+          .slice(2)
+          .split('=')[0]
+          .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
+      ),
+  );
   return Object.fromEntries(Object.entries(flags).filter(([k]) => given.has(k)));
 }
 
@@ -67,7 +99,8 @@ export function fitLine(x: number[], y: number[]): { slope: number; intercept: n
   const mx = x.reduce((a, b) => a + b) / n, my = y.reduce((a, b) => a + b) / n;
   const sxy = x.reduce((a, xi, i) => a + (xi - mx) * (y[i] - my), 0), sxx = x.reduce((a, xi) => a + (xi - mx) ** 2, 0);
   const slope = sxy / sxx, intercept = my - slope * mx;
-  const ssr = y.reduce((a, yi, i) => a + (yi - intercept - slope * x[i]) ** 2, 0), sst = y.reduce((a, yi) => a + (yi - my) ** 2, 0);
+  const ssr = y.reduce((a, yi, i) => a + (yi - intercept - slope * x[i]) ** 2, 0),
+    sst = y.reduce((a, yi) => a + (yi - my) ** 2, 0);
   return { slope, intercept, r2: sst > 0 ? 1 - ssr / sst : 1 };
 }
 
@@ -84,10 +117,22 @@ export function median(xs: number[]): number {
  */
 export function repoCorpus(): string {
   const root = join(import.meta.dirname, '..');
-  const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+  const files = [
+    'README.md',
+    ...readdirSync(join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .sort()
+      .map((f) => `docs/${f}`),
+  ];
   for (const pkg of readdirSync(join(root, 'packages')).sort()) {
     const src = join(root, 'packages', pkg, 'src');
-    if (existsSync(src)) files.push(...readdirSync(src).filter((f) => f.endsWith('.ts')).sort().map((f) => `packages/${pkg}/src/${f}`));
+    if (existsSync(src))
+      files.push(
+        ...readdirSync(src)
+          .filter((f) => f.endsWith('.ts'))
+          .sort()
+          .map((f) => `packages/${pkg}/src/${f}`),
+      );
   }
   const text = files.map((f) => readFileSync(join(root, f), 'utf8')).join('\n\n');
   const dir = join(root, '.cache', 'aes');

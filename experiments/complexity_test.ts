@@ -12,14 +12,45 @@ describe('experiment: complexity', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes well-formed files with sane numbers', async () => {
-    const fits = await run(['--out', dir, '--backend', 'cpu', '--trained', '', '--lengths', '64,128,256', '--time-lengths', '64,128', '--rows', '8', '--repeats', '1', '--scales', '1,2']) as {
-      flops: Record<string, number>; support: Record<string, number>;
+    const fits = (await run([
+      '--out',
+      dir,
+      '--backend',
+      'cpu',
+      '--trained',
+      '',
+      '--lengths',
+      '64,128,256',
+      '--time-lengths',
+      '64,128',
+      '--rows',
+      '8',
+      '--repeats',
+      '1',
+      '--scales',
+      '1,2',
+    ])) as {
+      flops: Record<string, number>;
+      support: Record<string, number>;
     };
-    for (const f of ['config.json', 'support.csv', 'flops.csv', 'timing.csv', 'fits.json', 'cost_vs_zeta.csv', 'support_vs_n.svg', 'support_vs_n.png', 'flops_vs_n.svg', 'time_vs_n.png']) {
+    for (const f of [
+      'config.json',
+      'support.csv',
+      'flops.csv',
+      'timing.csv',
+      'fits.json',
+      'cost_vs_zeta.csv',
+      'support_vs_n.svg',
+      'support_vs_n.png',
+      'flops_vs_n.svg',
+      'time_vs_n.png',
+    ]) {
       expect(existsSync(join(dir, f))).toBe(true);
     }
     const rows = readFileSync(join(dir, 'support.csv'), 'utf8').trim().split('\n');
-    expect(rows[0].split(',')).toEqual(expect.arrayContaining(['n', 'scale', 'map', 'support', 'entropy', 'varentropy']));
+    expect(rows[0].split(',')).toEqual(
+      expect.arrayContaining(['n', 'scale', 'map', 'support', 'entropy', 'varentropy']),
+    );
     const cols = rows[0].split(',');
     for (const line of rows.slice(1)) {
       const r = Object.fromEntries(line.split(',').map((v, i) => [cols[i], v]));

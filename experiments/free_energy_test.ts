@@ -5,7 +5,22 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from './free_energy.js';
 
-const TINY = ['--vectors', '12', '--sizes', '10,100', '--scales', '0.5,5', '--betas', '8', '--temps', '8', '--solve-vectors', '4', '--fractions', '0.1,0.5,0.9'];
+const TINY = [
+  '--vectors',
+  '12',
+  '--sizes',
+  '10,100',
+  '--scales',
+  '0.5,5',
+  '--betas',
+  '8',
+  '--temps',
+  '8',
+  '--solve-vectors',
+  '4',
+  '--fractions',
+  '0.1,0.5,0.9',
+];
 
 /** Rows of a CSV written by common.ts (no quoted cells here) as objects; checks every row has the header's width. */
 function csv(file: string): Array<Record<string, string>> {
@@ -25,24 +40,32 @@ describe('experiment: free energy', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes well-formed files with sane verdicts', async () => {
-    const summary = await run(['--out', dir, '--backend', 'cpu', ...TINY]) as {
-      identity: { maxAbsError: number }; seedForm: { maxAbsDeviation: number };
-      heatCapacity: { maxRelError: number; scored: number }; solver: { convergedShare: number; maxResidualOverTol: number };
+    const summary = (await run(['--out', dir, '--backend', 'cpu', ...TINY])) as {
+      identity: { maxAbsError: number };
+      seedForm: { maxAbsDeviation: number };
+      heatCapacity: { maxRelError: number; scored: number };
+      solver: { convergedShare: number; maxResidualOverTol: number };
     };
-    for (const f of ['config.json', 'identity.csv', 'heat_capacity.csv', 'solver.csv', 'summary.json']) expect(existsSync(join(dir, f)), f).toBe(true);
+    for (const f of ['config.json', 'identity.csv', 'heat_capacity.csv', 'solver.csv', 'summary.json'])
+      expect(existsSync(join(dir, f)), f).toBe(true);
     for (const f of ['identity', 'heat_capacity', 'solver']) {
       expect(readFileSync(join(dir, `${f}.svg`), 'utf8')).toMatch(/^<svg/);
-      expect([...readFileSync(join(dir, `${f}.png`)).subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      expect([...readFileSync(join(dir, `${f}.png`)).subarray(0, 8)]).toEqual([
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
+      ]);
     }
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).config.vectors).toBe(12);
     expect(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'))).toEqual(summary);
 
     const identity = csv(join(dir, 'identity.csv'));
     expect(identity).toHaveLength(12 * 8);
-    expect(Object.keys(identity[0])).toEqual(expect.arrayContaining(['beta', 'S', 'corrected', 'seedForm', 'identityErr', 'seedErr']));
+    expect(Object.keys(identity[0])).toEqual(
+      expect.arrayContaining(['beta', 'S', 'corrected', 'seedForm', 'identityErr', 'seedErr']),
+    );
     for (const r of identity) expect(Math.abs(Number(r.S) - Number(r.corrected))).toBeLessThan(1e-9);
     expect(summary.identity.maxAbsError).toBeLessThan(1e-9);
-    expect(summary.seedForm.maxAbsDeviation).toBeGreaterThan(1e-1);           // the seed's printed form is off by far more than rounding
+    // the seed's printed form is off by far more than rounding
+    expect(summary.seedForm.maxAbsDeviation).toBeGreaterThan(1e-1);
 
     const heat = csv(join(dir, 'heat_capacity.csv'));
     expect(heat).toHaveLength(4 * 8);

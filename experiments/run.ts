@@ -19,7 +19,8 @@ async function main(argv: string[]) {
   const onlyAt = argv.indexOf('--only');
   const only = onlyAt >= 0 ? argv[onlyAt + 1]?.split(',') ?? [] : Object.keys(EXPERIMENTS);
   const unknown = only.filter((n) => !(n in EXPERIMENTS));
-  if (unknown.length) throw new Error(`unknown experiment(s) ${unknown.join(', ')}; available: ${Object.keys(EXPERIMENTS).join(', ')}`);
+  if (unknown.length)
+    throw new Error(`unknown experiment(s) ${unknown.join(', ')}; available: ${Object.keys(EXPERIMENTS).join(', ')}`);
   const pass = argv.filter((a, i) => a === '--full' || (a.startsWith('--backend') || argv[i - 1] === '--backend'));
   for (const name of only) {
     const t0 = performance.now();

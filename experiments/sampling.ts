@@ -41,8 +41,18 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { logitStats } from '@aes/attention';
 import {
-  entmaxSampler, entropixSampler, filteredSampler, freeEnergySampler, generate, greedySampler, loadCheckpoint, plainSampler,
-  type EntropixBranch, type EntropyTarget, type GPT, type Sampler,
+  entmaxSampler,
+  entropixSampler,
+  filteredSampler,
+  freeEnergySampler,
+  generate,
+  greedySampler,
+  loadCheckpoint,
+  plainSampler,
+  type EntropixBranch,
+  type EntropyTarget,
+  type GPT,
+  type Sampler,
 } from '@aes/models';
 import { openSource, train, TRAIN_DEFAULTS, writeTrainingPlots, type Batch, type TrainConfig } from '@aes/train';
 import { median, repoCorpus, startRun, type Json } from './common.js';
@@ -64,31 +74,61 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
 
 interface SamplerSpec { name: string; settings: string; sampler: Sampler; attention?: boolean }
-interface Sample { sampler: string; prompt: string; seed: number; text: string; logp: number[]; entropy: number[]; records: Json[] }
+interface Sample {
+  sampler: string;
+  prompt: string;
+  seed: number;
+  text: string;
+  logp: number[];
+  entropy: number[];
+  records: Json[];
+}
 
 function checkConfig(c: Cfg): void {
-  for (const k of ['steps', 'layers', 'heads', 'embd', 'blockSize', 'batch', 'samples', 'valBatches', 'topK'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`sampling: --${k} must be an integer ≥ 1, got ${c[k]}`);
+  for (const k of [
+    'steps',
+    'layers',
+    'heads',
+    'embd',
+    'blockSize',
+    'batch',
+    'samples',
+    'valBatches',
+    'topK',
+  ] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 1)
+      throw new RangeError(`sampling: --${k} must be an integer ≥ 1, got ${c[k]}`);
   }
-  if (!Number.isInteger(c.newTokens) || c.newTokens < 4) throw new RangeError(`sampling: --newTokens must be an integer ≥ 4 (repetition uses 4-grams), got ${c.newTokens}`);
-  if (!Number.isInteger(c.smooth) || c.smooth < 0) throw new RangeError(`sampling: --smooth must be an integer ≥ 0, got ${c.smooth}`);
-  for (const k of ['topP', 'typicalP'] as const) if (!(c[k] > 0 && c[k] <= 1)) throw new RangeError(`sampling: --${k} must be in (0, 1], got ${c[k]}`);
-  for (const k of ['minP', 'feMinP'] as const) if (!(c[k] >= 0 && c[k] <= 1)) throw new RangeError(`sampling: --${k} must be in [0, 1], got ${c[k]}`);
+  if (!Number.isInteger(c.newTokens) || c.newTokens < 4)
+    throw new RangeError(`sampling: --newTokens must be an integer ≥ 4 (repetition uses 4-grams), got ${c.newTokens}`);
+  if (!Number.isInteger(c.smooth) || c.smooth < 0)
+    throw new RangeError(`sampling: --smooth must be an integer ≥ 0, got ${c.smooth}`);
+  for (const k of ['topP', 'typicalP'] as const)
+    if (!(c[k] > 0 && c[k] <= 1)) throw new RangeError(`sampling: --${k} must be in (0, 1], got ${c[k]}`);
+  for (const k of ['minP', 'feMinP'] as const)
+    if (!(c[k] >= 0 && c[k] <= 1)) throw new RangeError(`sampling: --${k} must be in [0, 1], got ${c[k]}`);
   if (!(c.alpha >= 1)) throw new RangeError(`sampling: --alpha must be ≥ 1, got ${c.alpha}`);
   if (!(c.lr > 0)) throw new RangeError(`sampling: --lr must be > 0, got ${c.lr}`);
-  if (c.prompts.split('|').some((p) => p.length === 0)) throw new RangeError(`sampling: --prompts must be non-empty texts separated by '|', got '${c.prompts}'`);
+  if (c.prompts.split('|').some((p) => p.length === 0))
+    throw new RangeError(`sampling: --prompts must be non-empty texts separated by '|', got '${c.prompts}'`);
   entropyTarget(c.feTarget, 1);                                     // reject a bad --feTarget before training
 }
 
 /** The free-energy target: 'median' (of the validation entropies), 'fraction:X' (of ln V) or 'entropy:X' (nats). */
 function entropyTarget(spec: string, medianNats: number): { target: EntropyTarget; label: string } {
-  if (spec === 'median') return { target: { entropy: medianNats }, label: `S = ${medianNats.toFixed(3)} nats (median validation entropy)` };
+  if (spec === 'median')
+    return { target: { entropy: medianNats }, label: `S = ${medianNats.toFixed(3)} nats (median validation entropy)` };
   const m = /^(fraction|entropy):([\d.eE+-]+)$/.exec(spec);
   const v = m ? Number(m[2]) : NaN;
   if (!m || !Number.isFinite(v) || v < 0 || (m[1] === 'fraction' && v > 1)) {
-    throw new RangeError(`sampling: --feTarget must be 'median', 'fraction:X' (X in [0, 1], of ln V) or 'entropy:X' (nats ≥ 0), got '${spec}'`);
+    throw new RangeError(
+      `sampling: --feTarget must be 'median', 'fraction:X' (X in [0, 1], of ln V) or 'entropy:X' (nats ≥ 0), got ` +
+      `'${spec}'`,
+    );
   }
-  return m[1] === 'fraction' ? { target: { fraction: v }, label: `S = ${v} ln V` } : { target: { entropy: v }, label: `S = ${v} nats` };
+  return m[1] === 'fraction'
+    ? { target: { fraction: v }, label: `S = ${v} ln V` }
+    : { target: { entropy: v }, label: `S = ${v} nats` };
 }
 
 /** The samplers at matched settings (see the file comment); names are `aes sample --sampler` names. */
@@ -99,10 +139,23 @@ function samplers(c: Cfg, fe: { target: EntropyTarget; label: string }): Sampler
     { name: 'topk', settings: `T = 1, k = ${c.topK}`, sampler: filteredSampler({ temperature: 1, topK: c.topK }) },
     { name: 'topp', settings: `T = 1, p = ${c.topP}`, sampler: filteredSampler({ temperature: 1, topP: c.topP }) },
     { name: 'minp', settings: `T = 1, min-p = ${c.minP}`, sampler: filteredSampler({ temperature: 1, minP: c.minP }) },
-    { name: 'typical', settings: `T = 1, typical-p = ${c.typicalP}`, sampler: filteredSampler({ temperature: 1, typicalP: c.typicalP }) },
+    {
+      name: 'typical',
+      settings: `T = 1, typical-p = ${c.typicalP}`,
+      sampler: filteredSampler({ temperature: 1, typicalP: c.typicalP }),
+    },
     { name: 'entmax', settings: `α = ${c.alpha}, T = 1`, sampler: entmaxSampler({ alpha: c.alpha, temperature: 1 }) },
-    { name: 'entropix', settings: 'defaults (T₀ 0.666, top-k 27, top-p 0.9, min-p 0.03), attention statistics', sampler: entropixSampler(), attention: true },
-    { name: 'free-energy', settings: `T solved per step: ${fe.label}${c.feMinP > 0 ? `, min-p ${c.feMinP}` : ''}`, sampler: freeEnergySampler({ target: fe.target, minP: c.feMinP }) },
+    {
+      name: 'entropix',
+      settings: 'defaults (T₀ 0.666, top-k 27, top-p 0.9, min-p 0.03), attention statistics',
+      sampler: entropixSampler(),
+      attention: true,
+    },
+    {
+      name: 'free-energy',
+      settings: `T solved per step: ${fe.label}${c.feMinP > 0 ? `, min-p ${c.feMinP}` : ''}`,
+      sampler: freeEnergySampler({ target: fe.target, minP: c.feMinP }),
+    },
   ];
 }
 
@@ -113,37 +166,79 @@ async function loadModel(c: Cfg, dir: string) {
   if (!ckpt) {
     const t0 = performance.now();
     const tc: TrainConfig = {
-      ...TRAIN_DEFAULTS, data: c.data || repoCorpus(), out: join(dir, 'model'), steps: c.steps, batch: c.batch, blockSize: c.blockSize,
-      layers: c.layers, heads: c.heads, embd: c.embd, attention: 'softmax', tokenizer: 'char', lr: c.lr, seed: c.seed,
-      evalEvery: Math.max(1, Math.floor(c.steps / 4)), ckptEvery: c.steps, evalBatches: c.valBatches,
+      ...TRAIN_DEFAULTS,
+      data: c.data || repoCorpus(),
+      out: join(dir, 'model'),
+      steps: c.steps,
+      batch: c.batch,
+      blockSize: c.blockSize,
+      layers: c.layers,
+      heads: c.heads,
+      embd: c.embd,
+      attention: 'softmax',
+      tokenizer: 'char',
+      lr: c.lr,
+      seed: c.seed,
+      evalEvery: Math.max(1, Math.floor(c.steps / 4)),
+      ckptEvery: c.steps,
+      evalBatches: c.valBatches,
     };
     rmSync(tc.out, { recursive: true, force: true });                 // a fresh run, not metrics appended to an old one
-    const r = await train(tc, (e) => { if (e.type === 'eval') console.error(`train step ${e.step}/${c.steps}: val loss ${e.metrics.loss.toFixed(3)} nats/char`); });
+    const r = await train(tc, (e) => {
+      if (e.type === 'eval')
+        console.error(`train step ${e.step}/${c.steps}: val loss ${e.metrics.loss.toFixed(3)} nats/char`);
+    });
     await writeTrainingPlots(tc.out);
-    training = { steps: r.step, valLoss: r.final.loss, bitsPerChar: r.final.bitsPerChar, seconds: (performance.now() - t0) / 1000 };
+    training = {
+      steps: r.step,
+      valLoss: r.final.loss,
+      bitsPerChar: r.final.bitsPerChar,
+      seconds: (performance.now() - t0) / 1000,
+    };
     ckpt = join(tc.out, 'ckpt');
   }
   const { model, tokenizer, meta } = await loadCheckpoint(fileSystemIO(ckpt), ckpt);
   const trained = meta.train as TrainConfig | undefined;
   const data = c.data || trained?.data || repoCorpus();
   const source = await openSource({
-    data, blockSize: model.config.blockSize, tokenizer: tokenizer.kind, valFraction: trained?.valFraction ?? TRAIN_DEFAULTS.valFraction,
-    evalBatches: c.valBatches, batch: trained?.batch ?? c.batch, cacheDir: TRAIN_DEFAULTS.cacheDir, seed: trained?.seed ?? c.seed, savedTokenizer: tokenizer,
+    data,
+    blockSize: model.config.blockSize,
+    tokenizer: tokenizer.kind,
+    valFraction: trained?.valFraction ?? TRAIN_DEFAULTS.valFraction,
+    evalBatches: c.valBatches,
+    batch: trained?.batch ?? c.batch,
+    cacheDir: TRAIN_DEFAULTS.cacheDir,
+    seed: trained?.seed ?? c.seed,
+    savedTokenizer: tokenizer,
   });
-  return { model, tokenizer, source, info: { ckpt, data, trained: training !== null, training, config: model.config, source: source.describe() } };
+  return {
+    model,
+    tokenizer,
+    source,
+    info: { ckpt, data, trained: training !== null, training, config: model.config, source: source.describe() },
+  };
 }
 
 /** The model's softmax entropy (nats) at every position of the validation windows. */
 function validationEntropies(model: GPT, batches: Batch[]): number[] {
-  return batches.flatMap((b) => tf.tidy(() => Array.from(logitStats(model.forward(tf.tensor2d(b.x, undefined, 'int32')).logits).entropy.dataSync())));
+  return batches.flatMap((b) =>
+    tf.tidy(() =>
+      Array.from(logitStats(model.forward(tf.tensor2d(b.x, undefined, 'int32')).logits).entropy.dataSync()),
+    ),
+  );
 }
 
 /** ln p of `targets` and the softmax entropy (nats) at flat rows `rows` of forward(windows) `[k, T]`. */
-function score(model: GPT, windows: number[][], rows: number[], targets: number[]): { logp: number[]; entropy: number[] } {
+function score(
+  model: GPT,
+  windows: number[][],
+  rows: number[],
+  targets: number[],
+): { logp: number[]; entropy: number[] } {
   const [k, T, V] = [windows.length, windows[0].length, model.config.vocabSize];
   return tf.tidy(() => {
     const logits = tf.reshape(model.forward(tf.tensor2d(windows, [k, T], 'int32')).logits, [k * T, V]);
-    const z = tf.gather(logits, tf.tensor1d(rows, 'int32'));                                            // [R, V]
+    const z = tf.gather(logits, tf.tensor1d(rows, 'int32')); // [R, V]
     const lp = tf.sum(tf.mul(tf.logSoftmax(z), tf.cast(tf.oneHot(tf.tensor1d(targets, 'int32'), V), 'float32')), 1);
     return { logp: Array.from(lp.dataSync()), entropy: Array.from(logitStats(z).entropy.dataSync()) };
   });
@@ -157,10 +252,21 @@ function score(model: GPT, windows: number[][], rows: number[], targets: number[
 function teacherForced(model: GPT, seq: number[], start: number): { logp: number[]; entropy: number[] } {
   const B = model.config.blockSize;
   const out = { logp: [] as number[], entropy: [] as number[] };
-  const add = (s: { logp: number[]; entropy: number[] }) => { out.logp.push(...s.logp); out.entropy.push(...s.entropy); };
+  const add = (s: { logp: number[]; entropy: number[] }) => {
+    out.logp.push(...s.logp);
+    out.entropy.push(...s.entropy);
+  };
   const early: number[] = [], late: number[] = [];
   for (let i = start; i < seq.length; i++) (i <= B ? early : late).push(i);
-  if (early.length) add(score(model, [seq.slice(0, Math.min(B, seq.length - 1))], early.map((i) => i - 1), early.map((i) => seq[i])));
+  if (early.length)
+    add(
+      score(
+        model,
+        [seq.slice(0, Math.min(B, seq.length - 1))],
+        early.map((i) => i - 1),
+        early.map((i) => seq[i]),
+      ),
+    );
   for (let c = 0; c < late.length; c += CHUNK) {
     const is = late.slice(c, c + CHUNK);
     add(score(model, is.map((i) => seq.slice(i - B, i)), is.map((_, r) => r * B + B - 1), is.map((i) => seq[i])));
@@ -212,11 +318,21 @@ function metricsRow(spec: SamplerSpec, ss: Sample[], seconds: number, vocab: num
   const temps = recs.map((r) => r.temperature).filter((t): t is number => typeof t === 'number');
   const tokens = ss.reduce((n, s) => n + s.logp.length, 0);
   return {
-    sampler: spec.name, samples: ss.length, tokens,
-    distinct1: r4(mean(perSample((c) => distinct(c, 1)))), distinct2: r4(mean(d2)), distinct2Sd: r4(sd(d2)), distinct3: r4(mean(perSample((c) => distinct(c, 3)))),
+    sampler: spec.name,
+    samples: ss.length,
+    tokens,
+    distinct1: r4(mean(perSample((c) => distinct(c, 1)))),
+    distinct2: r4(mean(d2)),
+    distinct2Sd: r4(sd(d2)),
+    distinct3: r4(mean(perSample((c) => distinct(c, 3)))),
     repetition4: r4(mean(perSample((c) => repetition(c, 4)))),
-    meanLogLik: r4(mean(ss.flatMap((s) => s.logp))), meanLogLikSd: r4(sd(ll)), meanEntropy: r4(mean(ss.flatMap((s) => s.entropy))),
-    meanKept: r4(mean(kept)), meanTemperature: temps.length ? r4(mean(temps)) : '', msPerToken: r4((seconds * 1000) / tokens), settings: spec.settings,
+    meanLogLik: r4(mean(ss.flatMap((s) => s.logp))),
+    meanLogLikSd: r4(sd(ll)),
+    meanEntropy: r4(mean(ss.flatMap((s) => s.entropy))),
+    meanKept: r4(mean(kept)),
+    meanTemperature: temps.length ? r4(mean(temps)) : '',
+    msPerToken: r4((seconds * 1000) / tokens),
+    settings: spec.settings,
   };
 }
 
@@ -227,7 +343,8 @@ export async function run(argv: string[]): Promise<Json> {
   const { model, tokenizer, source, info } = await loadModel(cfg, dir);
   const prompts = cfg.prompts.split('|').map((text) => {
     const ids = tokenizer.encode(text);
-    if (tokenizer.kind === 'char' && ids.includes(0)) throw new RangeError(`sampling: prompt '${text}' holds characters the model's vocabulary lacks`);
+    if (tokenizer.kind === 'char' && ids.includes(0))
+      throw new RangeError(`sampling: prompt '${text}' holds characters the model's vocabulary lacks`);
     return { text, ids };
   });
 
@@ -243,9 +360,21 @@ export async function run(argv: string[]): Promise<Json> {
     for (const p of prompts) {
       for (let s = 0; s < cfg.samples; s++) {
         const seed = cfg.seed + s;
-        const g = generate(model, p.ids, { maxNewTokens: cfg.newTokens, sampler: spec.sampler, seed, attentionStats: spec.attention });
+        const g = generate(model, p.ids, {
+          maxNewTokens: cfg.newTokens,
+          sampler: spec.sampler,
+          seed,
+          attentionStats: spec.attention,
+        });
         const tfd = teacherForced(model, [...p.ids, ...g.tokens], p.ids.length);
-        mine.push({ sampler: spec.name, prompt: p.text, seed, text: tokenizer.decode(g.tokens), ...tfd, records: g.records });
+        mine.push({
+          sampler: spec.name,
+          prompt: p.text,
+          seed,
+          text: tokenizer.decode(g.tokens),
+          ...tfd,
+          records: g.records,
+        });
       }
     }
     const seconds = (performance.now() - ts) / 1000;
@@ -259,30 +388,72 @@ export async function run(argv: string[]): Promise<Json> {
   const trajectory = specs.flatMap((spec) => {
     const ss = samples.filter((s) => s.sampler === spec.name);
     return Array.from({ length: cfg.newTokens }, (_, k) => ({
-      sampler: spec.name, position: k + 1, entropy: r4(mean(ss.map((s) => s.entropy[k]))), logLik: r4(mean(ss.map((s) => s.logp[k]))),
+      sampler: spec.name,
+      position: k + 1,
+      entropy: r4(mean(ss.map((s) => s.entropy[k]))),
+      logLik: r4(mean(ss.map((s) => s.logp[k]))),
     }));
   });
   const decisions = samples.filter((s) => s.sampler === 'entropix').flatMap((s) => s.records);
   const branches = BRANCHES.map((branch) => {
-    const taken = decisions.filter((r) => r.branch === branch), bits = (k: string) => (taken.length ? r4(mean(taken.map((r) => r[k] as number))) : '');
-    return { branch, count: taken.length, share: r4(taken.length / decisions.length), meanEntropyBits: bits('entropyBits'), meanVarentropyBits: bits('varentropyBits') };
+    const taken = decisions.filter((r) => r.branch === branch),
+      bits = (k: string) => (taken.length ? r4(mean(taken.map((r) => r[k] as number))) : '');
+    return {
+      branch,
+      count: taken.length,
+      share: r4(taken.length / decisions.length),
+      meanEntropyBits: bits('entropyBits'),
+      meanVarentropyBits: bits('varentropyBits'),
+    };
   });
   writeCsv('metrics.csv', rows);
   writeCsv('trajectory.csv', trajectory);
   writeCsv('branches.csv', branches);
-  writeJson('samples.json', samples.map((s) => ({
-    sampler: s.sampler, prompt: s.prompt, seed: s.seed, text: s.text, meanLogLik: r4(mean(s.logp)), distinct2: r4(distinct(Array.from(s.text), 2)),
-  })));
+  writeJson(
+    'samples.json',
+    samples.map((s) => ({
+      sampler: s.sampler,
+      prompt: s.prompt,
+      seed: s.seed,
+      text: s.text,
+      meanLogLik: r4(mean(s.logp)),
+      distinct2: r4(distinct(Array.from(s.text), 2)),
+    })),
+  );
   const size = `${cfg.samples} seeds × ${prompts.length} prompts × ${cfg.newTokens} tokens`;
   await plot('diversity', diversityChart(rows, `mean over ${size}`));
-  await plot('entropy_trajectory', trajectoryChart(trajectory, specs.map((s) => s.name), `mean over ${size}`, cfg.smooth));
-  await plot('entropix_branches', branchesChart(branches, `${decisions.length} decisions (${size}); thresholds: H 0.1 / 3 / 5 bits, V 0.1 / 5 bits²`));
+  await plot(
+    'entropy_trajectory',
+    trajectoryChart(
+      trajectory,
+      specs.map((s) => s.name),
+      `mean over ${size}`,
+      cfg.smooth,
+    ),
+  );
+  await plot(
+    'entropix_branches',
+    branchesChart(branches, `${decisions.length} decisions (${size}); thresholds: H 0.1 / 3 / 5 bits, V 0.1 / 5 bits²`),
+  );
 
   const summary = {
     model: info,
-    freeEnergyTarget: { spec: cfg.feTarget, medianValidationEntropy: median(valEntropy), meanValidationEntropy: mean(valEntropy), halfLnV: 0.5 * Math.log(info.config.vocabSize), positions: valEntropy.length },
-    metrics: rows, branches, entropixDecisions: decisions.length, consistency: consistency(samples),
-    seconds: { training: (info.training?.seconds as number | undefined) ?? 0, generation: generateSeconds, total: (performance.now() - t0) / 1000 },
+    freeEnergyTarget: {
+      spec: cfg.feTarget,
+      medianValidationEntropy: median(valEntropy),
+      meanValidationEntropy: mean(valEntropy),
+      halfLnV: 0.5 * Math.log(info.config.vocabSize),
+      positions: valEntropy.length,
+    },
+    metrics: rows,
+    branches,
+    entropixDecisions: decisions.length,
+    consistency: consistency(samples),
+    seconds: {
+      training: (info.training?.seconds as number | undefined) ?? 0,
+      generation: generateSeconds,
+      total: (performance.now() - t0) / 1000,
+    },
   };
   writeJson('summary.json', summary);
   return summary;

@@ -8,7 +8,21 @@ import { run } from './sampling.js';
 const SAMPLERS = ['greedy', 'temperature', 'topk', 'topp', 'minp', 'typical', 'entmax', 'entropix', 'free-energy'];
 const [PROMPTS, SEEDS, NEW] = [['The ', 'export function '], 2, 24];            // 24 > blockSize: the window slides
 const MODEL = ['--layers', '1', '--heads', '2', '--embd', '16', '--block-size', '16', '--batch', '4'];
-const TINY = ['--backend', 'cpu', '--steps', '4', ...MODEL, '--new-tokens', String(NEW), '--samples', String(SEEDS), '--prompts', PROMPTS.join('|'), '--val-batches', '1'];
+const TINY = [
+  '--backend',
+  'cpu',
+  '--steps',
+  '4',
+  ...MODEL,
+  '--new-tokens',
+  String(NEW),
+  '--samples',
+  String(SEEDS),
+  '--prompts',
+  PROMPTS.join('|'),
+  '--val-batches',
+  '1',
+];
 
 /** Rows of a CSV written by common.ts (cells with commas are quoted); checks every row has the header's width. */
 function csv(file: string): Array<Record<string, string>> {
@@ -48,10 +62,21 @@ describe('experiment: sampling', () => {
   it('trains, samples with every sampler and writes well-formed files with sane numbers', async () => {
     const out = join(dir, 'a');
     const summary = await run(['--out', out, ...TINY]) as unknown as Summary;
-    for (const f of ['config.json', 'metrics.csv', 'trajectory.csv', 'branches.csv', 'samples.json', 'summary.json', 'model/ckpt/model.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of [
+      'config.json',
+      'metrics.csv',
+      'trajectory.csv',
+      'branches.csv',
+      'samples.json',
+      'summary.json',
+      'model/ckpt/model.json',
+    ])
+      expect(existsSync(join(out, f)), f).toBe(true);
     for (const f of ['diversity', 'entropy_trajectory', 'entropix_branches']) {
       expect(readFileSync(join(out, `${f}.svg`), 'utf8')).toMatch(/^<svg/);
-      expect([...readFileSync(join(out, `${f}.png`)).subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      expect([...readFileSync(join(out, `${f}.png`)).subarray(0, 8)]).toEqual([
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
+      ]);
     }
     expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))).toEqual(summary);
     expect(summary.model.trained).toBe(true);
@@ -74,7 +99,7 @@ describe('experiment: sampling', () => {
     const samples = JSON.parse(readFileSync(join(out, 'samples.json'), 'utf8')) as SampleOut[];
     expect(samples).toHaveLength(SAMPLERS.length * PROMPTS.length * SEEDS);
     for (const s of samples) {
-      expect(Array.from(s.text)).toHaveLength(NEW);                            // char tokenizer: one character per token
+      expect(Array.from(s.text)).toHaveLength(NEW); // char tokenizer: one character per token
       expect(s.meanLogLik).toBeLessThanOrEqual(0);
     }
     for (const p of PROMPTS) {
@@ -101,10 +126,18 @@ describe('experiment: sampling', () => {
     expect(summary.freeEnergyTarget.medianValidationEntropy).toBeGreaterThan(0);
 
     // --ckpt reuses the checkpoint without training: the same model gives the same greedy texts
-    const again = await run(['--out', join(dir, 'b'), ...TINY, '--ckpt', join(out, 'model', 'ckpt')]) as unknown as Summary;
+    const again = (await run([
+      '--out',
+      join(dir, 'b'),
+      ...TINY,
+      '--ckpt',
+      join(out, 'model', 'ckpt'),
+    ])) as unknown as Summary;
     expect(again.model.trained).toBe(false);
     expect(existsSync(join(dir, 'b', 'model'))).toBe(false);
-    const greedyAgain = (JSON.parse(readFileSync(join(dir, 'b', 'samples.json'), 'utf8')) as SampleOut[]).filter((s) => s.sampler === 'greedy');
+    const greedyAgain = (JSON.parse(readFileSync(join(dir, 'b', 'samples.json'), 'utf8')) as SampleOut[]).filter(
+      (s) => s.sampler === 'greedy',
+    );
     expect(greedyAgain.map((s) => s.text)).toEqual(samples.filter((s) => s.sampler === 'greedy').map((s) => s.text));
   });
 

@@ -40,16 +40,51 @@ export async function run(argv: string[]): Promise<Json> {
         const out = join(dir, 'runs', dataset.replace(/[:=,]/g, '_'), norm, `seed${seed}`);
         const steps = dataset === 'text' ? cfg.textSteps : cfg.steps;
         const res = await train({
-          ...TRAIN_DEFAULTS, data: dataset === 'text' ? corpus : dataset, out, steps, seed, attention: norm,
-          batch: cfg.batch, layers: cfg.layers, heads: cfg.heads, embd: cfg.embd, blockSize: cfg.blockSize,
-          evalEvery: steps, ckptEvery: steps, logEvery: steps, evalBatches: cfg.evalBatches, warmup: Math.round(steps / 10),
+          ...TRAIN_DEFAULTS,
+          data: dataset === 'text' ? corpus : dataset,
+          out,
+          steps,
+          seed,
+          attention: norm,
+          batch: cfg.batch,
+          layers: cfg.layers,
+          heads: cfg.heads,
+          embd: cfg.embd,
+          blockSize: cfg.blockSize,
+          evalEvery: steps,
+          ckptEvery: steps,
+          logEvery: steps,
+          evalBatches: cfg.evalBatches,
+          warmup: Math.round(steps / 10),
         });
-        const last = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.split === 'train').at(-1);
+        const last = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+          .filter((r) => r.split === 'train')
+          .at(-1);
         const f = res.final;
         const support = f.supportFraction.flat().reduce((a, b) => a + b, 0) / f.supportFraction.flat().length;
-        perRun.push({ dataset, normaliser: norm, seed, valLoss: f.loss, accuracy: f.exactMatch ?? NaN, bitsPerChar: f.bitsPerChar ?? NaN, supportFraction: support, tokensPerSecond: last.tokensPerSecond });
-        f.alpha.forEach((layer, l) => layer.forEach((a, h) => alphas.push({ dataset, normaliser: norm, seed, layer: `layer ${l}`, head: h, alpha: a })));
-        console.log(`${dataset} ${norm} seed ${seed}: val loss ${f.loss.toFixed(4)}${f.exactMatch !== undefined ? `, exact ${(100 * f.exactMatch).toFixed(1)}%` : ''}, support ${(100 * support).toFixed(0)}%`);
+        perRun.push({
+          dataset,
+          normaliser: norm,
+          seed,
+          valLoss: f.loss,
+          accuracy: f.exactMatch ?? NaN,
+          bitsPerChar: f.bitsPerChar ?? NaN,
+          supportFraction: support,
+          tokensPerSecond: last.tokensPerSecond,
+        });
+        f.alpha.forEach((layer, l) =>
+          layer.forEach((a, h) =>
+            alphas.push({ dataset, normaliser: norm, seed, layer: `layer ${l}`, head: h, alpha: a }),
+          ),
+        );
+        console.log(
+          `${dataset} ${norm} seed ${seed}: val loss ` +
+          `${f.loss.toFixed(4)}${f.exactMatch !== undefined ? `, exact ${(100 * f.exactMatch).toFixed(1)}%` : ''}, ` +
+          `support ${(100 * support).toFixed(0)}%`,
+        );
       }
     }
   }
@@ -61,37 +96,91 @@ export async function run(argv: string[]): Promise<Json> {
       const rs = perRun.filter((r) => r.dataset === dataset && r.normaliser === norm);
       const s = (k: string) => stat(rs.map((r) => r[k] as number));
       const row: Record<string, number | string> = { dataset, normaliser: norm };
-      for (const k of ['valLoss', 'accuracy', 'bitsPerChar', 'supportFraction', 'tokensPerSecond']) { row[`${k}Mean`] = s(k).mean; row[`${k}Std`] = s(k).std; }
+      for (const k of ['valLoss', 'accuracy', 'bitsPerChar', 'supportFraction', 'tokensPerSecond']) {
+        row[`${k}Mean`] = s(k).mean;
+        row[`${k}Std`] = s(k).std;
+      }
       summary.push(row);
     }
   }
   writeCsv('summary.csv', summary);
   const best = Object.fromEntries(cfg.datasets.split(',').map((d) => {
-    const rows = summary.filter((r) => r.dataset === d).sort((a, b) => (a.valLossMean as number) - (b.valLossMean as number));
-    return [d, { bestByLoss: rows[0].normaliser, ranking: rows.map((r) => `${r.normaliser} ${(r.valLossMean as number).toFixed(4)}±${(r.valLossStd as number).toFixed(4)}`) }];
+    const rows = summary
+      .filter((r) => r.dataset === d)
+      .sort((a, b) => (a.valLossMean as number) - (b.valLossMean as number));
+    return [
+      d,
+      {
+        bestByLoss: rows[0].normaliser,
+        ranking: rows.map(
+          (r) => `${r.normaliser} ${(r.valLossMean as number).toFixed(4)}±${(r.valLossStd as number).toFixed(4)}`,
+        ),
+      },
+    ];
   }));
   writeJson('verdict.json', best);
   const base = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', width: 150, height: 200 } as const;
   await plot('val_loss', {
-    ...base, title: 'Final validation loss (nats/token), mean ± std over seeds', data: { values: perRun },
-    facet: { column: { field: 'dataset', type: 'nominal' } }, resolve: { scale: { y: 'independent' } },
-    spec: { width: 150, height: 200, layer: [
-      { mark: { type: 'bar' }, encoding: { x: { field: 'normaliser', type: 'nominal', title: null }, y: { aggregate: 'mean', field: 'valLoss', type: 'quantitative', title: 'val loss' }, color: { field: 'normaliser', type: 'nominal', legend: null } } },
-      { mark: { type: 'errorbar', extent: 'stdev' }, encoding: { x: { field: 'normaliser', type: 'nominal' }, y: { field: 'valLoss', type: 'quantitative', title: 'val loss' } } },
-    ] },
+    ...base,
+    title: 'Final validation loss (nats/token), mean ± std over seeds',
+    data: { values: perRun },
+    facet: { column: { field: 'dataset', type: 'nominal' } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: 150,
+      height: 200,
+      layer: [
+        {
+          mark: { type: 'bar' },
+          encoding: {
+            x: { field: 'normaliser', type: 'nominal', title: null },
+            y: { aggregate: 'mean', field: 'valLoss', type: 'quantitative', title: 'val loss' },
+            color: { field: 'normaliser', type: 'nominal', legend: null },
+          },
+        },
+        {
+          mark: { type: 'errorbar', extent: 'stdev' },
+          encoding: {
+            x: { field: 'normaliser', type: 'nominal' },
+            y: { field: 'valLoss', type: 'quantitative', title: 'val loss' },
+          },
+        },
+      ],
+    },
   } as never);
   await plot('alpha_hist', {
-    ...base, title: 'Learned α per head after training (all datasets and seeds)', data: { values: alphas.filter((a) => a.normaliser === 'learned') },
-    mark: 'bar', facet: undefined,
-    encoding: { x: { field: 'alpha', type: 'quantitative', bin: { maxbins: 20 }, title: 'α' }, y: { aggregate: 'count', type: 'quantitative', title: 'heads' }, color: { field: 'layer', type: 'nominal' }, column: { field: 'layer', type: 'nominal' } },
+    ...base,
+    title: 'Learned α per head after training (all datasets and seeds)',
+    data: { values: alphas.filter((a) => a.normaliser === 'learned') },
+    mark: 'bar',
+    facet: undefined,
+    encoding: {
+      x: { field: 'alpha', type: 'quantitative', bin: { maxbins: 20 }, title: 'α' },
+      y: { aggregate: 'count', type: 'quantitative', title: 'heads' },
+      color: { field: 'layer', type: 'nominal' },
+      column: { field: 'layer', type: 'nominal' },
+    },
   } as never);
   await plot('speed', {
-    ...base, title: 'Training speed (tokens/s, mean over seeds)', data: { values: perRun },
-    mark: 'bar', encoding: { x: { field: 'normaliser', type: 'nominal', title: null }, y: { aggregate: 'mean', field: 'tokensPerSecond', type: 'quantitative', title: 'tokens/s' }, color: { field: 'normaliser', type: 'nominal', legend: null }, column: { field: 'dataset', type: 'nominal' } },
+    ...base,
+    title: 'Training speed (tokens/s, mean over seeds)',
+    data: { values: perRun },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'normaliser', type: 'nominal', title: null },
+      y: { aggregate: 'mean', field: 'tokensPerSecond', type: 'quantitative', title: 'tokens/s' },
+      color: { field: 'normaliser', type: 'nominal', legend: null },
+      column: { field: 'dataset', type: 'nominal' },
+    },
   } as never);
   return best;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run(process.argv.slice(2)).then((v) => console.log(JSON.stringify(v, null, 2))).catch((e) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });
+  run(process.argv.slice(2))
+    .then((v) => console.log(JSON.stringify(v, null, 2)))
+    .catch((e) => {
+      console.error(e instanceof Error ? e.stack : e);
+      process.exit(1);
+    });
 }

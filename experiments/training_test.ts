@@ -11,10 +11,43 @@ describe('experiment: training comparison', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes per-run and summary tables, α values and plots', async () => {
-    const verdict = await run(['--out', dir, '--backend', 'cpu', '--datasets', 'task:copy:len=3', '--normalisers', 'softmax,learned,aes',
-      '--seeds', '2', '--steps', '4', '--layers', '1', '--heads', '2', '--embd', '8', '--batch', '4', '--eval-batches', '1']) as Record<string, { ranking: string[] }>;
+    const verdict = (await run([
+      '--out',
+      dir,
+      '--backend',
+      'cpu',
+      '--datasets',
+      'task:copy:len=3',
+      '--normalisers',
+      'softmax,learned,aes',
+      '--seeds',
+      '2',
+      '--steps',
+      '4',
+      '--layers',
+      '1',
+      '--heads',
+      '2',
+      '--embd',
+      '8',
+      '--batch',
+      '4',
+      '--eval-batches',
+      '1',
+    ])) as Record<string, { ranking: string[] }>;
     expect(verdict['task:copy:len=3'].ranking).toHaveLength(3);
-    for (const f of ['config.json', 'runs.csv', 'summary.csv', 'alpha.csv', 'verdict.json', 'val_loss.svg', 'val_loss.png', 'alpha_hist.png', 'speed.svg']) expect(existsSync(join(dir, f))).toBe(true);
+    for (const f of [
+      'config.json',
+      'runs.csv',
+      'summary.csv',
+      'alpha.csv',
+      'verdict.json',
+      'val_loss.svg',
+      'val_loss.png',
+      'alpha_hist.png',
+      'speed.svg',
+    ])
+      expect(existsSync(join(dir, f))).toBe(true);
     const [head, ...rows] = readFileSync(join(dir, 'runs.csv'), 'utf8').trim().split('\n');
     const cols = head.split(',');
     expect(rows).toHaveLength(6);

@@ -40,19 +40,29 @@ function learnAlpha(cfg: typeof CONFIG): void {
   const a = tf.variable(tf.scalar(0));                               // α = 1.5 at the start
   const alphaOf = () => tf.add(1, tf.sigmoid(a));
   const opt = tf.train.adam(cfg.lr);
-  console.log(`\nlearning α by SGD: ${cfg.rows} rows of width ${cfg.width}, targets from α* = ${cfg.alphaTrue}, α = 1 + sigmoid(a)`);
+  console.log(
+    `\nlearning α by SGD: ${cfg.rows} rows of width ${cfg.width}, targets from α* = ${cfg.alphaTrue}, α = 1 + ` +
+    `sigmoid(a)`,
+  );
   const t0 = performance.now();
   for (let step = 1; step <= cfg.steps; step++) {
-    const loss = opt.minimize(() => tf.mean(tf.sum(tf.square(tf.sub(entmaxBisect(z, alphaOf()), target)), 1)), true, [a]);
+    const loss = opt.minimize(() => tf.mean(tf.sum(tf.square(tf.sub(entmaxBisect(z, alphaOf()), target)), 1)), true, [
+      a,
+    ]);
     if (step === 1 || step % 50 === 0 || step === cfg.steps) {
       const alpha = tf.tidy(() => alphaOf().dataSync()[0]);
-      console.log(`step ${String(step).padStart(4)}  loss ${loss!.dataSync()[0].toExponential(3)}  α ${alpha.toFixed(4)}`);
+      console.log(
+        `step ${String(step).padStart(4)}  loss ${loss!.dataSync()[0].toExponential(3)}  α ${alpha.toFixed(4)}`,
+      );
     }
     loss!.dispose();
   }
   const alpha = tf.tidy(() => alphaOf().dataSync()[0]);
   const ms = performance.now() - t0;
-  console.log(`learned α = ${alpha.toFixed(4)} (true ${cfg.alphaTrue}, error ${Math.abs(alpha - cfg.alphaTrue).toExponential(1)}) in ${(ms / 1000).toFixed(1)} s`);
+  console.log(
+    `learned α = ${alpha.toFixed(4)} (true ${cfg.alphaTrue}, error ` +
+    `${Math.abs(alpha - cfg.alphaTrue).toExponential(1)}) in ${(ms / 1000).toFixed(1)} s`,
+  );
   tf.dispose([z, target, a]);
   opt.dispose();
 }
@@ -60,7 +70,10 @@ function learnAlpha(cfg: typeof CONFIG): void {
 async function main() {
   const cfg = parseFlags(process.argv.slice(2), CONFIG);
   const b = await selectBackend(cfg.backend as Parameters<typeof selectBackend>[0]);
-  console.log(`backend ${b.name} (${b.detail})${b.skipped.length ? `; skipped ${b.skipped.map((s) => s.name).join(', ')}` : ''}\n`);
+  console.log(
+    `backend ${b.name} (${b.detail})` +
+      `${b.skipped.length ? `; skipped ${b.skipped.map((s) => s.name).join(', ')}` : ''}\n`,
+  );
   showMaps();
   learnAlpha(cfg);
 }

@@ -6,57 +6,114 @@
  * long (registers / memory) and masked rows; attention() uses them on webgpu. Timings compare softmax
  * attention with the composite entmax paths (α = 1.5 by bisection, exact entmax15; the fused kernels
  * unregistered for those calls) and with the fused path; the issue's target is fused ≤ 3× softmax.
- * Bundle and run (see ../shared/gpu/README.md):
- *   ../shared/gpu/bundle.sh packages/attention/bench/gpu_check.ts && bash .gpu/run.sh [--backend webgpu] [--json out.json]
+ * Bundle and run on a GPU machine (scripts/gpu_bundle.sh):
+ *   bash scripts/gpu_bundle.sh packages/attention/bench/gpu_check.ts && bash .gpu/run.sh [--backend webgpu] [--json
+ * out.json]
  * Without a GPU adapter it says so and exits 2 (try `--backend wasm` to dry-run the checks here).
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
-import { attention, entmax15, entmaxBisect, entmaxBisectLoss, entmaxFused, fusedEntmaxAvailable, logitStats, registerFusedEntmax, softmax, sparsemax, sparsemaxLoss, unregisterFusedEntmax, type NormaliserSpec } from '../src/index.js';
+import {
+  attention,
+  entmax15,
+  entmaxBisect,
+  entmaxBisectLoss,
+  entmaxFused,
+  fusedEntmaxAvailable,
+  logitStats,
+  registerFusedEntmax,
+  softmax,
+  sparsemax,
+  sparsemaxLoss,
+  unregisterFusedEntmax,
+  type NormaliserSpec,
+} from '../src/index.js';
 import { selectBackend, type BackendName } from '@aes/node';
 import { parseFlags, summary, timeInterleaved } from './util.js';
 
 const CONFIG = { backend: 'webgpu', ref: 'cpu', lengths: '1024,4096', heads: 8, dim: 64, repeats: 5, json: '' };
 
 /** `data`: which host inputs (rows [64, 300], long rows, attention q/k/v/dy); `fused`: needs the fused kernels. */
-type Case = { name: string; data?: 'rows' | 'long' | 'attention'; fused?: boolean; run: (inputs: tf.Tensor[]) => tf.Tensor[] };
+type Case = {
+  name: string;
+  data?: 'rows' | 'long' | 'attention';
+  fused?: boolean;
+  run: (inputs: tf.Tensor[]) => tf.Tensor[];
+};
 const grad = (f: (x: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, dy: tf.Tensor) => tf.grad(f)(x, dy);
 const ATT: NormaliserSpec[] = ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned', 'alpha=2.5'];
 
 /** Each case maps the same host inputs to outputs, run once per backend. */
 const CASES: Case[] = [
-  ...([['softmax', softmax], ['sparsemax', sparsemax], ['entmax15', entmax15], ['entmaxBisect(1.5)', (x: tf.Tensor) => entmaxBisect(x, 1.5)]] as const)
-    .map(([name, f]): Case => ({ name, run: ([x, dy]) => [f(x), grad(f)(x, dy)] })),
-  { name: 'entmaxBisect(per-row α) + dα', run: ([x, dy]) => {
-    const alpha = tf.linspace(1.05, 2.5, x.shape[0]).reshape([x.shape[0], 1]);
-    const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(entmaxBisect(z, a), dy)))([x, alpha]);
-    return [entmaxBisect(x, alpha), gx, ga];
-  } },
-  { name: 'losses + logitStats', run: ([x]) => {
-    const y = tf.tensor1d(Array.from({ length: x.shape[0] as number }, (_, i) => i % (x.shape[1] as number)), 'int32');
-    const st = logitStats(x);
-    return [sparsemaxLoss(x, y), entmaxBisectLoss(x, y, 1.5), st.entropy, st.varentropy, tf.grad((z: tf.Tensor) => tf.sum(sparsemaxLoss(z, y)))(x)];
-  } },
+  ...(
+    [
+      ['softmax', softmax],
+      ['sparsemax', sparsemax],
+      ['entmax15', entmax15],
+      ['entmaxBisect(1.5)', (x: tf.Tensor) => entmaxBisect(x, 1.5)],
+    ] as const
+  ).map(([name, f]): Case => ({ name, run: ([x, dy]) => [f(x), grad(f)(x, dy)] })),
+  {
+    name: 'entmaxBisect(per-row α) + dα',
+    run: ([x, dy]) => {
+      const alpha = tf.linspace(1.05, 2.5, x.shape[0]).reshape([x.shape[0], 1]);
+      const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(entmaxBisect(z, a), dy)))([x, alpha]);
+      return [entmaxBisect(x, alpha), gx, ga];
+    },
+  },
+  {
+    name: 'losses + logitStats',
+    run: ([x]) => {
+      const y = tf.tensor1d(
+        Array.from({ length: x.shape[0] as number }, (_, i) => i % (x.shape[1] as number)),
+        'int32',
+      );
+      const st = logitStats(x);
+      return [
+        sparsemaxLoss(x, y),
+        entmaxBisectLoss(x, y, 1.5),
+        st.entropy,
+        st.varentropy,
+        tf.grad((z: tf.Tensor) => tf.sum(sparsemaxLoss(z, y)))(x),
+      ];
+    },
+  },
   ...FUSED_CASES(),
-  { name: 'attention (6 normalisers) + grads', data: 'attention', run: ([q, k, v, dy]) => {
-    const alphaRaw = tf.linspace(-1, 1, 6);
-    const f = (qq: tf.Tensor) => attention(qq, k, v, { causal: true, normaliser: ATT, alphaRaw }).output;
-    return [f(q), tf.grad(f)(q, dy)];
-  } },
-  { name: 'attention with AES heads (state on the device) + grads', data: 'attention', run: ([q, k, v, dy]) => {
-    const specs: NormaliserSpec[] = ['aes', { aes: { varentropyThreshold: 0 } }, { aes: { gradient: 'schedule' } }, { aes: { measureOn: 'output' } }, 'softmax', 'sparsemax'];
-    const out: tf.Tensor[] = [];
-    let state: tf.Tensor | undefined;
-    for (const scale of [1, 3]) {                                     // two calls: the second uses the state
-      const qs = tf.mul(q, scale);
-      const f = (qq: tf.Tensor) => attention(qq, k, v, { causal: true, normaliser: specs, state }).output;
-      const r = attention(qs, k, v, { causal: true, normaliser: specs, state });
-      out.push(r.output, tf.grad(f)(qs, dy));
-      state = r.state!;
-      out.push(state);
-    }
-    return out;
-  } },
+  {
+    name: 'attention (6 normalisers) + grads',
+    data: 'attention',
+    run: ([q, k, v, dy]) => {
+      const alphaRaw = tf.linspace(-1, 1, 6);
+      const f = (qq: tf.Tensor) => attention(qq, k, v, { causal: true, normaliser: ATT, alphaRaw }).output;
+      return [f(q), tf.grad(f)(q, dy)];
+    },
+  },
+  {
+    name: 'attention with AES heads (state on the device) + grads',
+    data: 'attention',
+    run: ([q, k, v, dy]) => {
+      const specs: NormaliserSpec[] = [
+        'aes',
+        { aes: { varentropyThreshold: 0 } },
+        { aes: { gradient: 'schedule' } },
+        { aes: { measureOn: 'output' } },
+        'softmax',
+        'sparsemax',
+      ];
+      const out: tf.Tensor[] = [];
+      let state: tf.Tensor | undefined;
+      for (const scale of [1, 3]) {
+        // two calls: the second uses the state
+        const qs = tf.mul(q, scale);
+        const f = (qq: tf.Tensor) => attention(qq, k, v, { causal: true, normaliser: specs, state }).output;
+        const r = attention(qs, k, v, { causal: true, normaliser: specs, state });
+        out.push(r.output, tf.grad(f)(qs, dy));
+        state = r.state!;
+        out.push(state);
+      }
+      return out;
+    },
+  },
 ];
 
 /**
@@ -64,7 +121,14 @@ const CASES: Case[] = [
  * (an independent solver). Per-row α spans the ν- and w-forms and the exact α = 1.5 and 2 finishes.
  */
 function FUSED_CASES(): Case[] {
-  const perRow = (x: tf.Tensor) => tf.reshape(tf.tensor1d([1.01, 1.3, 1.5, 2, 2.5, 4]).tile([Math.ceil(x.shape[0] / 6)]).slice(0, x.shape[0]), [x.shape[0], 1]);
+  const perRow = (x: tf.Tensor) =>
+    tf.reshape(
+      tf
+        .tensor1d([1.01, 1.3, 1.5, 2, 2.5, 4])
+        .tile([Math.ceil(x.shape[0] / 6)])
+        .slice(0, x.shape[0]),
+      [x.shape[0], 1],
+    );
   const withGrads = (f: (z: tf.Tensor, a: tf.Tensor) => tf.Tensor) => ([x, dy]: tf.Tensor[]) => {
     const alpha = perRow(x);
     const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(f(z, a), dy)))([x, alpha]);
@@ -76,21 +140,39 @@ function FUSED_CASES(): Case[] {
     const keep = tf.lessEqual(tf.range(0, n).reshape([1, n]), tf.range(0, R).reshape([R, 1]).mul(Math.floor(n / R)));
     const rowMask = tf.tensor1d(Array.from({ length: R }, (_, i) => (i === 3 ? 0 : 1)), 'bool').reshape([R, 1]);
     const y = tf.where(tf.logicalAnd(keep, rowMask), x, tf.fill(x.shape, -Infinity));
-    return tf.where(tf.equal(tf.range(0, R).reshape([R, 1]), 5).logicalAnd(tf.equal(tf.range(0, n).reshape([1, n]), 0)), tf.fill(x.shape, NaN), y);
+    return tf.where(
+      tf.equal(tf.range(0, R).reshape([R, 1]), 5).logicalAnd(tf.equal(tf.range(0, n).reshape([1, n]), 0)),
+      tf.fill(x.shape, NaN),
+      y,
+    );
   };
   return [
-    { name: 'entmaxFused(1.5) + dx', fused: true, run: ([x, dy]) => [entmaxFused(x, 1.5), grad((z) => entmaxFused(z, 1.5))(x, dy)] },
+    {
+      name: 'entmaxFused(1.5) + dx',
+      fused: true,
+      run: ([x, dy]) => [entmaxFused(x, 1.5), grad((z) => entmaxFused(z, 1.5))(x, dy)],
+    },
     { name: 'entmaxFused(per-row α) + dx, dα', fused: true, run: withGrads(entmaxFused) },
     { name: 'entmaxFused long rows (4096, 9000) + grads', data: 'long', fused: true, run: withGrads(entmaxFused) },
-    { name: 'entmaxFused masked/NaN rows + grads', fused: true, run: ([x, dy]) => withGrads(entmaxFused)([masked(x), dy]) },
-    { name: 'entmaxFused vs entmaxBisect(cpu) + grads', fused: true,
-      run: withGrads((z, a) => (tf.getBackend() === 'cpu' ? entmaxBisect(z, a) : entmaxFused(z, a))) },
+    {
+      name: 'entmaxFused masked/NaN rows + grads',
+      fused: true,
+      run: ([x, dy]) => withGrads(entmaxFused)([masked(x), dy]),
+    },
+    {
+      name: 'entmaxFused vs entmaxBisect(cpu) + grads',
+      fused: true,
+      run: withGrads((z, a) => (tf.getBackend() === 'cpu' ? entmaxBisect(z, a) : entmaxFused(z, a))),
+    },
   ];
 }
 
 function inputs(seed: number): Record<'rows' | 'long' | 'attention', Array<[number[], number[]]>> {
   const R = 64, n = 300, shape = [2, 6, 32, 16];
-  const g = (s: number, sh: number[], scale = 1): [number[], number[]] => [Array.from(tf.randomNormal(sh, 0, scale, 'float32', seed + s).dataSync()), sh];
+  const g = (s: number, sh: number[], scale = 1): [number[], number[]] => [
+    Array.from(tf.randomNormal(sh, 0, scale, 'float32', seed + s).dataSync()),
+    sh,
+  ];
   return {
     rows: [g(1, [R, n], 3), g(2, [R, n])],
     long: [g(7, [12, 4096], 2), g(8, [12, 4096]), g(9, [6, 9000], 2), g(10, [6, 9000])],
@@ -103,11 +185,14 @@ async function runAll(backend: string, host: ReturnType<typeof inputs>): Promise
   await selectBackend(backend as BackendName);
   const results: Array<number[][] | null> = [];
   for (const c of CASES) {
-    if (c.fused && !fusedEntmaxAvailable()) { results.push(null); continue; }
+    if (c.fused && !fusedEntmaxAvailable()) {
+      results.push(null);
+      continue;
+    }
     const data = host[c.data ?? 'rows'];
-    const groups = c.data === 'long' ? [data.slice(0, 2), data.slice(2)] : [data];     // long: two widths
+    const groups = c.data === 'long' ? [data.slice(0, 2), data.slice(2)] : [data]; // long: two widths
     const outs = groups.map((gr) => tf.tidy(() => c.run(gr.map(([v, sh]) => tf.tensor(v, sh)))));
-    results.push(await Promise.all(outs.flat().map(async (t) => Array.from(await t.data()))));   // no dataSync on webgpu
+    results.push(await Promise.all(outs.flat().map(async (t) => Array.from(await t.data())))); // no dataSync on webgpu
     tf.dispose(outs.flat());
   }
   return results;
@@ -134,8 +219,21 @@ async function main() {
   const got = await runAll(cfg.backend, host);
   const checks = CASES.map((c, i) => {
     const gotI = got[i];
-    if (!gotI || !ref[i]) { console.log(`skip ${c.name.padEnd(44)} (no fused kernel on ${cfg.backend})`); return { name: c.name, maxRelErr: 0, skipped: true }; }
-    const err = Math.max(...gotI.map((out, j) => Math.max(...out.map((x, t) => Math.abs(x - ref[i]![j][t]) / (1 + Math.abs(ref[i]![j][t])) || (Number.isNaN(x) !== Number.isNaN(ref[i]![j][t]) ? Infinity : 0)))));
+    if (!gotI || !ref[i]) {
+      console.log(`skip ${c.name.padEnd(44)} (no fused kernel on ${cfg.backend})`);
+      return { name: c.name, maxRelErr: 0, skipped: true };
+    }
+    const err = Math.max(
+      ...gotI.map((out, j) =>
+        Math.max(
+          ...out.map(
+            (x, t) =>
+              Math.abs(x - ref[i]![j][t]) / (1 + Math.abs(ref[i]![j][t])) ||
+              (Number.isNaN(x) !== Number.isNaN(ref[i]![j][t]) ? Infinity : 0),
+          ),
+        ),
+      ),
+    );
     console.log(`${err < 1e-3 ? 'ok  ' : 'FAIL'} ${c.name.padEnd(44)} max rel err ${err.toExponential(2)}`);
     return { name: c.name, maxRelErr: err };
   });
@@ -155,26 +253,72 @@ async function main() {
   for (const n of cfg.lengths.split(',').map(Number)) {
     const [q, k, v, dy] = [1, 2, 3, 4].map((s) => tf.randomNormal([1, H, n, d], 0, 1, 'float32', s));
     const alphaRaw = tf.zeros([H]);                                    // learned α = 1 + sigmoid(0) = 1.5
-    const f = (spec: NormaliserSpec) => (qq: tf.Tensor) => attention(qq, k, v, { causal: true, normaliser: spec, alphaRaw }).output;
+    const f = (spec: NormaliserSpec) => (qq: tf.Tensor) =>
+      attention(qq, k, v, { causal: true, normaliser: spec, alphaRaw }).output;
     const wrap = <T>(vr: (typeof VARIANTS)[number], g: () => T) => () => (vr.path === 'composite' ? composite(g) : g());
-    const fwd = (await timeInterleaved(variants.map((vr) => wrap(vr, () => f(vr.spec)(q))), cfg.repeats, 1)).map(summary);
-    const both = (await timeInterleaved(variants.map((vr) => { const g = tf.grad(f(vr.spec)); return wrap(vr, () => g(q, dy)); }), cfg.repeats, 1)).map(summary);
-    variants.forEach((vr, i) => timings.push({
-      n, normaliser: vr.name, path: vr.path, fwdMs: fwd[i].median, fwdIqr: fwd[i].iqr, fwdBwdMs: both[i].median, fwdBwdIqr: both[i].iqr,
-      fwdRatio: fwd[i].median / fwd[0].median, fwdBwdRatio: both[i].median / both[0].median,
-    }));
+    const fwd = (
+      await timeInterleaved(
+        variants.map((vr) => wrap(vr, () => f(vr.spec)(q))),
+        cfg.repeats,
+        1,
+      )
+    ).map(summary);
+    const both = (
+      await timeInterleaved(
+        variants.map((vr) => {
+          const g = tf.grad(f(vr.spec));
+          return wrap(vr, () => g(q, dy));
+        }),
+        cfg.repeats,
+        1,
+      )
+    ).map(summary);
+    variants.forEach((vr, i) =>
+      timings.push({
+        n,
+        normaliser: vr.name,
+        path: vr.path,
+        fwdMs: fwd[i].median,
+        fwdIqr: fwd[i].iqr,
+        fwdBwdMs: both[i].median,
+        fwdBwdIqr: both[i].iqr,
+        fwdRatio: fwd[i].median / fwd[0].median,
+        fwdBwdRatio: both[i].median / both[0].median,
+      }),
+    );
     tf.dispose([q, k, v, dy, alphaRaw]);
   }
-  console.log(`\nattention timings, ${cfg.backend}, B=1 H=${H} d=${d} causal, median of ${cfg.repeats} (ratio to softmax attention)`);
-  console.log(`${'n'.padStart(5)}  ${'normaliser'.padEnd(26)} ${'fwd ms'.padStart(9)} ${'×'.padStart(6)} ${'fwd+bwd ms'.padStart(11)} ${'×'.padStart(6)}`);
+  console.log(
+    `\nattention timings, ${cfg.backend}, B=1 H=${H} d=${d} causal, median of ${cfg.repeats} (ratio to softmax ` +
+    `attention)`,
+  );
+  console.log(
+    `${'n'.padStart(5)}  ${'normaliser'.padEnd(26)} ${'fwd ms'.padStart(9)} ${'×'.padStart(6)} ` +
+    `${'fwd+bwd ms'.padStart(11)} ${'×'.padStart(6)}`,
+  );
   for (const t of timings) {
     const num = (x: number | string | boolean, w: number, dp: number) => (x as number).toFixed(dp).padStart(w);
-    console.log(`${String(t.n).padStart(5)}  ${String(t.normaliser).padEnd(26)} ${num(t.fwdMs, 9, 1)} ${num(t.fwdRatio, 6, 2)} ${num(t.fwdBwdMs, 11, 1)} ${num(t.fwdBwdRatio, 6, 2)}`);
+    console.log(
+      `${String(t.n).padStart(5)}  ${String(t.normaliser).padEnd(26)} ${num(t.fwdMs, 9, 1)} ` +
+      `${num(t.fwdRatio, 6, 2)} ${num(t.fwdBwdMs, 11, 1)} ${num(t.fwdBwdRatio, 6, 2)}`,
+    );
   }
-  const target = timings.filter((t) => t.normaliser === 'fused α=1.5' || t.normaliser === 'fused learned α=1.5 (+dα)')
-    .map((t) => ({ n: t.n, normaliser: t.normaliser, withinThreeTimesSoftmax: (t.fwdRatio as number) <= 3 && (t.fwdBwdRatio as number) <= 3 }));
-  for (const t of target) console.log(`target fused ≤ 3× softmax attention, n=${t.n} ${t.normaliser}: ${t.withinThreeTimesSoftmax ? 'met' : 'NOT met'}`);
-  if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ backend: gpu, ref: cfg.ref, checks, timings, fusedTarget: target }, null, 2));
+  const target = timings
+    .filter((t) => t.normaliser === 'fused α=1.5' || t.normaliser === 'fused learned α=1.5 (+dα)')
+    .map((t) => ({
+      n: t.n,
+      normaliser: t.normaliser,
+      withinThreeTimesSoftmax: (t.fwdRatio as number) <= 3 && (t.fwdBwdRatio as number) <= 3,
+    }));
+  for (const t of target)
+    console.log(
+      `target fused ≤ 3× softmax attention, n=${t.n} ${t.normaliser}: ${t.withinThreeTimesSoftmax ? 'met' : 'NOT met'}`,
+    );
+  if (cfg.json)
+    writeFileSync(
+      cfg.json,
+      JSON.stringify({ backend: gpu, ref: cfg.ref, checks, timings, fusedTarget: target }, null, 2),
+    );
   process.exit(checks.every((c) => c.maxRelErr < 1e-3) ? 0 : 1);
 }
 

@@ -1,6 +1,7 @@
 /**
  * Bench of the normalisers: median time of forward and forward+backward for softmax, sparsemax,
- * entmax15 and entmaxBisect (Halley, the default, and bisection, the reference) on rows of width 256 / 1024 / 4096 (batches of ≈1M elements),
+ * entmax15 and entmaxBisect (Halley, the default, and bisection, the reference) on rows of width 256 / 1024 / 4096
+ * (batches of ≈1M elements),
  * with each one's ratio to our softmax measured in the same process (runs interleaved). tfjs's own `tf.softmax`
  * (no masked-row handling) is listed as the floor.
  *
@@ -12,7 +13,15 @@ import { entmax15, entmaxBisect, softmax, sparsemax, supportSize } from '../src/
 import { selectBackend } from '@aes/node';
 import { parseFlags, summary, timeInterleaved } from './util.js';
 
-const CONFIG = { backend: 'wasm', widths: '256,1024,4096', elements: 1 << 20, repeats: 7, warmup: 2, seed: 0, json: '' };
+const CONFIG = {
+  backend: 'wasm',
+  widths: '256,1024,4096',
+  elements: 1 << 20,
+  repeats: 7,
+  warmup: 2,
+  seed: 0,
+  json: '',
+};
 
 const MAPS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   'tf.softmax': (x) => tf.softmax(x),
@@ -29,7 +38,10 @@ const MAPS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
 async function main() {
   const cfg = parseFlags(process.argv.slice(2), CONFIG);
   const backend = await selectBackend(cfg.backend as Parameters<typeof selectBackend>[0]);
-  console.log(`backend ${backend.name} (${backend.detail}); tfjs ${tf.version.tfjs}; median of ${cfg.repeats} after ${cfg.warmup} warm-up`);
+  console.log(
+    `backend ${backend.name} (${backend.detail}); tfjs ${tf.version.tfjs}; median of ${cfg.repeats} after ` +
+    `${cfg.warmup} warm-up`,
+  );
   const rows: Array<Record<string, string | number>> = [];
   for (const width of cfg.widths.split(',').map(Number)) {
     const n = Math.max(1, Math.round(cfg.elements / width));
@@ -42,7 +54,16 @@ async function main() {
     const base = { fwd: fwd[names.indexOf('softmax')].median, both: both[names.indexOf('softmax')].median };
     names.forEach((name, i) => {
       const support = tf.tidy(() => tf.mean(tf.cast(supportSize(MAPS[name](x)), 'float32')).dataSync()[0]);
-      rows.push({ width, rows: n, map: name, fwdMs: fwd[i].median, fwdIqr: fwd[i].iqr, fwdBwdMs: both[i].median, fwdBwdIqr: both[i].iqr, meanSupport: support });
+      rows.push({
+        width,
+        rows: n,
+        map: name,
+        fwdMs: fwd[i].median,
+        fwdIqr: fwd[i].iqr,
+        fwdBwdMs: both[i].median,
+        fwdBwdIqr: both[i].iqr,
+        meanSupport: support,
+      });
     });
     for (const r of rows.filter((r) => r.width === width)) {
       r.fwdRatio = (r.fwdMs as number) / base.fwd;
@@ -53,11 +74,21 @@ async function main() {
   console.log('width  rows  map                  fwd ms (×softmax)   fwd+bwd ms (×softmax)  mean support');
   for (const r of rows) {
     const f = (v: unknown, d = 2) => (v as number).toFixed(d);
-    console.log(`${String(r.width).padEnd(6)} ${String(r.rows).padEnd(5)} ${String(r.map).padEnd(20)} ` +
-      `${f(r.fwdMs).padStart(7)} (${f(r.fwdRatio)}×)    ${f(r.fwdBwdMs).padStart(7)} (${f(r.fwdBwdRatio)}×)      ${f(r.meanSupport, 1)}`);
+    console.log(
+      `${String(r.width).padEnd(6)} ${String(r.rows).padEnd(5)} ${String(r.map).padEnd(20)} ` +
+        `${f(r.fwdMs).padStart(7)} (${f(r.fwdRatio)}×)    ${f(r.fwdBwdMs).padStart(7)} (${f(r.fwdBwdRatio)}×)      ` +
+        `${f(r.meanSupport, 1)}`,
+    );
   }
   if (cfg.json) {
-    writeFileSync(cfg.json, JSON.stringify({ bench: 'maps', backend, tfjs: tf.version.tfjs, node: process.version, config: cfg, rows }, null, 2));
+    writeFileSync(
+      cfg.json,
+      JSON.stringify(
+        { bench: 'maps', backend, tfjs: tf.version.tfjs, node: process.version, config: cfg, rows },
+        null,
+        2,
+      ),
+    );
     console.log(`wrote ${cfg.json}`);
   }
 }

@@ -38,13 +38,17 @@ export function summary(ts: number[]): { median: number; iqr: number } {
  * Times every function `repeats` times after `warmup` rounds, interleaved (one round runs each
  * function once), so drift in machine speed hits all of them alike. Milliseconds per function.
  */
-export async function timeInterleaved(fns: Array<() => tf.Tensor>, repeats: number, warmup: number): Promise<number[][]> {
+export async function timeInterleaved(
+  fns: Array<() => tf.Tensor>,
+  repeats: number,
+  warmup: number,
+): Promise<number[][]> {
   const ts = fns.map(() => [] as number[]);
   for (let r = 0; r < warmup + repeats; r++) {
     for (let i = 0; i < fns.length; i++) {
       const t0 = performance.now();
       const y = fns[i]();
-      await y.data();                                                // wait for the backend (async: webgpu has no sync read)
+      await y.data(); // wait for the backend (async: webgpu has no sync read)
       if (r >= warmup) ts[i].push(performance.now() - t0);
       y.dispose();
     }

@@ -116,7 +116,8 @@ function headEntropy(blocks: HeadRows, measureOn: 'softmax' | 'output', prevAlph
     return { sNorm, v: tf.reshape(st.varentropy, [-1]), w: tf.cast(tf.greater(n, 0), 'float32') };
   });
   const w = tf.concat(parts.map((r) => r.w));
-  const mean = (key: 'sNorm' | 'v') => tf.div(tf.sum(tf.mul(tf.concat(parts.map((r) => r[key])), w)), tf.maximum(tf.sum(w), 1));
+  const mean = (key: 'sNorm' | 'v') =>
+    tf.div(tf.sum(tf.mul(tf.concat(parts.map((r) => r[key])), w)), tf.maximum(tf.sum(w), 1));
   return { sBar: mean('sNorm'), vBar: mean('v') };
 }
 

@@ -100,7 +100,13 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     const scores = headScores(tf.mul(q, args.scale ?? 1 / Math.sqrt(d)), k, masks, layout);
     let visible: tf.Tensor[] | undefined;
     const aes = plan.aesGroups.length
-      ? aesChoice(plan, scores, () => (visible ??= visibleRows(masks, B, T, S, layout)), args.state, args.aesMode === 'frozen')
+      ? aesChoice(
+          plan,
+          scores,
+          () => (visible ??= visibleRows(masks, B, T, S, layout)),
+          args.state,
+          args.aesMode === 'frozen',
+        )
       : null;
     const alphas = plan.heads.map((n, h) => {
       if (n.kind === 'fixed') return n.alpha;
@@ -120,21 +126,33 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
 
 /** The plan of a call: given, or resolved from the specs. */
 function planOf(args: AttentionArgs, H: number): AttentionPlan {
-  if (args.plan && args.normaliser !== undefined) throw new RangeError('attention: pass either plan or normaliser, not both');
+  if (args.plan && args.normaliser !== undefined)
+    throw new RangeError('attention: pass either plan or normaliser, not both');
   const plan = args.plan ?? planAttention(args.normaliser ?? 'softmax', { heads: H });
   if (plan.heads.length !== H) throw new RangeError(`attention: the plan has ${plan.heads.length} heads, q has ${H}`);
   return plan;
 }
 
-function attentionStats(scores: HeadRows[], probs: HeadRows[], alphas: Array<number | tf.Tensor>, T: number): AttentionStats {
+function attentionStats(
+  scores: HeadRows[],
+  probs: HeadRows[],
+  alphas: Array<number | tf.Tensor>,
+  T: number,
+): AttentionStats {
   const H = probs.length;
   const visible = perRow(scores, T, (s) => tf.sum(tf.cast(tf.isFinite(s), 'float32'), s.rank - 1));
   const entropy = perRow(probs, T, (p) => probStats(p).entropy);
-  const support = tf.cast(perRow(probs, T, (p) => supportSize(p)), 'float32');
+  const support = tf.cast(
+    perRow(probs, T, (p) => supportSize(p)),
+    'float32',
+  );
   const absSum = perRow(scores, T, (s) => tf.sum(tf.where(tf.isFinite(s), tf.abs(s), tf.zerosLike(s)), s.rank - 1));
   const agreement = acrossHeads(probs, T, (ps) => {
     const mean = tf.div(tf.addN(ps), H);
-    return tf.div(tf.addN(ps.map((p) => tf.sum(tf.abs(tf.sub(p, mean)), p.rank - 1))), H * (ps[0].shape[ps[0].rank - 1] as number));
+    return tf.div(
+      tf.addN(ps.map((p) => tf.sum(tf.abs(tf.sub(p, mean)), p.rank - 1))),
+      H * (ps[0].shape[ps[0].rank - 1] as number),
+    );
   });
   return {
     alpha: tf.stack(alphas.map((a) => (typeof a === 'number' ? tf.scalar(a) : a))),
@@ -150,10 +168,14 @@ function attentionStats(scores: HeadRows[], probs: HeadRows[], alphas: Array<num
 
 function checkShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, keyMask?: tf.Tensor): number[] {
   const shapes = `q [${q.shape}], k [${k.shape}], v [${v.shape}]`;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new RangeError(`attention: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got ${shapes}`);
-  for (const t of [q, k, v]) if (t.dtype !== 'float32') throw new TypeError(`attention: q, k, v must be float32; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4)
+    throw new RangeError(`attention: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got ${shapes}`);
+  for (const t of [q, k, v])
+    if (t.dtype !== 'float32')
+      throw new TypeError(`attention: q, k, v must be float32; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
   const [B, H, , d] = q.shape;
-  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[1] !== H || v.shape[1] !== H) throw new RangeError(`attention: batch and head sizes differ: ${shapes}`);
+  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[1] !== H || v.shape[1] !== H)
+    throw new RangeError(`attention: batch and head sizes differ: ${shapes}`);
   if (k.shape[3] !== d) throw new RangeError(`attention: q and k need the same head size d: ${shapes}`);
   if (k.shape[2] !== v.shape[2]) throw new RangeError(`attention: k and v need the same number of keys S: ${shapes}`);
   if (keyMask && (keyMask.rank !== 2 || keyMask.shape[0] !== B || keyMask.shape[1] !== k.shape[2])) {
@@ -164,12 +186,18 @@ function checkShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, keyMask?: tf.Tens
 
 function checkAlphaRaw(alphaRaw: tf.Tensor | undefined, H: number): void {
   if (!alphaRaw || alphaRaw.rank !== 1 || alphaRaw.shape[0] !== H || alphaRaw.dtype !== 'float32') {
-    throw new RangeError(`attention: 'learned' heads need alphaRaw, a float32 tensor [${H}] (α = 1 + sigmoid(a)); got ${alphaRaw ? `${alphaRaw.dtype} [${alphaRaw.shape}]` : 'none'}`);
+    throw new RangeError(
+      `attention: 'learned' heads need alphaRaw, a float32 tensor [${H}] (α = 1 + sigmoid(a)); got ` +
+      `${alphaRaw ? `${alphaRaw.dtype} [${alphaRaw.shape}]` : 'none'}`,
+    );
   }
 }
 
 function checkState(state: tf.Tensor, H: number): void {
   if (state.rank !== 1 || state.shape[0] !== H || state.dtype !== 'float32') {
-    throw new RangeError(`attention: the AES state must be a float32 tensor [${H}] (running ζ per head), got ${state.dtype} [${state.shape}]`);
+    throw new RangeError(
+      `attention: the AES state must be a float32 tensor [${H}] (running ζ per head), got ${state.dtype} ` +
+      `[${state.shape}]`,
+    );
   }
 }

@@ -81,23 +81,32 @@ export interface BlockSparseResult {
  * const {output, stats} = blockSparseAttention(q, k, v, {alpha: 2, causal: true});
  * console.log(stats.skipRate);   // e.g. [0.93, 0.91, ...] on peaked heads, 0 on dense ones
  */
-export function blockSparseAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: BlockSparseArgs = {}): BlockSparseResult {
+export function blockSparseAttention(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  args: BlockSparseArgs = {},
+): BlockSparseResult {
   const cfg = { ...BLOCK_SPARSE_DEFAULTS, ...args };
   const [B, H, T, d, S, dv] = checkInputs(q, k, v, cfg);
-  if (!readsAreCheap()) throw new Error(`blockSparseAttention: the plan is read from the device, which the ${tf.getBackend()} backend cannot do synchronously; use attention() there`);
+  if (!readsAreCheap())
+    throw new Error(
+      `blockSparseAttention: the plan is read from the device, which the ${tf.getBackend()} backend cannot do ` +
+      `synchronously; use attention() there`,
+    );
   const alphas = Array.isArray(cfg.alpha) ? cfg.alpha : Array(H).fill(cfg.alpha);
   if (alphas.length !== H) throw new RangeError(`blockSparseAttention: ${alphas.length} alphas for ${H} heads`);
   alphas.forEach((a) => {
     checkAlphaNumber(a, 'blockSparseAttention');
     if (a === 1) throw new RangeError('blockSparseAttention: α = 1 (softmax) has no zeros to skip; use attention()');
   });
-  const offset = cfg.causal ? cfg.queryOffset ?? S - T : null;
+  const offset = cfg.causal ? (cfg.queryOffset ?? S - T) : null;
   const scale = cfg.scale ?? 1 / Math.sqrt(d);
   const stats: BlockSparseStats = { skipRate: [], keptBlocks: [], mode: [] };
   const output = tf.tidy(() => {
     const split = (x: tf.Tensor, n: number, e: number) => unstack0(tf.reshape(x, [B * H, n, e])) as tf.Tensor2D[];
     const [qs, ks, vs] = [split(q, T, d), split(k, S, d), split(v, S, dv)];
-    let mask: tf.Tensor | null | undefined;                            // the dense path's, built once
+    let mask: tf.Tensor | null | undefined; // the dense path's, built once
     const denseMask = () => (mask === undefined ? (mask = causalMask(T, S, offset)) : mask);
     const outs = qs.map((qh, i) => {
       const r = head(tf.mul(qh, scale) as tf.Tensor2D, ks[i], vs[i], alphas[i % H], offset, cfg, denseMask);
@@ -114,15 +123,33 @@ export function blockSparseAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a
 type Cfg = Required<Pick<BlockSparseArgs, Defaulted>> & BlockSparseArgs;
 
 /** One head: plan, then the sparse or the dense computation. */
-function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg, denseMask: () => tf.Tensor | null) {
+function head(
+  qs: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  alpha: number,
+  offset: number | null,
+  cfg: Cfg,
+  denseMask: () => tf.Tensor | null,
+) {
   const [T, S] = [qs.shape[0], k.shape[0]];
-  const host = { qd: qs.dataSync() as Float32Array, kd: k.dataSync() as Float32Array };   // read once, for both
+  const host = { qd: qs.dataSync() as Float32Array, kd: k.dataSync() as Float32Array }; // read once, for both
   const plan = planBlocks(qs, host, S, alpha, offset, cfg);
   if (plan.keptShare > cfg.denseAbove) {
-    return { output: denseHead(qs, k, v, alpha, denseMask()), skipRate: 0, keptBlocks: plan.keptShare, mode: 'dense' as const };
+    return {
+      output: denseHead(qs, k, v, alpha, denseMask()),
+      skipRate: 0,
+      keptBlocks: plan.keptShare,
+      mode: 'dense' as const,
+    };
   }
   const { output, computed } = sparseHead(qs, k, v, host, alpha, plan.keep, plan.floor, offset, cfg);
-  return { output, skipRate: 1 - computed / countVisible(T, S, offset), keptBlocks: plan.keptShare, mode: 'sparse' as const };
+  return {
+    output,
+    skipRate: 1 - computed / countVisible(T, S, offset),
+    keptBlocks: plan.keptShare,
+    mode: 'sparse' as const,
+  };
 }
 
 /**
@@ -133,17 +160,27 @@ function head(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, of
  *   forward   S = Q_a K_aᵀ (masked), P = entmax_α(S), O_a = P V_a;
  *   backward  dP = dO_a V_aᵀ, dS = g ⊙ dP − g Σ(g ⊙ dP)/Σg (g = p^{2−α}, the entmax Jacobian),
  *             dQ_a = dS K_a, dK_a = dSᵀ Q_a, dV_a = Pᵀ dO_a, scattered back (added) into dK, dV.
- * Every product is a plain 2-D `tf.matMul` (no transpose flags: STYLE §12); the transposed operands
+ * Every product is a plain 2-D `tf.matMul` (no transpose flags, see matmul.ts); the transposed operands
  * are laid out by the copies.
  */
-function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, host: { qd: Float32Array; kd: Float32Array }, alpha: number, keep: number[][], floor: Float64Array, offset: number | null, cfg: Cfg): { output: tf.Tensor2D; computed: number } {
+function sparseHead(
+  qs: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  host: { qd: Float32Array; kd: Float32Array },
+  alpha: number,
+  keep: number[][],
+  floor: Float64Array,
+  offset: number | null,
+  cfg: Cfg,
+): { output: tf.Tensor2D; computed: number } {
   const { blockSize: bk, queryBlockSize: bq } = cfg;
   const [T, d] = qs.shape;
   const [S, dv] = v.shape;
   let computed = 0;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [, , vIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-    const { qd, kd } = host;                                           // the values of qs and k
+    const { qd, kd } = host; // the values of qs and k
     const vd = vIn.dataSync() as Float32Array;
     const out = new Float32Array(T * dv);
     // Per block only the key list and cut-offs outlive the forward pass (and P, saved as a tensor):
@@ -151,16 +188,23 @@ function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, host: { qd:
     // garbage collector's old generation small.
     const blocks = keep.map((list, a) => {
       const rows = Math.min(bq, T - a * bq);
-      const keys = new Int32Array(list.length * bk);                   // ascending
-      list.forEach((b, i) => { for (let c = 0; c < bk; c++) keys[i * bk + c] = b * bk + c; });
+      const keys = new Int32Array(list.length * bk); // ascending
+      list.forEach((b, i) => {
+        for (let c = 0; c < bk; c++) keys[i * bk + c] = b * bk + c;
+      });
       const cut = visibleCuts(a, keys, bq, T, S, offset);
       computed += cut.visible;
       return { a, rows, keys, cuts: cut.cuts };
     });
     const pTensors = blocks.map((bl) => {
       const n = bl.keys.length;
-      const sc = read(() => tf.matMul(tf.tensor2d(rowsOf(qd, d, bl.a * bq, bq, T), [bq, d]), tf.tensor2d(columnsOf(kd, d, bl.keys, S), [d, n])));
-      for (let r = 0; r < bq; r++) sc.fill(-Infinity, r * n + bl.cuts[r], (r + 1) * n);   // causal / padding
+      const sc = read(() =>
+        tf.matMul(
+          tf.tensor2d(rowsOf(qd, d, bl.a * bq, bq, T), [bq, d]),
+          tf.tensor2d(columnsOf(kd, d, bl.keys, S), [d, n]),
+        ),
+      );
+      for (let r = 0; r < bq; r++) sc.fill(-Infinity, r * n + bl.cuts[r], (r + 1) * n); // causal / padding
       const rowFloor = Float64Array.from({ length: bq }, (_, r) => (r < bl.rows ? floor[bl.a * bq + r] : -Infinity));
       const p = tf.tensor2d(entmaxRows(sc, bq, n, alpha, sc, rowFloor), [bq, n]);
       const o = read(() => tf.matMul(p, tf.tensor2d(pick(vd, dv, bl.keys, S), [n, dv])));
@@ -168,28 +212,32 @@ function sparseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, host: { qd:
       return p;
     });
     save(pTensors);
-    tf.dispose(pTensors);                                              // save() kept its own copies
+    tf.dispose(pTensors); // save() kept its own copies
     const gradFunc = (dy: tf.Tensor, ps: tf.Tensor[]) => {
       const dyd = dy.dataSync() as Float32Array;
       const [dq, dk, dvv] = [new Float32Array(T * d), new Float32Array(S * d), new Float32Array(S * dv)];
-      blocks.forEach((bl, i) => tf.tidy(() => {
-        const p = ps[i];
-        const n = bl.keys.length;
-        const doa = rowsOf(dyd, dv, bl.a * bq, bq, T);
-        const dP = tf.matMul(tf.tensor2d(doa, [bq, dv]), tf.tensor2d(columnsOf(vd, dv, bl.keys, S), [dv, n])).dataSync() as Float32Array;
-        const ds = tf.tensor2d(entmaxRowsVjp(p.dataSync() as Float32Array, dP, bq, n, alpha, dP), [bq, n]);
-        const dqa = tf.matMul(ds, tf.tensor2d(pick(kd, d, bl.keys, S), [n, d])).dataSync();
-        dq.set(dqa.subarray(0, bl.rows * d), bl.a * bq * d);
-        const qaT = transposeOf(rowsOf(qd, d, bl.a * bq, bq, T), bq, d);
-        const dkaT = tf.matMul(tf.tensor2d(qaT, [d, bq]), ds).dataSync();                          // [d, n]
-        const dvaT = tf.matMul(tf.tensor2d(transposeOf(doa, bq, dv), [dv, bq]), p).dataSync();    // [dv, n]
-        for (let c = 0; c < n; c++) {
-          const j = bl.keys[c];
-          if (j >= S) break;                                           // padding keys come last
-          for (let e = 0; e < d; e++) dk[j * d + e] += dkaT[e * n + c];
-          for (let e = 0; e < dv; e++) dvv[j * dv + e] += dvaT[e * n + c];
-        }
-      }));
+      blocks.forEach((bl, i) =>
+        tf.tidy(() => {
+          const p = ps[i];
+          const n = bl.keys.length;
+          const doa = rowsOf(dyd, dv, bl.a * bq, bq, T);
+          const dP = tf
+            .matMul(tf.tensor2d(doa, [bq, dv]), tf.tensor2d(columnsOf(vd, dv, bl.keys, S), [dv, n]))
+            .dataSync() as Float32Array;
+          const ds = tf.tensor2d(entmaxRowsVjp(p.dataSync() as Float32Array, dP, bq, n, alpha, dP), [bq, n]);
+          const dqa = tf.matMul(ds, tf.tensor2d(pick(kd, d, bl.keys, S), [n, d])).dataSync();
+          dq.set(dqa.subarray(0, bl.rows * d), bl.a * bq * d);
+          const qaT = transposeOf(rowsOf(qd, d, bl.a * bq, bq, T), bq, d);
+          const dkaT = tf.matMul(tf.tensor2d(qaT, [d, bq]), ds).dataSync(); // [d, n]
+          const dvaT = tf.matMul(tf.tensor2d(transposeOf(doa, bq, dv), [dv, bq]), p).dataSync(); // [dv, n]
+          for (let c = 0; c < n; c++) {
+            const j = bl.keys[c];
+            if (j >= S) break; // padding keys come last
+            for (let e = 0; e < d; e++) dk[j * d + e] += dkaT[e * n + c];
+            for (let e = 0; e < dv; e++) dvv[j * dv + e] += dvaT[e * n + c];
+          }
+        }),
+      );
       return [tf.tensor2d(dq, [T, d]), tf.tensor2d(dk, [S, d]), tf.tensor2d(dvv, [S, dv])];
     };
     return { value: tf.tensor2d(out, [T, dv]), gradFunc };
@@ -238,7 +286,13 @@ function transposeOf(x: Float32Array, r: number, c: number): Float32Array {
 }
 
 /** The dense computation (as `attention()` does it per head). */
-function denseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: number, mask: tf.Tensor | null): tf.Tensor2D {
+function denseHead(
+  qs: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  alpha: number,
+  mask: tf.Tensor | null,
+): tf.Tensor2D {
   let s: tf.Tensor = matMul2d(qs, tf.transpose(k));
   if (mask) s = tf.add(s, mask);
   return matMul2d(entmax(s, alpha) as tf.Tensor2D, v);
@@ -248,26 +302,40 @@ function denseHead(qs: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, alpha: numbe
  * Which key blocks each query block keeps (no gradient flows through this). Returns the kept block
  * indices per query block and the kept share of visible block pairs.
  */
-function planBlocks(qs: tf.Tensor2D, { qd, kd }: { qd: Float32Array; kd: Float32Array }, S: number, alpha: number, offset: number | null, cfg: Cfg): { keep: number[][]; keptShare: number; floor: Float64Array } {
+function planBlocks(
+  qs: tf.Tensor2D,
+  { qd, kd }: { qd: Float32Array; kd: Float32Array },
+  S: number,
+  alpha: number,
+  offset: number | null,
+  cfg: Cfg,
+): { keep: number[][]; keptShare: number; floor: Float64Array } {
   const { blockSize: bk, queryBlockSize: bq, probeStride } = cfg;
   const [T, d] = qs.shape;
-  const nQ = Math.ceil(T / bq), nK = Math.ceil(S / bk);
+  const nQ = Math.ceil(T / bq),
+    nK = Math.ceil(S / bk);
   const { lo, hi, centre, radius } = blockBounds(kd, S, d, bk);
   const probePos = Array.from({ length: Math.ceil(S / probeStride) }, (_, r) => r * probeStride);
   const probeKeys = new Float32Array(probePos.length * d);
   probePos.forEach((j, r) => probeKeys.set(kd.subarray(j * d, (j + 1) * d), r * d));
-  let ub: Float32Array = new Float32Array(0), ps: Float32Array = new Float32Array(0);
-  tf.tidy(() => {                                                   // (returns nothing: see `read`)
+  let ub: Float32Array = new Float32Array(0),
+    ps: Float32Array = new Float32Array(0);
+  tf.tidy(() => {
+    // (returns nothing: see `read`)
     const col = (a: Float32Array, n: number) => tf.tensor2d(transposeOf(a, n, d), [d, n]);
     const box = tf.sub(tf.matMul(tf.relu(qs), col(hi, nK)), tf.matMul(tf.relu(tf.neg(qs)), col(lo, nK)));
-    const ball = tf.add(tf.matMul(qs, col(centre, nK)), tf.mul(tf.norm(qs, 'euclidean', 1, true), tf.tensor2d(radius, [1, nK])));
-    ps = tf.matMul(qs, col(probeKeys, probePos.length)).dataSync() as Float32Array;   // [T, #probe]
+    const ball = tf.add(
+      tf.matMul(qs, col(centre, nK)),
+      tf.mul(tf.norm(qs, 'euclidean', 1, true), tf.tensor2d(radius, [1, nK])),
+    );
+    ps = tf.matMul(qs, col(probeKeys, probePos.length)).dataSync() as Float32Array; // [T, #probe]
     ub = tf.minimum(box, ball).dataSync() as Float32Array;
   });
   // The probe subset of row i: the strided keys plus its own position's key j = i + offset (always
   // visible under a causal mask; a new topic's first queries may see no strided key of it). A set:
   // a key that is already a strided one is not added twice.
-  const P = probePos.length, R = P + 1;
+  const P = probePos.length,
+    R = P + 1;
   const shift = offset ?? S - T;
   const mk = offset !== null ? maskRows(0, T, T, S, offset, probePos) : null;
   const probe = new Float32Array(T * R);
@@ -284,7 +352,8 @@ function planBlocks(qs: tf.Tensor2D, { qd, kd }: { qd: Float32Array; kd: Float32
   // θ₀ per row: a lower bound of the probe subset's threshold (4 solver steps from the left).
   const theta = entmaxThresholdBounds(probe, T, R, alpha);
   const keep: number[][] = [];
-  let kept = 0, visible = 0;
+  let kept = 0,
+    visible = 0;
   for (let a = 0; a < nQ; a++) {
     const rows = Math.min(bq, T - a * bq);
     const list: number[] = [];
@@ -293,11 +362,15 @@ function planBlocks(qs: tf.Tensor2D, { qd, kd }: { qd: Float32Array; kd: Float32
       if (offset !== null && b * bk > a * bq + rows - 1 + offset) continue;
       visible++;
       for (let r = 0; r < rows; r++) {
-        const i = a * bq + r, t = theta[i];
-        if (!(ub[i * nK + b] <= t - margin(t))) { list.push(b); break; }   // NaN keeps
+        const i = a * bq + r,
+          t = theta[i];
+        if (!(ub[i * nK + b] <= t - margin(t))) {
+          list.push(b);
+          break;
+        } // NaN keeps
       }
     }
-    if (list.length === 0) list.push(0);                 // rows of no visible key: masked anyway
+    if (list.length === 0) list.push(0); // rows of no visible key: masked anyway
     kept += list.length;
     keep.push(list);
   }
@@ -343,12 +416,19 @@ function blockBounds(kd: Float32Array, S: number, d: number, bk: number) {
  * Additive mask rows for queries i0 … i0+rows−1 against the keys `cols`: −∞ for keys past S
  * (padding) or, with a causal offset, after i + offset (queries past T are padding: no causal mask).
  */
-function maskRows(i0: number, rows: number, T: number, S: number, offset: number | null, cols: ArrayLike<number>): Float32Array {
+function maskRows(
+  i0: number,
+  rows: number,
+  T: number,
+  S: number,
+  offset: number | null,
+  cols: ArrayLike<number>,
+): Float32Array {
   const n = cols.length;
   const m = new Float32Array(rows * n);
   for (let r = 0; r < rows; r++) {
     const i = i0 + r;
-    const last = offset !== null && i < T ? i + offset : Infinity;   // last visible key
+    const last = offset !== null && i < T ? i + offset : Infinity; // last visible key
     for (let c = 0; c < n; c++) if (cols[c] >= S || cols[c] > last) m[r * n + c] = -Infinity;
   }
   return m;
@@ -383,17 +463,31 @@ function countVisible(T: number, S: number, offset: number | null): number {
 
 function checkInputs(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, cfg: Cfg): number[] {
   const shapes = `q [${q.shape}], k [${k.shape}], v [${v.shape}]`;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new RangeError(`blockSparseAttention: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got ${shapes}`);
-  for (const t of [q, k, v]) if (t.dtype !== 'float32') throw new TypeError(`blockSparseAttention: q, k, v must be float32; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4)
+    throw new RangeError(
+      `blockSparseAttention: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got ${shapes}`,
+    );
+  for (const t of [q, k, v])
+    if (t.dtype !== 'float32')
+      throw new TypeError(`blockSparseAttention: q, k, v must be float32; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
   const [B, H, T, d] = q.shape;
   const [S, dv] = [k.shape[2] as number, v.shape[3] as number];
-  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[1] !== H || v.shape[1] !== H || k.shape[3] !== d || v.shape[2] !== S) {
+  if (
+    k.shape[0] !== B ||
+    v.shape[0] !== B ||
+    k.shape[1] !== H ||
+    v.shape[1] !== H ||
+    k.shape[3] !== d ||
+    v.shape[2] !== S
+  ) {
     throw new RangeError(`blockSparseAttention: shapes do not match: ${shapes}`);
   }
   for (const key of ['blockSize', 'queryBlockSize', 'probeStride'] as const) {
     const x = cfg[key];
-    if (!Number.isInteger(x) || x < 1) throw new RangeError(`blockSparseAttention: ${key} must be a positive integer, got ${x}`);
+    if (!Number.isInteger(x) || x < 1)
+      throw new RangeError(`blockSparseAttention: ${key} must be a positive integer, got ${x}`);
   }
-  if (!(cfg.denseAbove >= 0 && cfg.denseAbove <= 1)) throw new RangeError(`blockSparseAttention: denseAbove must be in [0, 1], got ${cfg.denseAbove}`);
+  if (!(cfg.denseAbove >= 0 && cfg.denseAbove <= 1))
+    throw new RangeError(`blockSparseAttention: denseAbove must be in [0, 1], got ${cfg.denseAbove}`);
   return [B, H, T, d, S, dv];
 }

@@ -32,7 +32,9 @@ export interface EntmaxBisectArgs {
    */
   solver?: 'halley' | 'bisect';
 }
-export const ENTMAX_BISECT_DEFAULTS: Readonly<Required<Omit<EntmaxBisectArgs, 'nIter'>>> = Object.freeze({ solver: 'halley' as const });
+export const ENTMAX_BISECT_DEFAULTS: Readonly<Required<Omit<EntmaxBisectArgs, 'nIter'>>> = Object.freeze({
+  solver: 'halley' as const,
+});
 const DEFAULT_ITERS = { bisect: 30, halley: 16 };
 /** A Halley step smaller than this (in ν, score units; ν ≤ 1/(α−1)) on every row ends the solve. */
 const HALLEY_TOL = 1e-5;
@@ -55,9 +57,11 @@ export const MIN_ALPHA_EXCESS = 1e-6;
 function entmaxBisect_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBisectArgs = {}): tf.Tensor {
   checkScores(x, 'entmaxBisect');
   const { solver } = { ...ENTMAX_BISECT_DEFAULTS, ...args };
-  if (solver !== 'bisect' && solver !== 'halley') throw new RangeError(`entmaxBisect: solver must be 'halley' or 'bisect', got ${String(solver)}`);
+  if (solver !== 'bisect' && solver !== 'halley')
+    throw new RangeError(`entmaxBisect: solver must be 'halley' or 'bisect', got ${String(solver)}`);
   const nIter = args.nIter ?? DEFAULT_ITERS[solver];
-  if (!Number.isInteger(nIter) || nIter < 1) throw new RangeError(`entmaxBisect: nIter must be a positive integer, got ${nIter}`);
+  if (!Number.isInteger(nIter) || nIter < 1)
+    throw new RangeError(`entmaxBisect: nIter must be a positive integer, got ${nIter}`);
   if (typeof alpha === 'number') {
     checkAlphaNumber(alpha, 'entmaxBisect');
     if (alpha === 1) return softmax(x);
@@ -111,22 +115,27 @@ export function checkAlphaTensor(alpha: tf.Tensor, x: tf.Tensor, op: string): vo
  * Bisection for ν, then p at the lower end, renormalised. `eps` = α − 1 (number or `[..., 1]`).
  * Returns p and t = (α−1)(z − ν) (for the gradients; −∞ on masked entries).
  */
-function solve(x: tf.Tensor, eps: number | tf.Tensor, nIter: number, solver: 'bisect' | 'halley'): { p: tf.Tensor; t: tf.Tensor } {
+function solve(
+  x: tf.Tensor,
+  eps: number | tf.Tensor,
+  nIter: number,
+  solver: 'bisect' | 'halley',
+): { p: tf.Tensor; t: tf.Tensor } {
   const last = x.rank - 1;
   const n = x.shape[last];
   const rows = shiftRows(x);
-  const ze = tf.mul(rows.z, eps);                                   // (α−1) z, max 0
+  const ze = tf.mul(rows.z, eps); // (α−1) z, max 0
   const pOf = probabilities(eps);
   // Upper end of the bracket: (1 − n^{−ε})/ε = −expm1(−ε ln n)/ε, accurate for small ε.
   const rowShape = [...x.shape.slice(0, -1), 1];
   let hi: tf.Tensor = tf.broadcastTo(tf.div(tf.neg(tf.expm1(tf.mul(eps, -Math.log(n)))), eps), rowShape);
-  let lo: tf.Tensor = tf.zeros(rowShape);                            // Σp ≥ 1 here (max entry: p = 1)
+  let lo: tf.Tensor = tf.zeros(rowShape); // Σp ≥ 1 here (max entry: p = 1)
   if (solver === 'bisect') {
     for (let i = 1; i <= nIter; i++) {
       const next = tf.tidy(() => {
         const mid = tf.add(lo, tf.mul(hi, 2 ** -i));
         const mass = tf.sum(pOf(tf.sub(ze, tf.mul(eps, mid))), last, true);
-        return tf.where(tf.greaterEqual(mass, 1), mid, lo);         // keep the Σp ≥ 1 side
+        return tf.where(tf.greaterEqual(mass, 1), mid, lo); // keep the Σp ≥ 1 side
       });
       lo.dispose();
       lo = next;
@@ -190,9 +199,26 @@ function halley(ze: tf.Tensor, eps: number | tf.Tensor, hi0: tf.Tensor, maxIter:
  * Closed forms for α = 2 (p = u, w = [u > 0]) and α = 1.5 (p = u², w = u, v = [u > 0]); since t ≤ 0
  * for ν ≥ 0, u ∈ [0, 1] and ceil(u) is the support's indicator.
  */
-function halleyTerms(eps: number | tf.Tensor): { c: number | tf.Tensor; at: (t: tf.Tensor) => { p: tf.Tensor; w: tf.Tensor; v: tf.Tensor | null } } {
-  if (eps === 1) return { c: 0, at: (t) => { const u = tf.relu(tf.add(t, 1)); return { p: u, w: tf.ceil(u), v: null }; } };
-  if (eps === 0.5) return { c: 0.5, at: (t) => { const u = tf.relu(tf.add(t, 1)); return { p: tf.square(u), w: u, v: tf.ceil(u) }; } };
+function halleyTerms(eps: number | tf.Tensor): {
+  c: number | tf.Tensor;
+  at: (t: tf.Tensor) => { p: tf.Tensor; w: tf.Tensor; v: tf.Tensor | null };
+} {
+  if (eps === 1)
+    return {
+      c: 0,
+      at: (t) => {
+        const u = tf.relu(tf.add(t, 1));
+        return { p: u, w: tf.ceil(u), v: null };
+      },
+    };
+  if (eps === 0.5)
+    return {
+      c: 0.5,
+      at: (t) => {
+        const u = tf.relu(tf.add(t, 1));
+        return { p: tf.square(u), w: u, v: tf.ceil(u) };
+      },
+    };
   const c = typeof eps === 'number' ? Math.max(1 - eps, 0) : tf.relu(tf.sub(1, eps));
   const plainPow = typeof eps === 'number' && eps >= 0.25;
   const pOf = probabilities(eps);
@@ -201,7 +227,7 @@ function halleyTerms(eps: number | tf.Tensor): { c: number | tf.Tensor; at: (t: 
     at: (t) => {
       const r = tf.relu(tf.add(t, 1));
       const p = plainPow ? tf.pow(r, 1 / (eps as number)) : pOf(t);
-      const u = tf.add(r, 1e-30);                                   // p/u = 0 where p = 0
+      const u = tf.add(r, 1e-30); // p/u = 0 where p = 0
       const w = tf.div(p, u);
       return { p, w, v: c === 0 ? null : tf.div(w, u) };
     },

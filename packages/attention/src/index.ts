@@ -8,11 +8,40 @@ export { softmax } from './softmax.js';
 export { sparsemax } from './sparsemax.js';
 export { entmax15 } from './entmax15.js';
 export { entmaxBisect, ENTMAX_BISECT_DEFAULTS, MIN_ALPHA_EXCESS, type EntmaxBisectArgs } from './entmax_bisect.js';
-export { entmaxFused, fusedEntmaxAvailable, registerFusedEntmax, unregisterFusedEntmax, ENTMAX_FUSED_DEFAULTS, type EntmaxFusedArgs } from './fused/entmax_fused.js';
-export { sparsemaxLoss, entmax15Loss, entmaxBisectLoss, reduceLoss, FY_LOSS_DEFAULTS, type FYLossArgs, type Reduction } from './losses.js';
-export { logitStats, probStats, tsallisEntropy, ENTROPY_DEFAULTS, type EntropyArgs, type EntropyStats } from './entropy.js';
+export {
+  entmaxFused,
+  fusedEntmaxAvailable,
+  registerFusedEntmax,
+  unregisterFusedEntmax,
+  ENTMAX_FUSED_DEFAULTS,
+  type EntmaxFusedArgs,
+} from './fused/entmax_fused.js';
+export {
+  sparsemaxLoss,
+  entmax15Loss,
+  entmaxBisectLoss,
+  reduceLoss,
+  FY_LOSS_DEFAULTS,
+  type FYLossArgs,
+  type Reduction,
+} from './losses.js';
+export {
+  logitStats,
+  probStats,
+  tsallisEntropy,
+  ENTROPY_DEFAULTS,
+  type EntropyArgs,
+  type EntropyStats,
+} from './entropy.js';
 export { supportSize, supportFraction } from './support.js';
-export { entmax, parseNormaliser, AES_DEFAULTS, type AesArgs, type Normaliser, type NormaliserSpec } from './normaliser.js';
+export {
+  entmax,
+  parseNormaliser,
+  AES_DEFAULTS,
+  type AesArgs,
+  type Normaliser,
+  type NormaliserSpec,
+} from './normaliser.js';
 export { aesSchedule, AES_SCHEDULE_DEFAULTS, type AesSchedule, type AesScheduleArgs } from './aes_schedule.js';
 export { attention, type AttentionArgs, type AttentionResult, type AttentionStats } from './attention.js';
 export { planAttention, alphaOf, learnedAlpha, initialAesState, type AttentionPlan, type AesGroup } from './plan.js';
@@ -22,5 +51,11 @@ export { multiHeadAttention, type MhaArgs, type MhaConfig, type MhaWeights, type
 export { matMul2d } from './matmul.js';
 export { stridedAttention } from './strided.js';
 export { EntropicMultiHeadAttention, type EntropicMultiHeadAttentionArgs } from './layer.js';
-export { blockSparseAttention, BLOCK_SPARSE_DEFAULTS, type BlockSparseArgs, type BlockSparseResult, type BlockSparseStats } from './block_sparse.js';
+export {
+  blockSparseAttention,
+  BLOCK_SPARSE_DEFAULTS,
+  type BlockSparseArgs,
+  type BlockSparseResult,
+  type BlockSparseStats,
+} from './block_sparse.js';
 export { clusteredHeads, type ClusteredHeadsArgs } from './synthetic.js';

@@ -19,21 +19,35 @@
  * Maps `rows × n` scores (row-major) to probabilities, writing into `out` (may be `x`).
  * @param floor optional per-row scores known to be ≤ the row's threshold (entries at or below it are 0).
  */
-export function entmaxRows(x: Float32Array, rows: number, n: number, alpha: number, out: Float32Array = new Float32Array(rows * n), floor?: ArrayLike<number>): Float32Array {
-  if (!(alpha > 1) || !Number.isFinite(alpha)) throw new RangeError(`entmaxRows: alpha must be finite and > 1, got ${alpha}`);
+export function entmaxRows(
+  x: Float32Array,
+  rows: number,
+  n: number,
+  alpha: number,
+  out: Float32Array = new Float32Array(rows * n),
+  floor?: ArrayLike<number>,
+): Float32Array {
+  if (!(alpha > 1) || !Number.isFinite(alpha))
+    throw new RangeError(`entmaxRows: alpha must be finite and > 1, got ${alpha}`);
   const y = new Float64Array(n);
   const idx = new Int32Array(n);
   for (let r = 0; r < rows; r++) {
     const o = r * n;
     const m = rowMax(x, o, n);
-    if (!Number.isFinite(m)) { out.fill(Number.isNaN(m) ? NaN : 0, o, o + n); continue; }
-    const lowest = Math.min(floor ? floor[r] : -Infinity, m);            // the max is always a candidate
+    if (!Number.isFinite(m)) {
+      out.fill(Number.isNaN(m) ? NaN : 0, o, o + n);
+      continue;
+    }
+    const lowest = Math.min(floor ? floor[r] : -Infinity, m); // the max is always a candidate
     let c = 0;
     for (let j = 0; j < n; j++) {
       const z = x[o + j];
-      if (z > -Infinity && z >= lowest) { y[c] = z - m; idx[c++] = j; }
+      if (z > -Infinity && z >= lowest) {
+        y[c] = z - m;
+        idx[c++] = j;
+      }
     }
-    const start = lowest - m;                                           // ≤ the threshold, in y units
+    const start = lowest - m; // ≤ the threshold, in y units
     const p = alpha === 2 ? sparsemaxCompact(y, c) : halleyCompact(y, c, alpha - 1, start);
     out.fill(0, o, o + n);
     for (let t = 0; t < c; t++) out[o + idx[t]] = p[t];
@@ -46,17 +60,28 @@ export function entmaxRows(x: Float32Array, rows: number, n: number, alpha: numb
  * after at most `maxIter` solver steps; converged rows give θ itself. −∞ for rows with no finite
  * entry, NaN for invalid rows.
  */
-export function entmaxThresholdBounds(x: Float32Array, rows: number, n: number, alpha: number, maxIter = 4): Float64Array {
-  if (!(alpha > 1) || !Number.isFinite(alpha)) throw new RangeError(`entmaxThresholdBounds: alpha must be finite and > 1, got ${alpha}`);
+export function entmaxThresholdBounds(
+  x: Float32Array,
+  rows: number,
+  n: number,
+  alpha: number,
+  maxIter = 4,
+): Float64Array {
+  if (!(alpha > 1) || !Number.isFinite(alpha))
+    throw new RangeError(`entmaxThresholdBounds: alpha must be finite and > 1, got ${alpha}`);
   const y = new Float64Array(n);
   const theta = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     const o = r * n;
     const m = rowMax(x, o, n);
-    if (!Number.isFinite(m)) { theta[r] = m; continue; }                // NaN, or −∞ (no entry)
+    if (!Number.isFinite(m)) {
+      theta[r] = m;
+      continue;
+    } // NaN, or −∞ (no entry)
     let c = 0;
     for (let j = 0; j < n; j++) if (x[o + j] > -Infinity) y[c++] = x[o + j] - m;
-    theta[r] = m + (alpha === 2 ? michelot(y, c, maxIter) : halley(y, c, alpha - 1, -Infinity, maxIter, 0).lo - 1 / (alpha - 1));
+    theta[r] =
+      m + (alpha === 2 ? michelot(y, c, maxIter) : halley(y, c, alpha - 1, -Infinity, maxIter, 0).lo - 1 / (alpha - 1));
   }
   return theta;
 }
@@ -104,23 +129,48 @@ function michelot(y: Float64Array, c: number, maxIter: number): number {
  * score ≤ the threshold, in y units); θ = ν − 1/ε. Stops when a step moves less than `tol` or after
  * `maxIter` steps. `lo` is the bracket's left end: Σp ≥ 1 there, so its θ is a lower bound.
  */
-function halley(y: Float64Array, c: number, eps: number, start: number, maxIter: number, tol: number): { nu: number; lo: number } {
-  const inv = 1 / eps, curv = Math.max(1 - eps, 0), half = eps === 0.5;
+function halley(
+  y: Float64Array,
+  c: number,
+  eps: number,
+  start: number,
+  maxIter: number,
+  tol: number,
+): { nu: number; lo: number } {
+  const inv = 1 / eps,
+    curv = Math.max(1 - eps, 0),
+    half = eps === 0.5;
   // Bracket of ν: Σp ≥ 1 at ν = 0 and at the start's ν; Σp ≤ 1 at hi (all c entries at the max).
   let hi = -Math.expm1(-eps * Math.log(c)) / eps;
-  let lo = Math.min(Math.max(0, start + inv), hi), nu = lo;
+  let lo = Math.min(Math.max(0, start + inv), hi),
+    nu = lo;
   for (let it = 0; it < maxIter; it++) {
-    let f = -1, d1 = 0, d2 = 0;
-    const base = 1 - eps * nu;                 // u = 1 + ε(y − ν)
+    let f = -1,
+      d1 = 0,
+      d2 = 0;
+    const base = 1 - eps * nu; // u = 1 + ε(y − ν)
     if (half) {
-      for (let t = 0; t < c; t++) { const u = base + 0.5 * y[t]; if (u > 0) { f += u * u; d1 -= u; d2 += 1; } }
+      for (let t = 0; t < c; t++) {
+        const u = base + 0.5 * y[t];
+        if (u > 0) {
+          f += u * u;
+          d1 -= u;
+          d2 += 1;
+        }
+      }
     } else {
       for (let t = 0; t < c; t++) {
         const u = base + eps * y[t];
-        if (u > 0) { const w = Math.pow(u, inv - 1); f += w * u; d1 -= w; d2 += w / u; }
+        if (u > 0) {
+          const w = Math.pow(u, inv - 1);
+          f += w * u;
+          d1 -= w;
+          d2 += w / u;
+        }
       }
     }
-    if (f >= 0) lo = nu; else hi = nu;
+    if (f >= 0) lo = nu;
+    else hi = nu;
     let step = nu - (2 * f * d1) / (2 * d1 * d1 - f * curv * d2);
     if (!(step >= lo && step <= hi)) step = (lo + hi) / 2;
     const moved = Math.abs(step - nu);
@@ -160,12 +210,20 @@ function halleyCompact(y: Float64Array, c: number, eps: number, start: number): 
  * The entmax vector–Jacobian product for rows of probabilities p and upstream dP:
  * dS = g ⊙ dP − g Σ(g ⊙ dP)/Σg with g = p^{2−α} (0 off the support). Written into `out`.
  */
-export function entmaxRowsVjp(p: Float32Array, dp: Float32Array, rows: number, n: number, alpha: number, out: Float32Array = new Float32Array(rows * n)): Float32Array {
+export function entmaxRowsVjp(
+  p: Float32Array,
+  dp: Float32Array,
+  rows: number,
+  n: number,
+  alpha: number,
+  out: Float32Array = new Float32Array(rows * n),
+): Float32Array {
   const e = 2 - alpha;
   const g = new Float64Array(n);
   for (let r = 0; r < rows; r++) {
     const o = r * n;
-    let sg = 0, sgd = 0;
+    let sg = 0,
+      sgd = 0;
     for (let j = 0; j < n; j++) {
       const q = p[o + j];
       const w = q > 0 ? (alpha === 2 ? 1 : alpha === 1.5 ? Math.sqrt(q) : Math.pow(q, e)) : 0;

@@ -40,7 +40,8 @@ const INITIALIZERS: Record<string, () => ReturnType<typeof tf.initializers.zeros
 
 function kernelInitializer(name: string) {
   const make = INITIALIZERS[name];
-  if (!make) throw new RangeError(`unknown kernelInitializer '${name}'; use one of ${Object.keys(INITIALIZERS).join(', ')}`);
+  if (!make)
+    throw new RangeError(`unknown kernelInitializer '${name}'; use one of ${Object.keys(INITIALIZERS).join(', ')}`);
   return make();
 }
 
@@ -49,7 +50,8 @@ function kernelInitializer(name: string) {
  * AES. Input `[B, T, D]`, or `[query, context]`; output `[B, T, outputDim]`.
  * @example
  * const model = tf.sequential({layers: [
- *   new EntropicMultiHeadAttention({inputShape: [16, 32], numHeads: 4, keyDim: 8, causal: true, normaliser: 'learned'})]});
+ *   new EntropicMultiHeadAttention({inputShape: [16, 32], numHeads: 4, keyDim: 8, causal: true, normaliser:
+ * 'learned'})]});
  */
 export class EntropicMultiHeadAttention extends tf.layers.Layer {
   static className = 'EntropicMultiHeadAttention';
@@ -61,43 +63,68 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
   constructor(args: EntropicMultiHeadAttentionArgs) {
     super(args);
     const { numHeads, keyDim } = args;
-    if (!Number.isInteger(numHeads) || numHeads < 1) throw new RangeError(`numHeads must be a positive integer, got ${numHeads}`);
-    if (!Number.isInteger(keyDim) || keyDim < 1) throw new RangeError(`keyDim must be a positive integer, got ${keyDim}`);
+    if (!Number.isInteger(numHeads) || numHeads < 1)
+      throw new RangeError(`numHeads must be a positive integer, got ${numHeads}`);
+    if (!Number.isInteger(keyDim) || keyDim < 1)
+      throw new RangeError(`keyDim must be a positive integer, got ${keyDim}`);
     const normaliser = args.normaliser ?? 'softmax';
     this.plan = planAttention(normaliser, { heads: numHeads });
     kernelInitializer(args.kernelInitializer ?? 'glorotUniform');
     const alphaInit = args.alphaInit ?? 1.5;
     if (!(alphaInit > 1 && alphaInit < 2)) throw new RangeError(`alphaInit must be in (1, 2), got ${alphaInit}`);
     this.cfg = {
-      numHeads, keyDim, valueDim: args.valueDim ?? keyDim, outputDim: args.outputDim ?? -1, causal: args.causal ?? false,
-      normaliser, alphaInit, useBias: args.useBias ?? true, kernelInitializer: args.kernelInitializer ?? 'glorotUniform',
+      numHeads,
+      keyDim,
+      valueDim: args.valueDim ?? keyDim,
+      outputDim: args.outputDim ?? -1,
+      causal: args.causal ?? false,
+      normaliser,
+      alphaInit,
+      useBias: args.useBias ?? true,
+      kernelInitializer: args.kernelInitializer ?? 'glorotUniform',
     };
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const [qShape, cShape] = Array.isArray(inputShape[0]) ? (inputShape as tf.Shape[]) : [inputShape as tf.Shape, inputShape as tf.Shape];
+    const [qShape, cShape] = Array.isArray(inputShape[0])
+      ? (inputShape as tf.Shape[])
+      : [inputShape as tf.Shape, inputShape as tf.Shape];
     const D = qShape[qShape.length - 1] as number;
     const Dc = cShape[cShape.length - 1] as number;
     const { numHeads: H, keyDim: d, valueDim: dv, useBias } = this.cfg;
     const out = this.cfg.outputDim > 0 ? this.cfg.outputDim : D;
     const init = () => kernelInitializer(this.cfg.kernelInitializer);
-    const kernel = (name: string, shape: number[]) => { this.w[name] = this.addWeight(name, shape, 'float32', init()); };
+    const kernel = (name: string, shape: number[]) => {
+      this.w[name] = this.addWeight(name, shape, 'float32', init());
+    };
     kernel('query_kernel', [D, H * d]);
     kernel('key_kernel', [Dc, H * d]);
     kernel('value_kernel', [Dc, H * dv]);
     kernel('output_kernel', [H * dv, out]);
     if (useBias) {
-      for (const [name, n] of [['query_bias', H * d], ['key_bias', H * d], ['value_bias', H * dv], ['output_bias', out]] as const) {
+      for (const [name, n] of [
+        ['query_bias', H * d],
+        ['key_bias', H * d],
+        ['value_bias', H * dv],
+        ['output_bias', out],
+      ] as const) {
         this.w[name] = this.addWeight(name, [n], 'float32', tf.initializers.zeros());
       }
     }
     if (this.plan.learned) {
-      const a = Math.log((this.cfg.alphaInit - 1) / (2 - this.cfg.alphaInit));    // sigmoid(a) = alphaInit − 1
+      const a = Math.log((this.cfg.alphaInit - 1) / (2 - this.cfg.alphaInit)); // sigmoid(a) = alphaInit − 1
       this.w.alpha_raw = this.addWeight('alpha_raw', [H], 'float32', tf.initializers.constant({ value: a }));
     }
     if (this.plan.aesGroups.length) {
       // Running ζ per head; NaN until the first training call. Saved with the weights, not trained.
-      this.w.aes_zeta = this.addWeight('aes_zeta', [H], 'float32', tf.initializers.constant({ value: NaN }), undefined, false);
+      this.w.aes_zeta = this.addWeight(
+        'aes_zeta',
+        [H],
+        'float32',
+        tf.initializers.constant({ value: NaN }),
+        undefined,
+        false,
+      );
     }
     this.built = true;
   }
@@ -116,17 +143,34 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
    * follow the varentropy gate and update their running ζ (the `aes_zeta` weight); without, they use
    * that estimate once it exists.
    */
-  callWithStats(inputs: tf.Tensor | tf.Tensor[], opts: { training?: boolean; returnStats?: boolean } = {}): { output: tf.Tensor; stats?: AttentionStats; modes: string[] } {
+  callWithStats(
+    inputs: tf.Tensor | tf.Tensor[],
+    opts: { training?: boolean; returnStats?: boolean } = {},
+  ): { output: tf.Tensor; stats?: AttentionStats; modes: string[] } {
     const [x, context] = Array.isArray(inputs) ? inputs : [inputs, undefined];
     const w: MhaWeights = {
-      wq: this.w.query_kernel.read(), wk: this.w.key_kernel.read(), wv: this.w.value_kernel.read(), wo: this.w.output_kernel.read(),
-      bq: this.w.query_bias?.read(), bk: this.w.key_bias?.read(), bv: this.w.value_bias?.read(), bo: this.w.output_bias?.read(),
+      wq: this.w.query_kernel.read(),
+      wk: this.w.key_kernel.read(),
+      wv: this.w.value_kernel.read(),
+      wo: this.w.output_kernel.read(),
+      bq: this.w.query_bias?.read(),
+      bk: this.w.key_bias?.read(),
+      bv: this.w.value_bias?.read(),
+      bo: this.w.output_bias?.read(),
       alphaRaw: this.w.alpha_raw?.read(),
     };
     const { numHeads, keyDim, valueDim, causal } = this.cfg;
-    const res = multiHeadAttention(x, w, { numHeads, keyDim, valueDim, causal, plan: this.plan }, {
-      context, state: this.w.aes_zeta?.read(), aesMode: opts.training ? 'auto' : 'frozen', returnStats: opts.returnStats,
-    });
+    const res = multiHeadAttention(
+      x,
+      w,
+      { numHeads, keyDim, valueDim, causal, plan: this.plan },
+      {
+        context,
+        state: this.w.aes_zeta?.read(),
+        aesMode: opts.training ? 'auto' : 'frozen',
+        returnStats: opts.returnStats,
+      },
+    );
     tf.dispose([res.present.k, res.present.v]);
     if (res.state) {
       if (opts.training) this.w.aes_zeta.write(res.state);

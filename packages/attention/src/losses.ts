@@ -118,6 +118,7 @@ function checkTargets(op: string, logits: tf.Tensor, targets: tf.Tensor, ignoreI
   if (targets.shape[0] !== N) throw new RangeError(`${op}: ${targets.shape[0]} targets for ${N} rows of logits`);
   if (!readsAreCheap()) return;
   for (const t of targets.dataSync()) {
-    if (t !== ignoreIndex && (t < 0 || t >= K)) throw new RangeError(`${op}: target ${t} outside [0, ${K}) (ignoreIndex is ${ignoreIndex})`);
+    if (t !== ignoreIndex && (t < 0 || t >= K))
+      throw new RangeError(`${op}: target ${t} outside [0, ${K}) (ignoreIndex is ${ignoreIndex})`);
   }
 }

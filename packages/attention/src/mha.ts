@@ -52,7 +52,12 @@ export interface MhaArgs {
  * Projects, attends and projects back. `x` is `[B, T, D]`; returns `output` `[B, T, O]`, the
  * attention statistics and AES state of `attention`, and `present` (the KV cache after this call).
  */
-export function multiHeadAttention(x: tf.Tensor, w: MhaWeights, cfg: MhaConfig, args: MhaArgs = {}): AttentionResult & { present: KVCache } {
+export function multiHeadAttention(
+  x: tf.Tensor,
+  w: MhaWeights,
+  cfg: MhaConfig,
+  args: MhaArgs = {},
+): AttentionResult & { present: KVCache } {
   if (x.rank !== 3) throw new RangeError(`multiHeadAttention: x must be [B, T, D], got [${x.shape}]`);
   const { numHeads: H, keyDim: d } = cfg;
   const dv = cfg.valueDim ?? d;
@@ -65,7 +70,7 @@ export function multiHeadAttention(x: tf.Tensor, w: MhaWeights, cfg: MhaConfig, 
     }
     let out: tf.Tensor = matMul2d(tf.reshape(inp, [b * n, D]) as tf.Tensor2D, kernel as tf.Tensor2D);
     if (bias) out = tf.add(out, bias);
-    return tf.transpose(tf.reshape(out, [b, n, H, size]), [0, 2, 1, 3]);        // [B, H, n, size]
+    return tf.transpose(tf.reshape(out, [b, n, H, size]), [0, 2, 1, 3]); // [B, H, n, size]
   };
   let modes: string[] = [];
   const res = tf.tidy(() => {
@@ -73,15 +78,25 @@ export function multiHeadAttention(x: tf.Tensor, w: MhaWeights, cfg: MhaConfig, 
     let v = project(y, w.wv, w.bv, dv);
     if (args.cache) [k, v] = [tf.concat([args.cache.k, k], 2), tf.concat([args.cache.v, v], 2)];
     const r = attention(project(x, w.wq, w.bq, d), k, v, {
-      causal: cfg.causal, plan: cfg.plan, alphaRaw: w.alphaRaw,
-      keyMask: args.keyMask, state: args.state, aesMode: args.aesMode, returnStats: args.returnStats,
+      causal: cfg.causal,
+      plan: cfg.plan,
+      alphaRaw: w.alphaRaw,
+      keyMask: args.keyMask,
+      state: args.state,
+      aesMode: args.aesMode,
+      returnStats: args.returnStats,
     });
     modes = r.modes;
     const merged = tf.reshape(tf.transpose(r.output, [0, 2, 1, 3]), [B * T, H * dv]);
     let out: tf.Tensor = matMul2d(merged as tf.Tensor2D, w.wo as tf.Tensor2D);
     if (w.bo) out = tf.add(out, w.bo);
     const { stats, state } = r;
-    return { output: tf.reshape(out, [B, T, w.wo.shape[1] as number]), present: { k, v }, ...(stats ? { stats } : {}), ...(state ? { state } : {}) };
+    return {
+      output: tf.reshape(out, [B, T, w.wo.shape[1] as number]),
+      present: { k, v },
+      ...(stats ? { stats } : {}),
+      ...(state ? { state } : {}),
+    };
   });
   return { ...(res as Omit<AttentionResult, 'modes'> & { present: KVCache }), modes };
 }

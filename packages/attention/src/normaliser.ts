@@ -53,7 +53,11 @@ export interface AesArgs extends AesScheduleArgs {
 }
 /** Every AES default in one place: the schedule's and the gate's. */
 export const AES_DEFAULTS: Readonly<Required<AesArgs>> = Object.freeze({
-  ...AES_SCHEDULE_DEFAULTS, varentropyThreshold: 0.5, momentum: 0.1, measureOn: 'softmax' as const, gradient: 'stop' as const,
+  ...AES_SCHEDULE_DEFAULTS,
+  varentropyThreshold: 0.5,
+  momentum: 0.1,
+  measureOn: 'softmax' as const,
+  gradient: 'stop' as const,
 });
 
 /** What a head can be given. Strings `'alpha=1.3'` and `'learned'` are accepted for CLIs. */
@@ -70,13 +74,15 @@ export type Normaliser =
   | { kind: 'learned' }
   | { kind: 'aes'; aes: Readonly<Required<AesArgs>>; schedule: AesSchedule };
 
-const NAMES = `'softmax', 'sparsemax', 'entmax15', 'alpha=<x>', {alpha: x}, 'learned', {alpha: 'learned'}, 'aes', {aes: {...}}`;
+const NAMES = `'softmax', 'sparsemax', 'entmax15', 'alpha=<x>', {alpha: x}, 'learned', {alpha: 'learned'}, ` +
+  `'aes', {aes: {...}}`;
 const EXACT = { softmax: 1, entmax15: 1.5, sparsemax: 2 } as const;
 
 /** Checks a spec and returns its resolved form; a clear error names what is allowed. */
 export function parseNormaliser(spec: NormaliserSpec): Normaliser {
   if (typeof spec === 'string') {
-    if (spec === 'softmax' || spec === 'sparsemax' || spec === 'entmax15') return { kind: 'fixed', name: spec, alpha: EXACT[spec] };
+    if (spec === 'softmax' || spec === 'sparsemax' || spec === 'entmax15')
+      return { kind: 'fixed', name: spec, alpha: EXACT[spec] };
     if (spec === 'learned') return { kind: 'learned' };
     if (spec === 'aes') return aes({});
     const m = /^alpha=(.+)$/.exec(spec);
@@ -89,7 +95,8 @@ export function parseNormaliser(spec: NormaliserSpec): Normaliser {
 }
 
 function fixed(alpha: number): Normaliser {
-  if (typeof alpha !== 'number' || Number.isNaN(alpha)) throw new RangeError(`normaliser alpha must be a number, got ${String(alpha)}`);
+  if (typeof alpha !== 'number' || Number.isNaN(alpha))
+    throw new RangeError(`normaliser alpha must be a number, got ${String(alpha)}`);
   checkAlphaNumber(alpha, 'normaliser');
   return { kind: 'fixed', name: 'fixed', alpha };
 }
@@ -102,7 +109,9 @@ function aes(a: AesArgs): Normaliser {
   const { varentropyThreshold: v, momentum, measureOn, gradient, S0, Smax, zmax, shape } = opts;
   if (!(v >= 0)) throw new RangeError(`aes.varentropyThreshold must be ≥ 0, got ${v}`);
   if (!(momentum > 0 && momentum <= 1)) throw new RangeError(`aes.momentum must be in (0, 1], got ${momentum}`);
-  if (measureOn !== 'softmax' && measureOn !== 'output') throw new RangeError(`aes.measureOn must be 'softmax' or 'output', got ${String(measureOn)}`);
-  if (gradient !== 'stop' && gradient !== 'schedule') throw new RangeError(`aes.gradient must be 'stop' or 'schedule', got ${String(gradient)}`);
+  if (measureOn !== 'softmax' && measureOn !== 'output')
+    throw new RangeError(`aes.measureOn must be 'softmax' or 'output', got ${String(measureOn)}`);
+  if (gradient !== 'stop' && gradient !== 'schedule')
+    throw new RangeError(`aes.gradient must be 'stop' or 'schedule', got ${String(gradient)}`);
   return { kind: 'aes', aes: opts, schedule: aesSchedule({ S0, Smax, zmax, shape }) };
 }

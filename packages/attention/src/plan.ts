@@ -33,8 +33,12 @@ export interface AttentionPlan {
  * const plan = planAttention(['softmax', 'learned', 'aes', {alpha: 1.3}], {heads: 4});
  * attention(q, k, v, {plan, alphaRaw, state});
  */
-export function planAttention(spec: NormaliserSpec | readonly NormaliserSpec[], { heads }: { heads: number }): AttentionPlan {
-  if (!Number.isInteger(heads) || heads < 1) throw new RangeError(`planAttention: heads must be a positive integer, got ${heads}`);
+export function planAttention(
+  spec: NormaliserSpec | readonly NormaliserSpec[],
+  { heads }: { heads: number },
+): AttentionPlan {
+  if (!Number.isInteger(heads) || heads < 1)
+    throw new RangeError(`planAttention: heads must be a positive integer, got ${heads}`);
   const specs: NormaliserSpec[] = Array.isArray(spec) ? [...spec] : Array(heads).fill(spec);
   if (specs.length !== heads) throw new RangeError(`attention: ${specs.length} normalisers for ${heads} heads`);
   const resolved = specs.map(parseNormaliser);
@@ -57,11 +61,18 @@ export function planAttention(spec: NormaliserSpec | readonly NormaliserSpec[], 
  * α of head h as a number, from host values of its parameters: a learned head from its raw α, an
  * AES head from the running ζ of the state (NaN before any estimate).
  */
-export function alphaOf(head: Normaliser, h: number, values: { alphaRaw?: ArrayLike<number>; state?: ArrayLike<number> }): number {
+export function alphaOf(
+  head: Normaliser,
+  h: number,
+  values: { alphaRaw?: ArrayLike<number>; state?: ArrayLike<number> },
+): number {
   switch (head.kind) {
-    case 'fixed': return head.alpha;
-    case 'learned': return 1 + 1 / (1 + Math.exp(-values.alphaRaw![h]));
-    case 'aes': return 1 + values.state![h] / head.aes.zmax;
+    case 'fixed':
+      return head.alpha;
+    case 'learned':
+      return 1 + 1 / (1 + Math.exp(-values.alphaRaw![h]));
+    case 'aes':
+      return 1 + values.state![h] / head.aes.zmax;
   }
 }
 

@@ -44,7 +44,10 @@ export interface RowView {
   x: tf.Tensor;
   /** Row maxima of `x`, finite. `[..., 1]` */
   m: tf.Tensor;
-  /** False when every row had a finite maximum (the common case: `restore` is the identity). Always true where reads are not cheap. */
+  /**
+   * False when every row had a finite maximum (the common case: `restore` is the identity). Always
+   * true where reads are not cheap.
+   */
   special: boolean;
   /**
    * Puts the special rows back into a `[..., n]` result: zeros for masked rows, NaN for invalid.

@@ -72,7 +72,11 @@ export function mixValues(probs: HeadRows[], v: tf.Tensor, layout: Layout): tf.T
   const [B, H, S, dv] = v.shape as number[];
   if (layout === 'perHead') {
     const vs = perHead(v);
-    return tf.stack(Array.from({ length: B }, (_, b) => tf.stack(probs.map((rows, h) => matMul2d(rows[b] as tf.Tensor2D, vs[b * H + h])))));
+    return tf.stack(
+      Array.from({ length: B }, (_, b) =>
+        tf.stack(probs.map((rows, h) => matMul2d(rows[b] as tf.Tensor2D, vs[b * H + h]))),
+      ),
+    );
   }
   const T = probs[0][0].shape[1] as number;
   const p = tf.reshape(tf.concat(probs.map(([rows]) => tf.reshape(rows, [B, 1, T, S])), 1), [B * H, T, S]);
@@ -96,8 +100,20 @@ export function visibleRows(masks: ScoreMasks, B: number, T: number, S: number, 
  * A per-row quantity of every head as `[B, H, T]`: `f` maps one block `[..., T, S]` of head h to
  * `[..., T]` (i: the block's index).
  */
-export function perRow(heads: HeadRows[], T: number, f: (block: tf.Tensor, h: number, i: number) => tf.Tensor): tf.Tensor {
-  return tf.stack(heads.map((rows, h) => tf.concat(rows.map((block, i) => tf.reshape(f(block, h, i), [-1, T])), 0)), 1);
+export function perRow(
+  heads: HeadRows[],
+  T: number,
+  f: (block: tf.Tensor, h: number, i: number) => tf.Tensor,
+): tf.Tensor {
+  return tf.stack(
+    heads.map((rows, h) =>
+      tf.concat(
+        rows.map((block, i) => tf.reshape(f(block, h, i), [-1, T])),
+        0,
+      ),
+    ),
+    1,
+  );
 }
 
 /**

@@ -31,7 +31,11 @@ export function sortedThreshold(x: tf.Tensor, m: tf.Tensor, scale: number, first
   if (n <= firstK || !readsAreCheap()) return thresholdOf(topX(n));        // no read: sort whole rows
   const sorted = topX(firstK);
   const lower = thresholdOf(sorted);                                 // exact, or a lower bound of τ
-  const kth = tf.slice(sorted, sorted.shape.map((d, i) => (i === last ? firstK - 1 : 0)), [...sorted.shape.slice(0, -1), 1]);
+  const kth = tf.slice(
+    sorted,
+    sorted.shape.map((d, i) => (i === last ? firstK - 1 : 0)),
+    [...sorted.shape.slice(0, -1), 1],
+  );
   if (tf.all(tf.lessEqual(kth, lower)).dataSync()[0]) return lower;  // support ⊂ top k − 1 on every row
   // Some row has a larger support: it lies in {X > lower}; sort the top (largest such count).
   const count = tf.sum(tf.step(tf.sub(x, tf.add(m, tf.div(lower, scale)))), last);

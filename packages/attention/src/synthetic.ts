@@ -22,7 +22,10 @@ export interface ClusteredHeadsArgs {
 }
 
 /** q, k, v `[B, H, T, d]` from seed `seed` (any integer; the generator is local to the call). */
-export function clusteredHeads(seed: number, args: ClusteredHeadsArgs = {}): { q: tf.Tensor4D; k: tf.Tensor4D; v: tf.Tensor4D } {
+export function clusteredHeads(
+  seed: number,
+  args: ClusteredHeadsArgs = {},
+): { q: tf.Tensor4D; k: tf.Tensor4D; v: tf.Tensor4D } {
   const { B = 1, H = 1, T = 1024, d = 64, segment = 256, topics = 8, strength = 8 } = args;
   const noise = args.noise ?? (strength === 0 ? 1 : 0.1);
   const uniform = mulberry32(seed ^ 0x9e3779b9);

@@ -5,7 +5,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { aesSchedule, attention, initialAesState, planAttention, type AttentionArgs, type NormaliserSpec } from '../src/index.js';
+import {
+  aesSchedule,
+  attention,
+  initialAesState,
+  planAttention,
+  type AttentionArgs,
+  type NormaliserSpec,
+} from '../src/index.js';
 import { describeAllBackends, directional, expectClose, expectNoLeak, values } from './helpers.js';
 import { entmaxRef, entropyRef, mulberry32, randn, softmaxRef, varentropyRef } from './reference.js';
 
@@ -14,7 +21,8 @@ const [B, H, T, D] = [2, 4, 5, 3];
 
 function rand4(seed: number, shape: number[], scale = 1): Arr4 {
   const rng = mulberry32(seed);
-  const make = (i: number): unknown => (i === shape.length ? scale * randn(rng) : Array.from({ length: shape[i] }, () => make(i + 1)));
+  const make = (i: number): unknown =>
+    i === shape.length ? scale * randn(rng) : Array.from({ length: shape[i] }, () => make(i + 1));
   return make(0) as Arr4;
 }
 
@@ -29,7 +37,9 @@ function reference(q: Arr4, k: Arr4, v: Arr4, alphas: number[], o: { causal?: bo
     });
     return alphas[h] === 1 ? softmaxRef(s) : entmaxRef(s, alphas[h]);
   })));
-  const out = probs.map((pb, b) => pb.map((ph, h) => ph.map((pi) => v[b][h][0].map((_, c) => pi.reduce((acc, p, j) => acc + p * v[b][h][j][c], 0)))));
+  const out = probs.map((pb, b) =>
+    pb.map((ph, h) => ph.map((pi) => v[b][h][0].map((_, c) => pi.reduce((acc, p, j) => acc + p * v[b][h][j][c], 0)))),
+  );
   return { probs, out };
 }
 
@@ -61,13 +71,27 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
   it('mixed heads, a padding mask and cross lengths (T ≠ S) match the reference', () => {
     const k7 = rand4(4, [B, H, 7, D], 1.5), v7 = rand4(5, [B, H, 7, D]);
     const keyMask = [[1, 1, 0, 1, 1, 1, 0], [1, 0, 1, 1, 1, 1, 1]];
-    const got = run({ normaliser: ['softmax', 'sparsemax', 'entmax15', { alpha: 1.7 }], causal: true, keyMask: tf.tensor2d(keyMask) }, q, k7, v7);
+    const got = run(
+      { normaliser: ['softmax', 'sparsemax', 'entmax15', { alpha: 1.7 }], causal: true, keyMask: tf.tensor2d(keyMask) },
+      q,
+      k7,
+      v7,
+    );
     expectClose(values(got.output), flat(reference(q, k7, v7, [1, 2, 1.5, 1.7], { causal: true, keyMask }).out), 2e-5);
   });
 
   it('causal: no mass on future keys for every normaliser (identity values read p back)', () => {
-    const eye = Array.from({ length: B }, () => Array.from({ length: H }, () => Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (i === j ? 1 : 0)))));
-    const p = run({ normaliser: ['softmax', 'sparsemax', 'entmax15', 'alpha=3'], causal: true }, q, k, eye).output.arraySync() as Arr4;
+    const eye = Array.from({ length: B }, () =>
+      Array.from({ length: H }, () =>
+        Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (i === j ? 1 : 0))),
+      ),
+    );
+    const p = run(
+      { normaliser: ['softmax', 'sparsemax', 'entmax15', 'alpha=3'], causal: true },
+      q,
+      k,
+      eye,
+    ).output.arraySync() as Arr4;
     for (const pb of p) for (const ph of pb) ph.forEach((row, i) => {
       row.forEach((x, j) => { if (j > i) expect(x).toBe(0); });
       expect(Math.abs(row.reduce((a, b) => a + b) - 1)).toBeLessThan(1e-5);
@@ -80,19 +104,32 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
       const out = run({ normaliser: spec, keyMask }).output.arraySync() as Arr4;
       expect(flat(out[0]).every((x) => x === 0)).toBe(true);
       expect(flat(out[1]).every(Number.isFinite)).toBe(true);
-      const g = tf.grad((qq: tf.Tensor) => tf.sum(attention(qq, tf.tensor4d(k), tf.tensor4d(v), { layout, normaliser: spec, keyMask }).output))(tf.tensor4d(q));
+      const g = tf.grad((qq: tf.Tensor) =>
+        tf.sum(attention(qq, tf.tensor4d(k), tf.tensor4d(v), { layout, normaliser: spec, keyMask }).output),
+      )(tf.tensor4d(q));
       expect(values(g).every(Number.isFinite)).toBe(true);
     }
   });
 
-  it('learned α: α = 1 + sigmoid(a) in (1, 2), output matches the reference, dLoss/da matches finite differences', () => {
+  it('learned α = 1 + sigmoid(a) in (1, 2): output matches the reference, dLoss/da matches finite differences', () => {
     const raw = [-2, -0.3, 0.4, 3];
     const alphas = raw.map((a) => 1 + 1 / (1 + Math.exp(-a)));
     const got = run({ normaliser: 'learned', alphaRaw: tf.tensor1d(raw), returnStats: true });
     expectClose(values(got.stats!.alpha), alphas, 1e-6);
     expectClose(values(got.output), flat(reference(q, k, v, alphas).out), 5e-5);
     const w = tf.tensor4d(rand4(6, [B, H, T, D]));
-    const loss = (a: tf.Tensor) => tf.sum(tf.mul(w, attention(tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v), { layout, normaliser: 'learned', alphaRaw: a, causal: true }).output));
+    const loss = (a: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          w,
+          attention(tf.tensor4d(q), tf.tensor4d(k), tf.tensor4d(v), {
+            layout,
+            normaliser: 'learned',
+            alphaRaw: a,
+            causal: true,
+          }).output,
+        ),
+      );
     const a0 = tf.tensor1d(raw);
     const g = tf.grad(loss)(a0);
     const dir = tf.tensor1d([0.3, -1, 0.5, 0.8]);
@@ -123,7 +160,12 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
 
   it("AES measureOn 'output': S̄ is measured on the running α's output, not on softmax", () => {
     const state = tf.tensor1d([0.6, 0.6, 0.6, 0.6]);              // running α = 1.6
-    const r = run({ normaliser: { aes: { measureOn: 'output', varentropyThreshold: 0 } }, causal: true, state, returnStats: true });
+    const r = run({
+      normaliser: { aes: { measureOn: 'output', varentropyThreshold: 0 } },
+      causal: true,
+      state,
+      returnStats: true,
+    });
     const sched = aesSchedule();
     const { probs } = reference(q, k, v, Array(H).fill(1.6), { causal: true });
     for (let h = 0; h < H; h++) {
@@ -147,9 +189,19 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
     expect(values(r.state!)[low]).toBe(0.25);
     const fresh = run({ normaliser: 'aes', returnStats: true });  // no estimate yet: adaptive
     expect(values(r.state!)[high]).toBeCloseTo(0.5 * 0.25 + 0.5 * values(fresh.state!)[high], 5);
-    expect(run({ normaliser: { aes: { varentropyThreshold: 1e9 } }, state }).modes).toEqual(['fixed', 'fixed', 'fixed', 'fixed']);
+    expect(run({ normaliser: { aes: { varentropyThreshold: 1e9 } }, state }).modes).toEqual([
+      'fixed',
+      'fixed',
+      'fixed',
+      'fixed',
+    ]);
     // aesMode 'frozen' (evaluation): the estimate is used whatever the varentropy; none yet → adaptive
-    const frozen = run({ normaliser: { aes: { varentropyThreshold: 0 } }, state: tf.tensor1d([0.25, NaN, 0.25, 0.25]), aesMode: 'frozen', returnStats: true });
+    const frozen = run({
+      normaliser: { aes: { varentropyThreshold: 0 } },
+      state: tf.tensor1d([0.25, NaN, 0.25, 0.25]),
+      aesMode: 'frozen',
+      returnStats: true,
+    });
     expect(frozen.modes).toEqual(['fixed', 'adaptive', 'fixed', 'fixed']);
     expect(values(frozen.stats!.alpha)[0]).toBeCloseTo(1.25, 6);
   });
@@ -158,32 +210,67 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
     const w = tf.tensor4d(rand4(9, [B, H, T, D]));
     const [kt, vt, q0] = [tf.tensor4d(k), tf.tensor4d(v), tf.tensor4d(q)];
     const lossWith = (gradient: 'stop' | 'schedule') => (qq: tf.Tensor) =>
-      tf.sum(tf.mul(w, attention(qq, kt, vt, { layout, normaliser: { aes: { gradient, S0: 0, Smax: 1, shape: 'linear' } }, causal: true }).output));
+      tf.sum(
+        tf.mul(
+          w,
+          attention(qq, kt, vt, {
+            layout,
+            normaliser: { aes: { gradient, S0: 0, Smax: 1, shape: 'linear' } },
+            causal: true,
+          }).output,
+        ),
+      );
     const dir = tf.tensor4d(rand4(10, [B, H, T, D]));
     const fd = directional(lossWith('schedule'), q0, dir);
     const gSched = tf.sum(tf.mul(tf.grad(lossWith('schedule'))(q0), dir)).dataSync()[0];
     expect(gSched).toBeCloseTo(fd, 2);
     // 'stop' equals the gradient of attention with the same α held fixed per head
-    const alphas = values(attention(q0, kt, vt, { layout, normaliser: { aes: { S0: 0, Smax: 1, shape: 'linear' } }, causal: true, returnStats: true }).stats!.alpha);
-    const fixed = (qq: tf.Tensor) => tf.sum(tf.mul(w, attention(qq, kt, vt, { layout, normaliser: alphas.map((a) => ({ alpha: a })), causal: true }).output));
+    const alphas = values(
+      attention(q0, kt, vt, {
+        layout,
+        normaliser: { aes: { S0: 0, Smax: 1, shape: 'linear' } },
+        causal: true,
+        returnStats: true,
+      }).stats!.alpha,
+    );
+    const fixed = (qq: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          w,
+          attention(qq, kt, vt, { layout, normaliser: alphas.map((a) => ({ alpha: a })), causal: true }).output,
+        ),
+      );
     expectClose(values(tf.grad(lossWith('stop'))(q0)), values(tf.grad(fixed)(q0)), 1e-5);
     expect(Math.abs(gSched - tf.sum(tf.mul(tf.grad(fixed)(q0), dir)).dataSync()[0])).toBeGreaterThan(1e-4);
   });
 
   it('statistics: per-row entropy/support against the reference, cross-head metrics', () => {
     const keyMask = [[1, 1, 1, 0, 1], [1, 1, 1, 1, 1]];
-    const r = run({ normaliser: ['softmax', 'sparsemax', 'entmax15', 'alpha=1.2'], causal: true, keyMask: tf.tensor2d(keyMask), returnStats: true });
+    const r = run({
+      normaliser: ['softmax', 'sparsemax', 'entmax15', 'alpha=1.2'],
+      causal: true,
+      keyMask: tf.tensor2d(keyMask),
+      returnStats: true,
+    });
     const { probs } = reference(q, k, v, [1, 2, 1.5, 1.2], { causal: true, keyMask });
     const st = r.stats!;
     expect(st.entropy.shape).toEqual([B, H, T]);
     expectClose(values(st.entropy), probs.flat(2).map(entropyRef), 1e-4);
     expectClose(values(st.support), probs.flat(2).map((p) => p.filter((x) => x > 0).length), 0);
     const visible = (b: number, i: number) => keyMask[b].slice(0, i + 1).reduce((a, x) => a + x, 0);
-    const frac = probs.flatMap((pb, b) => pb.flatMap((ph) => ph.map((p, i) => p.filter((x) => x > 0).length / visible(b, i))));
+    const frac = probs.flatMap((pb, b) =>
+      pb.flatMap((ph) => ph.map((p, i) => p.filter((x) => x > 0).length / visible(b, i))),
+    );
     expectClose(values(st.supportFraction), frac, 1e-6);
     expect(values(st.supportFraction).every((f) => f > 0 && f <= 1)).toBe(true);
     const ent = probs.map((pb) => pb.map((ph) => ph.map(entropyRef)));       // [B][H][T]
-    const varH = ent.flatMap((eb) => eb[0].map((_, t) => { const xs = eb.map((eh) => eh[t]); const m = xs.reduce((a, x) => a + x) / H; return xs.reduce((a, x) => a + (x - m) ** 2, 0) / H; }));
+    const varH = ent.flatMap((eb) =>
+      eb[0].map((_, t) => {
+        const xs = eb.map((eh) => eh[t]);
+        const m = xs.reduce((a, x) => a + x) / H;
+        return xs.reduce((a, x) => a + (x - m) ** 2, 0) / H;
+      }),
+    );
     expectClose(values(st.headEntropyVariance), varH, 1e-4);
     const agree = probs.flatMap((pb) => pb[0].map((_, t) => {
       const mean = pb[0][t].map((_, s) => pb.reduce((a, ph) => a + ph[t][s], 0) / H);
@@ -200,13 +287,21 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`atten
     expect(() => attention(qt, tf.zeros([2, 4, 5, 2]), vt)).toThrow(/same head size d.*k \[2,4,5,2\]/);
     expect(() => attention(qt, kt, tf.zeros([2, 4, 6, 3]))).toThrow(/same number of keys/);
     expect(() => attention(qt, tf.zeros([2, 3, 5, 3]), vt)).toThrow(/batch and head sizes differ/);
-    expect(() => attention(qt, kt, vt, { keyMask: tf.ones([2, 4]) })).toThrow(/keyMask must be \[B, S\] = \[2, 5\], got \[2,4\]/);
-    expect(() => attention(qt, kt, vt, { layout, normaliser: ['softmax', 'softmax'] })).toThrow(/2 normalisers for 4 heads/);
-    expect(() => attention(qt, kt, vt, { layout, normaliser: 'relu' as NormaliserSpec })).toThrow(/unknown attention normaliser "relu"/);
+    expect(() => attention(qt, kt, vt, { keyMask: tf.ones([2, 4]) })).toThrow(
+      /keyMask must be \[B, S\] = \[2, 5\], got \[2,4\]/,
+    );
+    expect(() => attention(qt, kt, vt, { layout, normaliser: ['softmax', 'softmax'] })).toThrow(
+      /2 normalisers for 4 heads/,
+    );
+    expect(() => attention(qt, kt, vt, { layout, normaliser: 'relu' as NormaliserSpec })).toThrow(
+      /unknown attention normaliser "relu"/,
+    );
     expect(() => attention(qt, kt, vt, { layout, normaliser: 'learned' })).toThrow(/alphaRaw/);
     expect(() => attention(qt, kt, vt, { layout, normaliser: { alpha: 0.5 } })).toThrow(/alpha must be ≥ 1/);
     expect(() => attention(qt, kt, vt, { layout, normaliser: { aes: { momentum: 2 } } })).toThrow(/momentum/);
-    expect(() => attention(qt, kt, vt, { layout, normaliser: { aes: { smax: 1 } as never } })).toThrow(/unknown aes option/);
+    expect(() => attention(qt, kt, vt, { layout, normaliser: { aes: { smax: 1 } as never } })).toThrow(
+      /unknown aes option/,
+    );
     expect(() => attention(tf.zeros([2, 4, 5, 3], 'int32'), kt, vt)).toThrow(/float32/);
   });
 
@@ -228,11 +323,20 @@ describeAllBackends('attention with one batch entry and one head', () => {
   it('differentiates in q, k and v in both layouts (tfjs Unpack gradient fails on a length-1 axis)', () => {
     const [q, k, v] = [1, 2, 3].map((s) => tf.randomNormal([1, 1, 6, 4], 0, 1, 'float32', s));
     for (const layout of ['perHead', 'batched'] as const) {
-      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(attention(a, b, c, { layout, causal: true, normaliser: 'sparsemax', keyMask: tf.ones([1, 6]) }).output));
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(
+          tf.square(
+            attention(a, b, c, { layout, causal: true, normaliser: 'sparsemax', keyMask: tf.ones([1, 6]) }).output,
+          ),
+        );
       const grads = tf.grads(f)([q, k, v]);
       const dir = tf.randomNormal([1, 1, 6, 4], 0, 1, 'float32', 9);
       grads.forEach((g, i) => {
-        const fd = directional((x) => f(...([q, k, v].map((t, j) => (j === i ? x : t)) as [tf.Tensor, tf.Tensor, tf.Tensor])), [q, k, v][i], dir);
+        const fd = directional(
+          (x) => f(...([q, k, v].map((t, j) => (j === i ? x : t)) as [tf.Tensor, tf.Tensor, tf.Tensor])),
+          [q, k, v][i],
+          dir,
+        );
         expect(Math.abs(fd - tf.sum(tf.mul(g, dir)).dataSync()[0])).toBeLessThan(2e-2 * (1 + Math.abs(fd)));
       });
     }

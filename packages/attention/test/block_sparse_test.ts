@@ -29,21 +29,31 @@ it('entmaxRows equals the float64 references, with masked entries and special ro
   expect(() => entmaxRows(new Float32Array(2), 1, 2, 1)).toThrow(/alpha/);
 });
 
-it('entmaxRows with a floor below the threshold gives the same rows; entmaxThresholdBounds bounds it from below', () => {
+it('entmaxRows with a floor below the threshold gives the same rows; entmaxThresholdBounds bounds it', () => {
   const rows = randomRows(8, 6, 120, 2);
   for (const alpha of [1.2, 1.5, 2, 2.5]) {
     // θ from the float64 reference: θ = m − p_max^{α−1}/(α−1) (the max entry has p = (1 − εν)^{1/ε}).
     const theta = rows.map((r) => Math.max(...r) - Math.max(...entmaxRef(r, alpha)) ** (alpha - 1) / (alpha - 1));
     const x = Float32Array.from(rows.flat());
-    const floored = entmaxRows(x, 6, 120, alpha, undefined, theta.map((t) => t - 0.05));
+    const floored = entmaxRows(
+      x,
+      6,
+      120,
+      alpha,
+      undefined,
+      theta.map((t) => t - 0.05),
+    );
     rows.forEach((r, i) => expectClose(floored.subarray(i * 120, (i + 1) * 120), entmaxRef(r, alpha), 2e-6));
     for (const steps of [1, 2, 4, 50]) {
       const bound = entmaxThresholdBounds(x, 6, 120, alpha, steps);
       bound.forEach((b, i) => expect(b).toBeLessThanOrEqual(theta[i] + 1e-6));
-      if (steps === 50) expectClose(bound, theta, 1e-5);             // converged: the threshold itself
+      if (steps === 50) expectClose(bound, theta, 1e-5); // converged: the threshold itself
     }
   }
-  expect(Array.from(entmaxThresholdBounds(Float32Array.from([-Infinity, -Infinity, NaN, 0]), 2, 2, 1.5))).toEqual([-Infinity, NaN]);
+  expect(Array.from(entmaxThresholdBounds(Float32Array.from([-Infinity, -Infinity, NaN, 0]), 2, 2, 1.5))).toEqual([
+    -Infinity,
+    NaN,
+  ]);
 });
 
 it('entmaxRowsVjp is the entmax Jacobian (float64 reference) applied to dP', () => {
@@ -58,7 +68,8 @@ it('entmaxRowsVjp is the entmax Jacobian (float64 reference) applied to dP', () 
 
 describeAllBackends('blockSparseAttention', () => {
   // Small clustered heads: T = 100 (not a multiple of the blocks), d = 8, topic segments of 16.
-  const small = (seed: number, extra: object = {}) => clusteredHeads(seed, { B: 2, H: 2, T: 100, d: 8, segment: 16, topics: 8, strength: 4, ...extra });
+  const small = (seed: number, extra: object = {}) =>
+    clusteredHeads(seed, { B: 2, H: 2, T: 100, d: 8, segment: 16, topics: 8, strength: 4, ...extra });
   const blocks: BlockSparseArgs = { blockSize: 8, queryBlockSize: 8, probeStride: 4 };
 
   it('equals dense attention (outputs and gradients in q, k, v) and skips most blocks of clustered heads', () => {
@@ -66,8 +77,10 @@ describeAllBackends('blockSparseAttention', () => {
     const dy = tf.randomNormal([2, 2, 100, 8], 0, 1, 'float32', 12);
     for (const alpha of [2, 1.5, 1.3]) {
       for (const causal of [false, true]) {
-        const sparse = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => blockSparseAttention(a, b, c, { ...blocks, alpha, causal }).output;
-        const dense = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a, b, c, { normaliser: { alpha }, causal }).output;
+        const sparse = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          blockSparseAttention(a, b, c, { ...blocks, alpha, causal }).output;
+        const dense = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          attention(a, b, c, { normaliser: { alpha }, causal }).output;
         const r = blockSparseAttention(q, k, v, { ...blocks, alpha, causal });
         expect(r.stats.mode).toEqual(['sparse', 'sparse', 'sparse', 'sparse']);
         for (const s of r.stats.skipRate) expect(s).toBeGreaterThan(0.4);
@@ -116,7 +129,9 @@ describeAllBackends('blockSparseAttention', () => {
     expect(() => blockSparseAttention(tf.zeros([2, 8]), k, v)).toThrow(/expected q/);
     expect(() => blockSparseAttention(q, tf.slice(k, [0, 0, 0, 0], [2, 2, 100, 4]), v)).toThrow(/do not match/);
     expect(() => blockSparseAttention(tf.cast(q, 'int32'), k, v)).toThrow(/float32/);
-    const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => blockSparseAttention(a, b, c, { ...blocks, causal: true }).output);
+    const g = tf.grads(
+      (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => blockSparseAttention(a, b, c, { ...blocks, causal: true }).output,
+    );
     expectNoLeak(() => { tf.dispose(g([q, k, v])); tf.dispose(blockSparseAttention(q, k, v, blocks).output); });
   });
 });

@@ -8,21 +8,52 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entmax, entmax15, entmaxBisect, entmaxFused, fusedEntmaxAvailable, registerFusedEntmax, softmax, sparsemax, unregisterFusedEntmax } from '../src/index.js';
+import {
+  entmax,
+  entmax15,
+  entmaxBisect,
+  entmaxFused,
+  fusedEntmaxAvailable,
+  registerFusedEntmax,
+  softmax,
+  sparsemax,
+  unregisterFusedEntmax,
+} from '../src/index.js';
 import { selectBackend } from '@aes/node';
 import { entmaxForwardMirror, expm1xF, FUSED_NITER, lnF, log1pF, phiF } from '../src/fused/entmax_mirror.js';
 import { entmaxBackwardMirror } from '../src/fused/entmax_mirror.js';
-import { gradProgram, gradRowProgram, lit, probsProgram, rowProgram, type EntmaxProgram } from '../src/fused/entmax_wgsl.js';
+import {
+  gradProgram,
+  gradRowProgram,
+  lit,
+  probsProgram,
+  rowProgram,
+  type EntmaxProgram,
+} from '../src/fused/entmax_wgsl.js';
 import { directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
-import { dot, entmax15Ref, entmaxAlphaDerivRef, entmaxJvpRef, entmaxRef, mulberry32, randn, softmaxRef, sparsemaxRef } from './reference.js';
+import {
+  dot,
+  entmax15Ref,
+  entmaxAlphaDerivRef,
+  entmaxJvpRef,
+  entmaxRef,
+  mulberry32,
+  randn,
+  softmaxRef,
+  sparsemaxRef,
+} from './reference.js';
 
-const fused = (x: number[][], a: number | tf.Tensor) => tf.tidy(() => entmaxFused(tf.tensor2d(x), a).arraySync() as number[][]);
-const mirror = (row: number[], a: number, nIter = FUSED_NITER) => entmaxForwardMirror(Float32Array.from(row), Float32Array.of(a), 1, row.length, nIter).p;
+const fused = (x: number[][], a: number | tf.Tensor) =>
+  tf.tidy(() => entmaxFused(tf.tensor2d(x), a).arraySync() as number[][]);
+const mirror = (row: number[], a: number, nIter = FUSED_NITER) =>
+  entmaxForwardMirror(Float32Array.from(row), Float32Array.of(a), 1, row.length, nIter).p;
 const maxErr = (p: ArrayLike<number>, ref: number[]) => ref.reduce((e, r, i) => Math.max(e, Math.abs(p[i] - r)), 0);
 
 describe('fused entmax mirror: series helpers', () => {
   it('ln, log1p, expm1(y)/y and φ match Math to float32 precision', () => {
-    for (const w of [1e-30, 3e-8, 0.1, 0.5, 0.70710677, 0.70710678, 0.999, 1, 1.0001, 1.41421, 1.5, 2, 3.7, 8192, 3e38]) {
+    for (const w of [
+      1e-30, 3e-8, 0.1, 0.5, 0.70710677, 0.70710678, 0.999, 1, 1.0001, 1.41421, 1.5, 2, 3.7, 8192, 3e38,
+    ]) {
       expect(Math.abs(lnF(w) - Math.log(w))).toBeLessThanOrEqual(2.5e-7 * Math.max(1, Math.abs(Math.log(w))));
     }
     for (const t of [-0.9999999, -0.5, -0.3, -0.29, -0.2, -1e-3, -1e-7, 0, 1e-6, 0.1, 0.4, 0.41, 2, 100]) {
@@ -32,7 +63,9 @@ describe('fused entmax mirror: series helpers', () => {
       expect(Math.abs(phiF(t, Math.fround(1 + t)) - phi)).toBeLessThanOrEqual(2e-6 * phi + 1e-45);
     }
     for (const y of [-27, -1, -0.31, -0.3, -0.1, -1e-6, 0, 1e-5, 0.29, 0.5, 3]) {
-      expect(Math.abs(expm1xF(y) - (y === 0 ? 1 : Math.expm1(y) / y))).toBeLessThanOrEqual(3e-7 * Math.abs(Math.expm1(y) / y || 1));
+      expect(Math.abs(expm1xF(y) - (y === 0 ? 1 : Math.expm1(y) / y))).toBeLessThanOrEqual(
+        3e-7 * Math.abs(Math.expm1(y) / y || 1),
+      );
     }
   });
 });
@@ -58,8 +91,17 @@ describe('entmaxFused [cpu]', () => {
     for (const a of [1.2, 1.5, 2, 3]) {
       expect(fused([[-7]], a)).toEqual([[1]]);
       expectClose(fused([[3, 3, 3, 3]], a)[0], [0.25, 0.25, 0.25, 0.25], 1e-7);
-      const got = fused([[0.4, -Infinity, 1.3, -0.2, -Infinity, 0.9], [-Infinity, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity],
-        [1, NaN, 0, 0, 0, 0], [1, Infinity, 0, 0, 0, 0], [Infinity, -Infinity, 0, 0, 0, 0], [1e30, -1e30, 0, 5, 1e30, 2]], a);
+      const got = fused(
+        [
+          [0.4, -Infinity, 1.3, -0.2, -Infinity, 0.9],
+          [-Infinity, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity],
+          [1, NaN, 0, 0, 0, 0],
+          [1, Infinity, 0, 0, 0, 0],
+          [Infinity, -Infinity, 0, 0, 0, 0],
+          [1e30, -1e30, 0, 5, 1e30, 2],
+        ],
+        a,
+      );
       const trunc = entmaxRef([0.4, 1.3, -0.2, 0.9], a);
       expectClose(got[0], [trunc[0], 0, trunc[1], trunc[2], 0, trunc[3]], 1e-6);
       expect(got[1]).toEqual([0, 0, 0, 0, 0, 0]);
@@ -75,7 +117,13 @@ describe('entmaxFused [cpu]', () => {
     const x = randomRows(5, 4, 9, 1.5);
     const alphas = [1.05, 1.5, 2, 2.5];
     fused(x, tf.tensor2d(alphas, [4, 1])).forEach((r, i) => expectClose(r, entmaxRef(x[i], alphas[i]), 1e-6));
-    const heads = tf.tidy(() => entmaxFused(tf.tensor4d(x.flat(), [1, 2, 2, 9]), tf.tensor4d([1.3, 3], [1, 2, 1, 1])).arraySync() as number[][][][]);
+    const heads = tf.tidy(
+      () =>
+        entmaxFused(
+          tf.tensor4d(x.flat(), [1, 2, 2, 9]),
+          tf.tensor4d([1.3, 3], [1, 2, 1, 1]),
+        ).arraySync() as number[][][][],
+    );
     heads[0].flat().forEach((r, i) => expectClose(r, entmaxRef(x[i], i < 2 ? 1.3 : 3), 1e-6));
     expectClose(fused(x, tf.scalar(0.5))[0], softmaxRef(x[0]), 1e-6);               // raised to 1 + 1e-6
   });
@@ -97,7 +145,10 @@ describe('entmaxFused [cpu]', () => {
         const rows = randomRows(n * 3 + 5, 3, n, scale);
         const got = fused(rows, alpha);
         const bis = tf.tidy(() => entmaxBisect(tf.tensor2d(rows), alpha).arraySync() as number[][]);
-        const sorted = alpha === 1.5 || alpha === 2 ? tf.tidy(() => (alpha === 2 ? sparsemax : entmax15)(tf.tensor2d(rows)).arraySync() as number[][]) : bis;
+        const sorted =
+          alpha === 1.5 || alpha === 2
+            ? tf.tidy(() => (alpha === 2 ? sparsemax : entmax15)(tf.tensor2d(rows)).arraySync() as number[][])
+            : bis;
         const ref = alpha === 2 ? sparsemaxRef : alpha === 1.5 ? entmax15Ref : (z: number[]) => entmaxRef(z, alpha);
         rows.forEach((r, i) => {
           expectClose(got[i], ref(r), 1e-6);
@@ -112,7 +163,9 @@ describe('entmaxFused [cpu]', () => {
     const x = tf.tensor2d(randomRows(3, 4, 16, 2));
     const a = tf.tensor2d([1.2, 1.5, 2, 2.7], [4, 1]);
     expectNoLeak(() => tf.dispose(tf.grad((z: tf.Tensor) => tf.sum(tf.square(entmaxFused(z, 1.7))))(x)));
-    expectNoLeak(() => tf.dispose(tf.grads((z: tf.Tensor, al: tf.Tensor) => tf.sum(tf.square(entmaxFused(z, al))))([x, a])));
+    expectNoLeak(() =>
+      tf.dispose(tf.grads((z: tf.Tensor, al: tf.Tensor) => tf.sum(tf.square(entmaxFused(z, al))))([x, a])),
+    );
     expectNoLeak(() => tf.dispose(entmaxFused(x, a)));
     tf.dispose([x, a]);
   });
@@ -136,7 +189,9 @@ describe('fused entmax mirror: rows up to n = 8192 (no tfjs)', () => {
     it(`α = ${alpha}: float64 reference at n = 4096 and 8192, converged within FUSED_NITER − 2 steps`, () => {
       const rng = mulberry32(Math.round(alpha * 100));
       for (const [n, scale] of [[4096, 1], [8192, 3], [3000, 0.2], [10000, 1]]) {
-        const row = Array.from({ length: n }, (_, i) => Math.fround(i % 7 === 0 && scale === 0.2 ? 0.5 : scale * randn(rng)));
+        const row = Array.from({ length: n }, (_, i) =>
+          Math.fround(i % 7 === 0 && scale === 0.2 ? 0.5 : scale * randn(rng)),
+        );
         const ref = entmaxRef(row, alpha, 80);
         const floor = maxErr(mirror(row, alpha, 40), ref);
         expect(floor).toBeLessThan(alpha > 3 ? 1e-5 : 2e-6);
@@ -148,14 +203,19 @@ describe('fused entmax mirror: rows up to n = 8192 (no tfjs)', () => {
 
   it('few steps are not enough: the iteration count matters (the test can fail)', () => {
     const row = randomRows(77, 1, 4096, 1)[0].map(Math.fround);
-    for (const alpha of [1.99, 4]) expect(maxErr(mirror(row, alpha, 3), entmaxRef(row, alpha, 80))).toBeGreaterThan(1e-4);
+    for (const alpha of [1.99, 4])
+      expect(maxErr(mirror(row, alpha, 3), entmaxRef(row, alpha, 80))).toBeGreaterThan(1e-4);
   });
 });
 
 describe('entmaxFused gradients [cpu]', () => {
   beforeAll(async () => { await selectBackend('cpu'); });
   const grads = (map: (z: tf.Tensor, a: tf.Tensor) => tf.Tensor, x: number[][], u: number[][], a: tf.Tensor) =>
-    tf.tidy(() => tf.grads((z: tf.Tensor, al: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), map(z, al))))([tf.tensor2d(x), a]).map(values));
+    tf.tidy(() =>
+      tf
+        .grads((z: tf.Tensor, al: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), map(z, al))))([tf.tensor2d(x), a])
+        .map(values),
+    );
 
   for (const alpha of [1.01, 1.3, 1.5, 2, 3]) {
     it(`α = ${alpha}: x-gradient equals entmaxBisect's, the float64 Jacobian and finite differences`, () => {
@@ -169,7 +229,13 @@ describe('entmaxFused gradients [cpu]', () => {
       const gRows = g.arraySync() as number[][];
       fused(x, alpha).forEach((p, i) => expectClose(gRows[i], entmaxJvpRef(p, alpha, u[i]), 2e-5, 1e-3));
       // Finite differences need supports that do not change within ±1e-3·v.
-      const support = (sign: number) => x.map((r, i) => entmaxRef(r.map((z, j) => z + sign * 1e-3 * v[i][j]), alpha).map((p) => p > 0));
+      const support = (sign: number) =>
+        x.map((r, i) =>
+          entmaxRef(
+            r.map((z, j) => z + sign * 1e-3 * v[i][j]),
+            alpha,
+          ).map((p) => p > 0),
+        );
       expect(support(1)).toEqual(support(-1));
       const fd = directional(loss((z) => entmaxFused(z, alpha)), xt, vt);
       expect(Math.abs(dot(values(g), values(vt)) - fd)).toBeLessThan(1e-2 * (1 + Math.abs(fd)));
@@ -185,11 +251,19 @@ describe('entmaxFused gradients [cpu]', () => {
     const [bx, ba] = grads(entmaxBisect, x, u, tf.tensor2d(alphas, [4, 1]));
     expectClose(gx, bx, 2e-6, 1e-4);
     expectClose(ga, ba, 2e-5, 1e-3);
-    ga.forEach((g, i) => expect(Math.abs(g - dot(u[i], entmaxAlphaDerivRef(x[i], alphas[i])))).toBeLessThan(2e-5 + 1e-4 * Math.abs(g)));
+    ga.forEach((g, i) =>
+      expect(Math.abs(g - dot(u[i], entmaxAlphaDerivRef(x[i], alphas[i])))).toBeLessThan(2e-5 + 1e-4 * Math.abs(g)),
+    );
     const [, gs] = grads(entmaxFused, x, u, tf.scalar(1.3));
     const ref = x.reduce((s, r, i) => s + dot(u[i], entmaxAlphaDerivRef(r, 1.3)), 0);
     expect(Math.abs(gs[0] - ref)).toBeLessThan(1e-5 + 1e-4 * Math.abs(ref));
-    const head = tf.tidy(() => values(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.tensor4d(u.flat(), [1, 2, 2, 8]), entmaxFused(tf.tensor4d(x.flat(), [1, 2, 2, 8]), a))))(tf.tensor4d([1.3, 1.9], [1, 2, 1, 1]))));
+    const head = tf.tidy(() =>
+      values(
+        tf.grad((a: tf.Tensor) =>
+          tf.sum(tf.mul(tf.tensor4d(u.flat(), [1, 2, 2, 8]), entmaxFused(tf.tensor4d(x.flat(), [1, 2, 2, 8]), a))),
+        )(tf.tensor4d([1.3, 1.9], [1, 2, 1, 1])),
+      ),
+    );
     const hr = [0, 1, 2, 3].map((i) => dot(u[i], entmaxAlphaDerivRef(x[i], i < 2 ? 1.3 : 1.9)));
     expectClose(head, [hr[0] + hr[1], hr[2] + hr[3]], 3e-5, 1e-4);
   });
@@ -214,8 +288,18 @@ describe('entmaxFused gradients [cpu]', () => {
   });
 
   it('masked entries, masked rows and one-entry supports get 0; NaN rows NaN', () => {
-    const x = tf.tensor2d([[0.3, -Infinity, 1.2, 0.1], [-Infinity, -Infinity, -Infinity, -Infinity], [5, 0, -1, -2], [1, NaN, 0, 0]]);
-    const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(entmaxFused(z, a), tf.tensor1d([1, 2, 3, 4]))))([x, tf.fill([4, 1], 1.7)]).map(values);
+    const x = tf.tensor2d([
+      [0.3, -Infinity, 1.2, 0.1],
+      [-Infinity, -Infinity, -Infinity, -Infinity],
+      [5, 0, -1, -2],
+      [1, NaN, 0, 0],
+    ]);
+    const [gx, ga] = tf
+      .grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(entmaxFused(z, a), tf.tensor1d([1, 2, 3, 4]))))([
+        x,
+        tf.fill([4, 1], 1.7),
+      ])
+      .map(values);
     expect(gx[1]).toBe(0);
     expect(gx.slice(4, 12)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     expect(gx.slice(0, 12).every(Number.isFinite)).toBe(true);
@@ -256,7 +340,12 @@ describe('entmax() on webgpu takes the fused kernels (a cpu clone named webgpu r
 describe('WGSL program objects', () => {
   it('one workgroup per row for the row programs, flat elementwise programs; keys name the variant', () => {
     const r = rowProgram(32768, 4096, 16);
-    expect([r.workgroupSize, r.dispatch, r.outputShape, r.variableNames]).toEqual([[256, 1, 1], [32768, 1, 1], [32768, 4], ['scores', 'alphas']]);
+    expect([r.workgroupSize, r.dispatch, r.outputShape, r.variableNames]).toEqual([
+      [256, 1, 1],
+      [32768, 1, 1],
+      [32768, 4],
+      ['scores', 'alphas'],
+    ]);
     expect(r.shaderKey).toBe('aesEntmaxRow_256_16_true_16');
     expect(rowProgram(4, 20000, 16).shaderKey).toBe('aesEntmaxRow_256_79_false_16');
     expect(rowProgram(4, 100, 16).workgroupSize).toEqual([64, 1, 1]);
@@ -264,12 +353,23 @@ describe('WGSL program objects', () => {
     expect([p.dispatch, p.size]).toEqual([[16, 1, 1], true]);
     expect(gradRowProgram(3, 1500, true).variableNames).toEqual(['scores', 'alphas', 'rowStats', 'dy']);
     expect(gradProgram(3, 7).variableNames).toEqual(['scores', 'alphas', 'rowStats', 'dy', 'rowGrad']);
-    expect([lit(1), lit(1 / 3), lit(-1e30), lit(-3.4028234663852886e38)]).toEqual(['1.000000000', '0.3333333433', '-1.000000015e+30', '-3.402823466e+38']);
-    for (const v of [1 / 3, 0.1, Math.SQRT2, 1e-30, 3.4028234663852886e38]) expect(Math.fround(Number(lit(v)))).toBe(Math.fround(v));
+    expect([lit(1), lit(1 / 3), lit(-1e30), lit(-3.4028234663852886e38)]).toEqual([
+      '1.000000000',
+      '0.3333333433',
+      '-1.000000015e+30',
+      '-3.402823466e+38',
+    ]);
+    for (const v of [1 / 3, 0.1, Math.SQRT2, 1e-30, 3.4028234663852886e38])
+      expect(Math.fround(Number(lit(v)))).toBe(Math.fround(v));
   });
 
   it('barriers only in uniform control flow: no return/break, loops with constant bounds around reductions', () => {
-    for (const prog of [rowProgram(8, 300, 16), rowProgram(8, 9000, 16), gradRowProgram(8, 300, true), gradRowProgram(8, 300, false)]) {
+    for (const prog of [
+      rowProgram(8, 300, 16),
+      rowProgram(8, 9000, 16),
+      gradRowProgram(8, 300, true),
+      gradRowProgram(8, 300, false),
+    ]) {
       const code = prog.getUserCode();
       const main = code.slice(code.indexOf('fn main'));
       expect(main).not.toMatch(/\breturn\b|\bbreak\b|\bcontinue\b/);
@@ -296,11 +396,22 @@ describe('WGSL run by wgsl_reflect (CPU interpreter)', () => {
     runProgram = (p, inputs, shapes) => {
       let code = '';
       const stand = {
-        device: { limits: { maxComputeWorkgroupsPerDimension: 65535 }, createShaderModule: (d: { code: string }) => { code = d.code; return {}; }, createComputePipeline: () => ({}) },
-        pipelineCache: {}, uploadToGPU: () => undefined, recordAndSubmit: () => undefined, tensorMap: { get: () => ({ dtype: 'float32' }) },
+        device: {
+          limits: { maxComputeWorkgroupsPerDimension: 65535 },
+          createShaderModule: (d: { code: string }) => {
+            code = d.code;
+            return {};
+          },
+          createComputePipeline: () => ({}),
+        },
+        pipelineCache: {},
+        uploadToGPU: () => undefined,
+        recordAndSubmit: () => undefined,
+        tensorMap: { get: () => ({ dtype: 'float32' }) },
         makeTensorInfo: (shape: number[], dtype: string) => ({ shape, dtype, dataId: {} }),
       };
-      const run = (WebGPUBackend.prototype as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown }).runWebGPUProgram;
+      const run = (WebGPUBackend.prototype as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown })
+        .runWebGPUProgram;
       run.call(stand, p, shapes.map((shape) => ({ shape, dtype: 'float32', dataId: {} })), 'float32');
       return code;
     };
@@ -312,8 +423,14 @@ describe('WGSL run by wgsl_reflect (CPU interpreter)', () => {
     const u = new wr.WgslReflect(code).uniforms[0];
     const view = new DataView(new ArrayBuffer(u.size + 16));
     const strides = (s: number[]) => s.slice(1).map((_, i) => s.slice(i + 1).reduce((a, b) => a * b, 1));
-    const values: Record<string, number[]> = { outShape: p.outputShape, outShapeStrides: strides(p.outputShape), size: [p.outputShape.reduce((a, b) => a * b)] };
-    p.variableNames.forEach((v, i) => Object.assign(values, { [`${v}Shape`]: shapes[i], [`${v}ShapeStrides`]: strides(shapes[i]) }));
+    const values: Record<string, number[]> = {
+      outShape: p.outputShape,
+      outShapeStrides: strides(p.outputShape),
+      size: [p.outputShape.reduce((a, b) => a * b)],
+    };
+    p.variableNames.forEach((v, i) =>
+      Object.assign(values, { [`${v}Shape`]: shapes[i], [`${v}ShapeStrides`]: strides(shapes[i]) }),
+    );
     for (const m of u.members!) {
       if (m.name === 'NAN' || m.name === 'INFINITY') view.setFloat32(m.offset, m.name === 'NAN' ? NaN : Infinity, true);
       else (values[m.name] ?? []).forEach((v, i) => view.setInt32(m.offset + 4 * i, v, true));
@@ -326,8 +443,13 @@ describe('WGSL run by wgsl_reflect (CPU interpreter)', () => {
   }
 
   it('every program parses as tfjs would compile it, with the expected bindings', () => {
-    for (const [p, shapes] of [[rowProgram(64, 4096, 16), [[64, 4096], [64]]], [rowProgram(2, 9000, 16), [[2, 9000], [1]]], [probsProgram(8, 300), [[8, 300], [8], [8, 4]]],
-      [gradRowProgram(8, 300, true), [[8, 300], [8], [8, 4], [8, 300]]], [gradProgram(8, 300), [[8, 300], [8], [8, 4], [8, 300], [8, 2]]]] as Array<[EntmaxProgram, number[][]]>) {
+    for (const [p, shapes] of [
+      [rowProgram(64, 4096, 16), [[64, 4096], [64]]],
+      [rowProgram(2, 9000, 16), [[2, 9000], [1]]],
+      [probsProgram(8, 300), [[8, 300], [8], [8, 4]]],
+      [gradRowProgram(8, 300, true), [[8, 300], [8], [8, 4], [8, 300]]],
+      [gradProgram(8, 300), [[8, 300], [8], [8, 4], [8, 300], [8, 2]]],
+    ] as Array<[EntmaxProgram, number[][]]>) {
       const refl = new wr.WgslReflect(runProgram(p, [], shapes));
       expect(refl.entry.compute.map((f) => f.name)).toEqual(['_start']);
       expect(refl.storage.map((s) => s.name)).toEqual(['result', ...p.variableNames]);
@@ -337,9 +459,14 @@ describe('WGSL run by wgsl_reflect (CPU interpreter)', () => {
   it('naga (wgpu\'s shader validator, compiled to wasm) accepts every program: parse, types, bindings', async () => {
     const naga = await import('naga-wasm');
     const check = (code: string) => { naga.validate(naga.parseWgsl(code)); };
-    const programs: Array<[EntmaxProgram, number[][]]> = [[rowProgram(64, 4096, 16), [[64, 4096], [64]]], [rowProgram(2, 9000, 16), [[2, 9000], [1]]],
-      [probsProgram(8, 300), [[8, 300], [8], [8, 4]]], [gradRowProgram(8, 300, true), [[8, 300], [8], [8, 4], [8, 300]]],
-      [gradRowProgram(8, 4096, false), [[8, 4096], [8], [8, 4], [8, 4096]]], [gradProgram(8, 300), [[8, 300], [8], [8, 4], [8, 300], [8, 2]]]];
+    const programs: Array<[EntmaxProgram, number[][]]> = [
+      [rowProgram(64, 4096, 16), [[64, 4096], [64]]],
+      [rowProgram(2, 9000, 16), [[2, 9000], [1]]],
+      [probsProgram(8, 300), [[8, 300], [8], [8, 4]]],
+      [gradRowProgram(8, 300, true), [[8, 300], [8], [8, 4], [8, 300]]],
+      [gradRowProgram(8, 4096, false), [[8, 4096], [8], [8, 4], [8, 4096]]],
+      [gradProgram(8, 300), [[8, 300], [8], [8, 4], [8, 300], [8, 2]]],
+    ];
     for (const [p, shapes] of programs) check(runProgram(p, [], shapes));
     // The check can fail: a type error is rejected.
     const code = runProgram(rowProgram(8, 300, 16), [], [[8, 300], [8]]);

@@ -20,12 +20,32 @@ const MAPS: Array<[string, RowMap, number]> = [
  * Rows whose support does not change within ±margin·v: finite differences are then exact up to
  * curvature. Checked with the float64 reference.
  */
-function stableRows(seed: number, rows: number, n: number, alpha: number, margin = 5e-3): { x: number[][]; v: number[][] } {
+function stableRows(
+  seed: number,
+  rows: number,
+  n: number,
+  alpha: number,
+  margin = 5e-3,
+): { x: number[][]; v: number[][] } {
   const x = randomRows(seed, rows * 4, n, 1.5);
   const v = randomRows(seed + 1, rows * 4, n, 1);
-  const same = (a: number[], b: number[]) => a.every((p, i) => (p > 0) === (b[i] > 0));
-  const keep = x.map((r, i) => same(entmaxRef(r.map((z, j) => z + margin * v[i][j]), alpha), entmaxRef(r.map((z, j) => z - margin * v[i][j]), alpha)));
-  const idx = keep.map((k, i) => (k ? i : -1)).filter((i) => i >= 0).slice(0, rows);
+  const same = (a: number[], b: number[]) => a.every((p, i) => p > 0 === b[i] > 0);
+  const keep = x.map((r, i) =>
+    same(
+      entmaxRef(
+        r.map((z, j) => z + margin * v[i][j]),
+        alpha,
+      ),
+      entmaxRef(
+        r.map((z, j) => z - margin * v[i][j]),
+        alpha,
+      ),
+    ),
+  );
+  const idx = keep
+    .map((k, i) => (k ? i : -1))
+    .filter((i) => i >= 0)
+    .slice(0, rows);
   expect(idx.length).toBe(rows);
   return { x: idx.map((i) => x[i]), v: idx.map((i) => v[i]) };
 }
@@ -90,12 +110,16 @@ describeAllBackends('gradients wrt α', () => {
     const x = randomRows(31, 4, 8, 1.5);
     const u = randomRows(32, 4, 8, 1);
     const alphas = [1.05, 1.4, 1.8, 2.6];
-    const perRow = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), entmaxBisect(tf.tensor2d(x), a))))(tf.tensor2d(alphas, [4, 1]));
+    const perRow = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), entmaxBisect(tf.tensor2d(x), a))))(
+      tf.tensor2d(alphas, [4, 1]),
+    );
     expect(perRow.shape).toEqual([4, 1]);
     const ref = refAlphaGrad(x, u, alphas);
     ref.forEach((r, i) => expect(Math.abs(values(perRow)[i] - r)).toBeLessThan(2e-4 + 2e-3 * Math.abs(r)));
     // x as [B=1, H=2, T=2, S=8]; heads get α 1.3 and 1.9.
-    const head = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.tensor4d(u.flat(), [1, 2, 2, 8]), entmaxBisect(tf.tensor4d(x.flat(), [1, 2, 2, 8]), a))))(tf.tensor4d([1.3, 1.9], [1, 2, 1, 1]));
+    const head = tf.grad((a: tf.Tensor) =>
+      tf.sum(tf.mul(tf.tensor4d(u.flat(), [1, 2, 2, 8]), entmaxBisect(tf.tensor4d(x.flat(), [1, 2, 2, 8]), a))),
+    )(tf.tensor4d([1.3, 1.9], [1, 2, 1, 1]));
     expect(head.shape).toEqual([1, 2, 1, 1]);
     const hr = refAlphaGrad(x, u, [1.3, 1.3, 1.9, 1.9]);
     expectClose(values(head), [hr[0] + hr[1], hr[2] + hr[3]], 3e-4, 3e-3);
@@ -104,7 +128,11 @@ describeAllBackends('gradients wrt α', () => {
   it('α → 1: the α-gradient tends to p(Σ p ℓ² − ℓ²)/2 with p = softmax (no cancellation)', () => {
     const x = randomRows(35, 3, 7, 1.5);
     const u = randomRows(36, 3, 7, 1);
-    const g = values(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), entmaxBisect(tf.tensor2d(x), a))))(tf.fill([3, 1], 1 + 1e-5)));
+    const g = values(
+      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), entmaxBisect(tf.tensor2d(x), a))))(
+        tf.fill([3, 1], 1 + 1e-5),
+      ),
+    );
     x.forEach((r, i) => {
       const p = softmaxRef(r);
       const l = p.map(Math.log);
@@ -116,7 +144,9 @@ describeAllBackends('gradients wrt α', () => {
 
   it('support of size 1 gives ∂p/∂α = 0 exactly; fully masked rows give 0', () => {
     const x = tf.tensor2d([[5, 0, -1], [-Infinity, -Infinity, -Infinity]]);
-    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(entmaxBisect(x, a), tf.tensor1d([1, 2, 3]))))(tf.tensor2d([1.7, 1.7], [2, 1]));
+    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(entmaxBisect(x, a), tf.tensor1d([1, 2, 3]))))(
+      tf.tensor2d([1.7, 1.7], [2, 1]),
+    );
     expect(values(g)).toEqual([0, 0]);
   });
 });

@@ -5,14 +5,25 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { attention, EntropicMultiHeadAttention, multiHeadAttention, planAttention, type NormaliserSpec } from '../src/index.js';
+import {
+  attention,
+  EntropicMultiHeadAttention,
+  multiHeadAttention,
+  planAttention,
+  type NormaliserSpec,
+} from '../src/index.js';
 import { describeAllBackends, expectClose, expectNoLeak, values } from './helpers.js';
 
 const [B, T, D, H, d] = [2, 6, 12, 3, 4];
 
 async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
   let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => { saved = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   return tf.loadLayersModel(tf.io.fromMemory(saved!));
 }
 
@@ -20,12 +31,24 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
   const x = () => tf.randomNormal([B, T, D], 0, 1, 'float32', 7);
 
   it('equals projections + attention() computed independently (batched matMul)', () => {
-    const layer = new EntropicMultiHeadAttention({ numHeads: H, keyDim: d, causal: true, normaliser: ['softmax', 'sparsemax', 'entmax15'] });
+    const layer = new EntropicMultiHeadAttention({
+      numHeads: H,
+      keyDim: d,
+      causal: true,
+      normaliser: ['softmax', 'sparsemax', 'entmax15'],
+    });
     const xs = x();
     const y = layer.apply(xs) as tf.Tensor;
     const [wq, wk, wv, wo, bq, bk, bv, bo] = layer.getWeights();
-    const heads = (w: tf.Tensor, b: tf.Tensor) => tf.transpose(tf.reshape(tf.add(tf.matMul(xs, tf.tile(tf.expandDims(w, 0), [B, 1, 1])), b), [B, T, H, d]), [0, 2, 1, 3]);
-    const att = attention(heads(wq, bq), heads(wk, bk), heads(wv, bv), { causal: true, normaliser: ['softmax', 'sparsemax', 'entmax15'] }).output;
+    const heads = (w: tf.Tensor, b: tf.Tensor) =>
+      tf.transpose(
+        tf.reshape(tf.add(tf.matMul(xs, tf.tile(tf.expandDims(w, 0), [B, 1, 1])), b), [B, T, H, d]),
+        [0, 2, 1, 3],
+      );
+    const att = attention(heads(wq, bq), heads(wk, bk), heads(wv, bv), {
+      causal: true,
+      normaliser: ['softmax', 'sparsemax', 'entmax15'],
+    }).output;
     const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, H * d]);
     const expected = tf.reshape(tf.add(tf.matMul(merged, wo), bo), [B, T, D]);
     expectClose(values(y), values(expected), 1e-5);
@@ -33,11 +56,27 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
 
   for (const spec of ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned'] as NormaliserSpec[]) {
     it(`${spec}: KV-cache decoding, one token at a time, equals the full causal pass`, () => {
-      const layer = new EntropicMultiHeadAttention({ numHeads: H, keyDim: d, causal: true, normaliser: spec, alphaInit: 1.3 });
+      const layer = new EntropicMultiHeadAttention({
+        numHeads: H,
+        keyDim: d,
+        causal: true,
+        normaliser: spec,
+        alphaInit: 1.3,
+      });
       const xs = x();
       const full = layer.apply(xs) as tf.Tensor;
       const w = layer.getWeights();
-      const weights = { wq: w[0], wk: w[1], wv: w[2], wo: w[3], bq: w[4], bk: w[5], bv: w[6], bo: w[7], alphaRaw: w[8] };
+      const weights = {
+        wq: w[0],
+        wk: w[1],
+        wv: w[2],
+        wo: w[3],
+        bq: w[4],
+        bk: w[5],
+        bv: w[6],
+        bo: w[7],
+        alphaRaw: w[8],
+      };
       const cfg = { numHeads: H, keyDim: d, causal: true, plan: planAttention(spec, { heads: H }) };
       let cache;
       const steps: tf.Tensor[] = [];
@@ -51,7 +90,13 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
   }
 
   it('trains inside tf.sequential: loss falls, learned α moves and stays in (1, 2), AES state updates', async () => {
-    const layer = new EntropicMultiHeadAttention({ inputShape: [T, D], numHeads: H, keyDim: d, causal: true, normaliser: ['learned', 'learned', 'aes'] });
+    const layer = new EntropicMultiHeadAttention({
+      inputShape: [T, D],
+      numHeads: H,
+      keyDim: d,
+      causal: true,
+      normaliser: ['learned', 'learned', 'aes'],
+    });
     const model = tf.sequential({ layers: [layer] });
     model.compile({ optimizer: tf.train.adam(0.05), loss: 'meanSquaredError' });
     const xs = x();
@@ -68,14 +113,20 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
     expect(after[2]).toBeGreaterThanOrEqual(1);                         // AES estimate set by training calls
   });
 
-  it('save/load round trip: same outputs, learned α and AES state restored; usable in tf.model with a context', async () => {
+  it('save/load round trip: same outputs, learned α and AES state restored; usable in tf.model', async () => {
     const q = tf.input({ shape: [T, D] });
     const c = tf.input({ shape: [T + 2, 8] });
-    const layer = new EntropicMultiHeadAttention({ numHeads: H, keyDim: d, outputDim: 5, normaliser: ['learned', 'aes', { alpha: 1.7 }], alphaInit: 1.2 });
+    const layer = new EntropicMultiHeadAttention({
+      numHeads: H,
+      keyDim: d,
+      outputDim: 5,
+      normaliser: ['learned', 'aes', { alpha: 1.7 }],
+      alphaInit: 1.2,
+    });
     const model = tf.model({ inputs: [q, c], outputs: layer.apply([q, c]) as tf.SymbolicTensor });
     const inputs = [x(), tf.randomNormal([B, T + 2, 8], 0, 1, 'float32', 9)];
     model.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
-    await model.fit(inputs, tf.zeros([B, T, 5]), { epochs: 2, verbose: 0 });   // moves α, sets the AES state
+    await model.fit(inputs, tf.zeros([B, T, 5]), { epochs: 2, verbose: 0 }); // moves α, sets the AES state
     const loaded = await roundTrip(model);
     expectClose(values(loaded.predict(inputs) as tf.Tensor), values(model.predict(inputs) as tf.Tensor), 0);
     const restored = loaded.layers.find((l) => l instanceof EntropicMultiHeadAttention) as EntropicMultiHeadAttention;
@@ -86,13 +137,27 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
 
   it('config errors are clear; no leaked tensors across 100 calls', () => {
     expect(() => new EntropicMultiHeadAttention({ numHeads: 0, keyDim: 4 })).toThrow(/numHeads/);
-    expect(() => new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, normaliser: 'tanh' as NormaliserSpec })).toThrow(/unknown attention normaliser/);
-    expect(() => new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, normaliser: ['softmax'] })).toThrow(/1 normalisers for 2 heads/);
+    expect(
+      () => new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, normaliser: 'tanh' as NormaliserSpec }),
+    ).toThrow(/unknown attention normaliser/);
+    expect(() => new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, normaliser: ['softmax'] })).toThrow(
+      /1 normalisers for 2 heads/,
+    );
     expect(() => new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, alphaInit: 2 })).toThrow(/alphaInit/);
-    expect(() => new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, kernelInitializer: 'magic' })).toThrow(/kernelInitializer/);
-    const layer = new EntropicMultiHeadAttention({ numHeads: H, keyDim: d, causal: true, normaliser: ['learned', 'aes', 'sparsemax'] });
+    expect(() => new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, kernelInitializer: 'magic' })).toThrow(
+      /kernelInitializer/,
+    );
+    const layer = new EntropicMultiHeadAttention({
+      numHeads: H,
+      keyDim: d,
+      causal: true,
+      normaliser: ['learned', 'aes', 'sparsemax'],
+    });
     const xs = x();
     expectNoLeak(() => tf.dispose(layer.apply(xs) as tf.Tensor), 100);
-    expectNoLeak(() => { const r = layer.callWithStats(xs, { training: true, returnStats: true }); tf.dispose([r.output, ...Object.values(r.stats!)]); }, 20);
+    expectNoLeak(() => {
+      const r = layer.callWithStats(xs, { training: true, returnStats: true });
+      tf.dispose([r.output, ...Object.values(r.stats!)]);
+    }, 20);
   });
 });

@@ -4,7 +4,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { entmax15, entmax15Loss, entmaxBisect, entmaxBisectLoss, reduceLoss, sparsemax, sparsemaxLoss } from '../src/index.js';
+import {
+  entmax15,
+  entmax15Loss,
+  entmaxBisect,
+  entmaxBisectLoss,
+  reduceLoss,
+  sparsemax,
+  sparsemaxLoss,
+} from '../src/index.js';
 import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
 import { fyLossRef } from './reference.js';
 
@@ -74,7 +82,9 @@ describeAllBackends('Fenchel–Young losses', () => {
     const kept = [l[0], l[2], l[4], l[5]];
     expect(values(sparsemaxLoss(zt, yt, { reduction: 'mean' }))[0]).toBeCloseTo(kept.reduce((a, b) => a + b) / 4, 5);
     expect(values(sparsemaxLoss(zt, yt, { reduction: 'sum' }))[0]).toBeCloseTo(kept.reduce((a, b) => a + b), 5);
-    expect(values(entmax15Loss(zt, tf.tensor1d([7, 7, 7, 7, 7, 7], 'int32'), { ignoreIndex: 7, reduction: 'mean' }))).toEqual([0]);
+    expect(
+      values(entmax15Loss(zt, tf.tensor1d([7, 7, 7, 7, 7, 7], 'int32'), { ignoreIndex: 7, reduction: 'mean' })),
+    ).toEqual([0]);
     expect(values(reduceLoss(tf.tensor1d([1, 2, 3]), 'mean'))[0]).toBeCloseTo(2, 6);
     expect(() => reduceLoss(tf.tensor1d([1]), 'avg' as 'mean')).toThrow(/reduction/);
   });
@@ -95,7 +105,9 @@ describeAllBackends('Fenchel–Young losses', () => {
     expect(() => entmaxBisectLoss(zt, tf.tensor1d(y, 'int32'), 0.9)).toThrow(/alpha must be ≥ 1/);
     const yt = tf.tensor1d(y, 'int32');
     const a = tf.scalar(1.4);
-    expectNoLeak(() => tf.dispose(tf.grads((t: tf.Tensor, al: tf.Tensor) => tf.sum(entmaxBisectLoss(t, yt, al)))([zt, a])));
+    expectNoLeak(() =>
+      tf.dispose(tf.grads((t: tf.Tensor, al: tf.Tensor) => tf.sum(entmaxBisectLoss(t, yt, al)))([zt, a])),
+    );
     tf.dispose([zt, yt, a]);
   });
 });

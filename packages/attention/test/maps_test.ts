@@ -41,7 +41,8 @@ describeAllBackends('maps', () => {
     it(`${name}: constant row is uniform, length-1 row is [1], sums are 1`, () => {
       expectClose(run(map, [[3, 3, 3, 3]])[0], [0.25, 0.25, 0.25, 0.25], 1e-6);
       expectClose(run(map, [[-7]])[0], [1], 1e-6);
-      for (const r of run(map, randomRows(1, 6, 33, 3))) expect(Math.abs(r.reduce((a, b) => a + b) - 1)).toBeLessThan(1e-5);
+      for (const r of run(map, randomRows(1, 6, 33, 3)))
+        expect(Math.abs(r.reduce((a, b) => a + b) - 1)).toBeLessThan(1e-5);
     });
   }
 
@@ -109,9 +110,16 @@ describeAllBackends('maps', () => {
     }
   });
 
-  it("solver 'halley' (the default) matches 60 bisection halvings and the exact sort-based maps, masked and special rows too", () => {
-    for (const [scale, n] of [[0.05, 300], [1, 50], [3, 1000], [1000, 40]] as const) {
-      const rows = randomRows(scale * 100 + n, 6, n, scale).map((r, i) => (i === 1 ? r.map((v, j) => (j % 3 ? v : -Infinity)) : r));
+  it("solver 'halley' (default) matches 60 bisection halvings and the exact sort-based maps, special rows too", () => {
+    for (const [scale, n] of [
+      [0.05, 300],
+      [1, 50],
+      [3, 1000],
+      [1000, 40],
+    ] as const) {
+      const rows = randomRows(scale * 100 + n, 6, n, scale).map((r, i) =>
+        i === 1 ? r.map((v, j) => (j % 3 ? v : -Infinity)) : r,
+      );
       rows.push(Array(n).fill(-Infinity), [NaN, ...Array(n - 1).fill(0)]);
       for (const a of [1.01, 1.25, 1.5, 2, 3]) {
         const got = run((x) => entmaxBisect(x, a, { solver: 'halley' }), rows);
@@ -125,7 +133,7 @@ describeAllBackends('maps', () => {
     expect(() => entmaxBisect(tf.tensor2d([[1, 2]]), 1.5, { solver: 'newton' as 'halley' })).toThrow(/solver must be/);
   });
 
-  it('halley: per-row tensor α mixing α ≤ 2 (Halley) and α > 2 (Newton) rows; few passes compared with bisection', async () => {
+  it('halley: per-row α mixing α ≤ 2 (Halley) and α > 2 (Newton) rows; fewer passes than bisection', async () => {
     const rows = randomRows(77, 6, 700, 2);
     const alphas = [1.05, 1.3, 1.5, 2, 2.5, 4];
     const x = tf.tensor2d(rows);
@@ -133,8 +141,10 @@ describeAllBackends('maps', () => {
     const got = run((z) => entmaxBisect(z, al), rows);
     rows.forEach((r, i) => expectClose(got[i], entmaxRef(r, alphas[i]), 3e-6));
     // Count the kernels that run over the whole [rows, n] score tensor (the cost): Halley stops early.
-    const passes = async (solver: 'halley' | 'bisect') => (await tf.profile(() => entmaxBisect(x, 1.3, { solver })))
-      .kernels.filter((k) => k.inputShapes.some((s) => s?.length === 2 && s[1] === 700)).length;
+    const passes = async (solver: 'halley' | 'bisect') =>
+      (await tf.profile(() => entmaxBisect(x, 1.3, { solver }))).kernels.filter((k) =>
+        k.inputShapes.some((s) => s?.length === 2 && s[1] === 700),
+      ).length;
     const [h, b] = [await passes('halley'), await passes('bisect')];
     console.log(`full-width kernels: halley ${h}, bisect ${b}`);
     expect(b).toBeGreaterThanOrEqual(30 * 4);
@@ -145,7 +155,10 @@ describeAllBackends('maps', () => {
   it('α = 3 on peaked rows (1000·randn) gives no NaN and matches the reference', () => {
     const rows = randomRows(99, 8, 40, 1000);
     const p = run(bisect(3), rows);
-    rows.forEach((r, i) => { expect(p[i].every(Number.isFinite)).toBe(true); expectClose(p[i], entmaxRef(r, 3), 1e-5); });
+    rows.forEach((r, i) => {
+      expect(p[i].every(Number.isFinite)).toBe(true);
+      expectClose(p[i], entmaxRef(r, 3), 1e-5);
+    });
   });
 
   it('α = 1 dispatches to softmax exactly; a tensor α = 1 is softmax within 1e-5', () => {
@@ -166,7 +179,9 @@ describeAllBackends('maps', () => {
     const alphas = [1.1, 1.5, 2, 2.7];
     const got = run((x) => entmaxBisect(x, tf.tensor2d(alphas, [4, 1])), rows);
     rows.forEach((r, i) => expectClose(got[i], entmaxRef(r, alphas[i]), 2e-5));
-    const heads = tf.tidy(() => entmaxBisect(tf.tensor4d(rows.flat(), [1, 2, 2, 12]), tf.tensor4d([1.3, 1.9], [1, 2, 1, 1])).arraySync()) as number[][][][];
+    const heads = tf.tidy(() =>
+      entmaxBisect(tf.tensor4d(rows.flat(), [1, 2, 2, 12]), tf.tensor4d([1.3, 1.9], [1, 2, 1, 1])).arraySync(),
+    ) as number[][][][];
     heads[0].forEach((h, hi) => h.forEach((r, j) => expectClose(r, entmaxRef(rows[hi * 2 + j], hi ? 1.9 : 1.3), 2e-5)));
   });
 

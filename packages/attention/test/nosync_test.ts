@@ -5,7 +5,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attention, EntropicMultiHeadAttention, entmax15, entmaxBisect, entmaxBisectLoss, logitStats, softmax, sparsemax, sparsemaxLoss, type NormaliserSpec } from '../src/index.js';
+import {
+  attention,
+  EntropicMultiHeadAttention,
+  entmax15,
+  entmaxBisect,
+  entmaxBisectLoss,
+  logitStats,
+  softmax,
+  sparsemax,
+  sparsemaxLoss,
+  type NormaliserSpec,
+} from '../src/index.js';
 import { registerNoSyncBackend } from '@aes/node';
 import { expectClose, randomRows } from './helpers.js';
 
@@ -33,7 +44,13 @@ describe('read-free paths (a no-sync clone of cpu)', () => {
     const rows = [...randomRows(1, 5, 40, 2), Array(40).fill(-Infinity), [NaN, ...Array(39).fill(0)]];
     const x = () => tf.tensor2d(rows);
     const dy = () => tf.tensor2d(randomRows(2, 7, 40, 1));
-    for (const f of [softmax, sparsemax, entmax15, (z: tf.Tensor) => entmaxBisect(z, 1.5), (z: tf.Tensor) => entmaxBisect(z, tf.scalar(1.3))]) {
+    for (const f of [
+      softmax,
+      sparsemax,
+      entmax15,
+      (z: tf.Tensor) => entmaxBisect(z, 1.5),
+      (z: tf.Tensor) => entmaxBisect(z, tf.scalar(1.3)),
+    ]) {
       const [got, ref] = await onBoth(() => [f(x()), tf.grad(f)(x(), dy())]);
       got.forEach((g, i) => expectClose(g, ref[i], 1e-6));
     }
@@ -53,17 +70,29 @@ describe('read-free paths (a no-sync clone of cpu)', () => {
     const t = (s: number) => tf.tensor4d(randomRows(s, 60, 4, 1.5).flat(), shape as [number, number, number, number]);
     const specs: NormaliserSpec[] = ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned'];
     const [got, ref] = await onBoth(() => {
-      const f = (q: tf.Tensor) => attention(q, t(2), t(3), { causal: true, normaliser: specs, alphaRaw: tf.tensor1d([0, 0, 0, 0, 0.7]) }).output;
+      const f = (q: tf.Tensor) =>
+        attention(q, t(2), t(3), { causal: true, normaliser: specs, alphaRaw: tf.tensor1d([0, 0, 0, 0, 0.7]) }).output;
       return [f(t(1)), tf.grad(f)(t(1))];
     });
     got.forEach((g, i) => expectClose(g, ref[i], 1e-5));
   });
 
-  it('AES heads run read-free (gate and running ζ on the device) and agree with cpu over successive calls', async () => {
+  it('AES heads run read-free (gate and ζ on the device), agreeing with cpu over successive calls', async () => {
     const shape = [2, 5, 6, 4];
-    const t = (s: number, scale = 1.5) => tf.tensor4d(randomRows(s, 60, 4, scale).flat(), shape as [number, number, number, number]);
-    const specs: NormaliserSpec[] = [{ aes: { varentropyThreshold: 0 } }, { aes: { varentropyThreshold: 100 } }, 'softmax', { aes: { gradient: 'schedule', measureOn: 'output' } }, { aes: { S0: 0.2, Smax: 0.6 } }];
-    const keyMask = () => tf.tensor2d([[1, 1, 1, 1, 1, 1], [1, 1, 0, 1, 1, 0]]);
+    const t = (s: number, scale = 1.5) =>
+      tf.tensor4d(randomRows(s, 60, 4, scale).flat(), shape as [number, number, number, number]);
+    const specs: NormaliserSpec[] = [
+      { aes: { varentropyThreshold: 0 } },
+      { aes: { varentropyThreshold: 100 } },
+      'softmax',
+      { aes: { gradient: 'schedule', measureOn: 'output' } },
+      { aes: { S0: 0.2, Smax: 0.6 } },
+    ];
+    const keyMask = () =>
+      tf.tensor2d([
+        [1, 1, 1, 1, 1, 1],
+        [1, 1, 0, 1, 1, 0],
+      ]);
     const [got, ref] = await onBoth(() => {
       const out: tf.Tensor[] = [];
       let state: tf.Tensor | undefined;
@@ -79,8 +108,8 @@ describe('read-free paths (a no-sync clone of cpu)', () => {
     });
     got.forEach((g, i) => expectClose(g, ref[i], 2e-5));
     const zetas = ref.filter((_, i) => i % 3 === 2);
-    expect(zetas[0].filter(Number.isFinite).length).toBe(4);           // every AES head has an estimate
-    expect(new Set(zetas.map((z) => z.map((x) => x.toFixed(6)).join())).size).toBeGreaterThan(1);   // and some move
+    expect(zetas[0].filter(Number.isFinite).length).toBe(4); // every AES head has an estimate
+    expect(new Set(zetas.map((z) => z.map((x) => x.toFixed(6)).join())).size).toBeGreaterThan(1); // and some move
     await tf.setBackend(NOSYNC);
     expect(attention(t(1), t(2), t(3), { normaliser: 'aes' }).modes).toEqual(Array(5).fill('device'));
   });
@@ -88,7 +117,12 @@ describe('read-free paths (a no-sync clone of cpu)', () => {
   it('the layer keeps its AES running ζ on the device: training calls update it as on cpu', async () => {
     const x = () => tf.tensor3d(randomRows(7, 2 * 6, 8, 2).flat(), [2, 6, 8]);
     const [got, ref] = await onBoth(() => {
-      const layer = new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, normaliser: ['aes', { aes: { varentropyThreshold: 0 } }] });
+      const layer = new EntropicMultiHeadAttention({
+        numHeads: 2,
+        keyDim: 4,
+        causal: true,
+        normaliser: ['aes', { aes: { varentropyThreshold: 0 } }],
+      });
       layer.build([2, 6, 8]);
       layer.setWeights(layer.getWeights().map((w, i) => (/aes_zeta/.test(layer.weights[i].name) ? w
         : tf.tensor(randomRows(40 + i, 1, w.size, 0.5)[0], w.shape))));

@@ -9,9 +9,14 @@ import { AES_DEFAULTS, alphaOf, attention, planAttention } from '../src/index.js
 
 describe('planAttention', () => {
   it('resolves every head once: fixed α with the name of its map, learned, AES with defaults and a schedule', () => {
-    const plan = planAttention(['softmax', 'entmax15', 'alpha=1.3', 'learned', 'aes', { aes: { S0: 0.1 } }, 'aes'], { heads: 7 });
+    const plan = planAttention(['softmax', 'entmax15', 'alpha=1.3', 'learned', 'aes', { aes: { S0: 0.1 } }, 'aes'], {
+      heads: 7,
+    });
     expect(plan.heads.slice(0, 3)).toEqual([
-      { kind: 'fixed', name: 'softmax', alpha: 1 }, { kind: 'fixed', name: 'entmax15', alpha: 1.5 }, { kind: 'fixed', name: 'fixed', alpha: 1.3 }]);
+      { kind: 'fixed', name: 'softmax', alpha: 1 },
+      { kind: 'fixed', name: 'entmax15', alpha: 1.5 },
+      { kind: 'fixed', name: 'fixed', alpha: 1.3 },
+    ]);
     expect(plan.heads[3]).toEqual({ kind: 'learned' });
     const aes = plan.heads[4] as Extract<(typeof plan.heads)[number], { kind: 'aes' }>;
     expect(aes.aes).toEqual(AES_DEFAULTS);
@@ -46,7 +51,11 @@ describe('planAttention', () => {
     expect(Array.from(a.output.dataSync())).toEqual(Array.from(b.output.dataSync()));
     expect(Array.from(a.state!.dataSync())).toEqual(Array.from(b.state!.dataSync()));
     expect(() => attention(q, k, v, { plan, normaliser: 'softmax' })).toThrow(/either plan or normaliser/);
-    expect(() => attention(q, k, v, { plan: planAttention('softmax', { heads: 2 }) })).toThrow(/plan has 2 heads, q has 3/);
-    expect(() => attention(q, k, v, { plan, state: tf.zeros([2]) })).toThrow(/AES state must be a float32 tensor \[3\]/);
+    expect(() => attention(q, k, v, { plan: planAttention('softmax', { heads: 2 }) })).toThrow(
+      /plan has 2 heads, q has 3/,
+    );
+    expect(() => attention(q, k, v, { plan, state: tf.zeros([2]) })).toThrow(
+      /AES state must be a float32 tensor \[3\]/,
+    );
   });
 });

@@ -18,7 +18,12 @@ export interface CheckpointExtra {
 }
 
 /** Writes model + tokenizer (+ extra) through `io` (e.g. `fileSystemIO(dir)` from @aes/node). */
-export async function saveCheckpoint(io: tf.io.IOHandler, model: GPT, tokenizer: Tokenizer, extra: CheckpointExtra = {}): Promise<void> {
+export async function saveCheckpoint(
+  io: tf.io.IOHandler,
+  model: GPT,
+  tokenizer: Tokenizer,
+  extra: CheckpointExtra = {},
+): Promise<void> {
   if (!io.save) throw new Error('saveCheckpoint: the IOHandler cannot save');
   const named: Record<string, tf.Tensor> = Object.fromEntries(model.params);
   for (const [k, t] of Object.entries(extra.tensors ?? {})) named[`extra/${k}`] = t;
@@ -45,7 +50,11 @@ export async function loadCheckpoint(io: tf.io.IOHandler, dir = 'checkpoint'): P
   if (art.format !== FORMAT) throw new Error(`${dir} is not an @aes/models checkpoint (format ${String(art.format)})`);
   const config = (art.modelTopology as { config?: GPTConfig })?.config;
   if (!config) throw new Error(`checkpoint ${dir} has no model config`);
-  const meta = (art.userDefinedMetadata ?? {}) as { tokenizer?: unknown; aesState?: Array<Array<number | null>>; meta?: Record<string, unknown> };
+  const meta = (art.userDefinedMetadata ?? {}) as {
+    tokenizer?: unknown;
+    aesState?: Array<Array<number | null>>;
+    meta?: Record<string, unknown>;
+  };
   const tokenizer = tokenizerFromJSON(meta.tokenizer);
   const model = new GPT(config, { seed: 0 });
   const weights = tf.io.decodeWeights(art.weightData!, art.weightSpecs!);
@@ -54,16 +63,20 @@ export async function loadCheckpoint(io: tf.io.IOHandler, dir = 'checkpoint'): P
     if (name.startsWith('extra/')) { tensors[name.slice(6)] = t; continue; }
     const v = model.params.get(name);
     if (!v) throw new Error(`checkpoint ${dir} has weight '${name}' that the model does not`);
-    if (!tf.util.arraysEqual(v.shape, t.shape)) throw new Error(`checkpoint weight '${name}' has shape [${t.shape}], model expects [${v.shape}]`);
+    if (!tf.util.arraysEqual(v.shape, t.shape))
+      throw new Error(`checkpoint weight '${name}' has shape [${t.shape}], model expects [${v.shape}]`);
     v.assign(t);
     t.dispose();
   }
   // Checkpoints before the AES state became a weight kept it in the metadata (null for NaN).
   meta.aesState?.forEach((z, l) => {
     const name = `h${l}.attn.aes_zeta`;
-    if (model.params.has(name) && !(name in weights)) tf.tidy(() => model.params.get(name)!.assign(tf.tensor1d(z.map((x) => x ?? NaN))));
+    if (model.params.has(name) && !(name in weights))
+      tf.tidy(() => model.params.get(name)!.assign(tf.tensor1d(z.map((x) => x ?? NaN))));
   });
-  const missing = [...model.params].filter(([n]) => !(n in weights) && !(meta.aesState && n.endsWith('.aes_zeta'))).map(([n]) => n);
+  const missing = [...model.params]
+    .filter(([n]) => !(n in weights) && !(meta.aesState && n.endsWith('.aes_zeta')))
+    .map(([n]) => n);
   if (missing.length) throw new Error(`checkpoint ${dir} lacks weights ${missing.join(', ')}`);
   return { model, tokenizer, meta: meta.meta ?? {}, tensors };
 }

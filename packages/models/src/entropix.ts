@@ -72,18 +72,40 @@ export interface EntropixConfig {
  * multiply are in bits: aH attention entropy, aV attention varentropy, IS interaction strength,
  * agr agreement, H + V logit entropy + varentropy).
  *   careful:    T = min(carefulTMax, T₀(carefulT0 + carefulTAttnH·aH))
- *   exploring:  T = min(exploreTMax, T₀(exploreT0 + exploreTIS·IS)), k = max(exploreKMin, ⌊K₀(1 + exploreKAgree(1 − agr))⌋)
- *   resampling: T = max(resampleTMin, T₀(resampleT0 + resampleTAttnV·aV)), p = max(resamplePMin, P₀ − resamplePAttnH·aH)
+ *   exploring:  T = min(exploreTMax, T₀(exploreT0 + exploreTIS·IS)),
+ *               k = max(exploreKMin, ⌊K₀(1 + exploreKAgree(1 − agr))⌋)
+ *   resampling: T = max(resampleTMin, T₀(resampleT0 + resampleTAttnV·aV)),
+ *               p = max(resamplePMin, P₀ − resamplePAttnH·aH)
  *   adaptive:   T = T₀(1 + adaptTLogit(H+V) + adaptTAttn(aH+aV) − adaptTAgree·agr),
  *               k = clip(round(K₀(1 + adaptKIS·IS − adaptKAgree·agr)), 1, adaptKMax),
- *               p = clip(P₀(1 + adaptPAttnV·aV), adaptPMin, 1), m = clip(m₀(1 − adaptMinPLogit(H+V)), adaptMinPLo, adaptMinPHi)
+ *               p = clip(P₀(1 + adaptPAttnV·aV), adaptPMin, 1),
+ *               m = clip(m₀(1 − adaptMinPLogit(H+V)), adaptMinPLo, adaptMinPHi)
  */
 export interface EntropixCoefficients {
-  carefulT0: number; carefulTAttnH: number; carefulTMax: number;
-  exploreT0: number; exploreTIS: number; exploreTMax: number; exploreKAgree: number; exploreKMin: number;
-  resampleT0: number; resampleTAttnV: number; resampleTMin: number; resamplePAttnH: number; resamplePMin: number;
-  adaptTLogit: number; adaptTAttn: number; adaptTAgree: number; adaptKIS: number; adaptKAgree: number; adaptKMax: number;
-  adaptPAttnV: number; adaptPMin: number; adaptMinPLogit: number; adaptMinPLo: number; adaptMinPHi: number;
+  carefulT0: number;
+  carefulTAttnH: number;
+  carefulTMax: number;
+  exploreT0: number;
+  exploreTIS: number;
+  exploreTMax: number;
+  exploreKAgree: number;
+  exploreKMin: number;
+  resampleT0: number;
+  resampleTAttnV: number;
+  resampleTMin: number;
+  resamplePAttnH: number;
+  resamplePMin: number;
+  adaptTLogit: number;
+  adaptTAttn: number;
+  adaptTAgree: number;
+  adaptKIS: number;
+  adaptKAgree: number;
+  adaptKMax: number;
+  adaptPAttnV: number;
+  adaptPMin: number;
+  adaptMinPLogit: number;
+  adaptMinPLo: number;
+  adaptMinPHi: number;
 }
 
 export const ENTROPIX_COEFFICIENTS: Readonly<EntropixCoefficients> = Object.freeze({
@@ -94,7 +116,7 @@ export const ENTROPIX_COEFFICIENTS: Readonly<EntropixCoefficients> = Object.free
   adaptPAttnV: 0.1, adaptPMin: 0.1, adaptMinPLogit: 0.5, adaptMinPLo: 0.01, adaptMinPHi: 0.5,
 });
 
-/** Defaults from the Entropix reference (REFERENCES.md). */
+/** The Entropix reference code's defaults (the file comment lists its branch rules). */
 export const ENTROPIX_DEFAULTS: Readonly<EntropixConfig> = Object.freeze({
   temperature: 0.666, topP: 0.9, topK: 27, minP: 0.03,
   lowEntropy: 0.1, lowVarentropy: 0.1, highEntropy: 3, resampleEntropy: 5, highVarentropy: 5,
@@ -139,13 +161,19 @@ const CONFIG_RULES: Record<keyof EntropixConfig, Check> = {
 export function checkEntropixConfig(config: Partial<EntropixConfig> = {}): Readonly<EntropixConfig> {
   for (const key of Object.keys(config)) {
     if (!Object.hasOwn(CONFIG_RULES, key)) {
-      throw new RangeError(`entropix: unknown option '${key}'; valid options are ${Object.keys(CONFIG_RULES).join(', ')}`);
+      throw new RangeError(
+        `entropix: unknown option '${key}'; valid options are ${Object.keys(CONFIG_RULES).join(', ')}`,
+      );
     }
   }
   const coefficients = { ...ENTROPIX_COEFFICIENTS, ...config.coefficients };
   for (const [k, v] of Object.entries(coefficients)) {
-    if (!Object.hasOwn(ENTROPIX_COEFFICIENTS, k)) throw new RangeError(`entropix: unknown coefficient '${k}'; valid: ${Object.keys(ENTROPIX_COEFFICIENTS).join(', ')}`);
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`entropix: coefficient ${k} must be a finite number, got ${String(v)}`);
+    if (!Object.hasOwn(ENTROPIX_COEFFICIENTS, k))
+      throw new RangeError(
+        `entropix: unknown coefficient '${k}'; valid: ${Object.keys(ENTROPIX_COEFFICIENTS).join(', ')}`,
+      );
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new RangeError(`entropix: coefficient ${k} must be a finite number, got ${String(v)}`);
   }
   const cfg = { ...ENTROPIX_DEFAULTS, ...config, coefficients: Object.freeze(coefficients) };
   for (const [key, [ok, what]] of Object.entries(CONFIG_RULES)) {
@@ -153,15 +181,22 @@ export function checkEntropixConfig(config: Partial<EntropixConfig> = {}): Reado
     if (!ok(v)) throw new RangeError(`entropix: ${key} must be ${what}, got ${String(v)}`);
   }
   // Without these the low/high regions overlap and the branch would depend on the test order.
-  if (cfg.lowEntropy > cfg.highEntropy) throw new RangeError(`entropix: lowEntropy (${cfg.lowEntropy}) must be ≤ highEntropy (${cfg.highEntropy})`);
+  if (cfg.lowEntropy > cfg.highEntropy)
+    throw new RangeError(`entropix: lowEntropy (${cfg.lowEntropy}) must be ≤ highEntropy (${cfg.highEntropy})`);
   if (cfg.lowVarentropy > cfg.highVarentropy) {
-    throw new RangeError(`entropix: lowVarentropy (${cfg.lowVarentropy}) must be ≤ highVarentropy (${cfg.highVarentropy})`);
+    throw new RangeError(
+      `entropix: lowVarentropy (${cfg.lowVarentropy}) must be ≤ highVarentropy (${cfg.highVarentropy})`,
+    );
   }
   return Object.freeze(cfg);
 }
 
 /** The region of (H bits, V bits²): the four named regions are disjoint, the rest is 'adaptive'. */
-export function entropixBranch(entropyBits: number, varentropyBits: number, config: Readonly<EntropixConfig> = ENTROPIX_DEFAULTS): EntropixBranch {
+export function entropixBranch(
+  entropyBits: number,
+  varentropyBits: number,
+  config: Readonly<EntropixConfig> = ENTROPIX_DEFAULTS,
+): EntropixBranch {
   const [h, v, c] = [entropyBits, varentropyBits, config];
   const lowV = v < c.lowVarentropy;
   const highV = v > c.highVarentropy;
@@ -175,7 +210,11 @@ export function entropixBranch(entropyBits: number, varentropyBits: number, conf
 const clip = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
 
 /** Truncation settings of a branch (see the file comment); null for 'argmax', which does not draw. */
-export function entropixSampling(branch: EntropixBranch, m: EntropixMetrics, c: Readonly<EntropixConfig>): EntropixSampling | null {
+export function entropixSampling(
+  branch: EntropixBranch,
+  m: EntropixMetrics,
+  c: Readonly<EntropixConfig>,
+): EntropixSampling | null {
   const base = { temperature: c.temperature, topK: c.topK, topP: c.topP, minP: c.minP };
   const { attnEntropyBits: aH, attnVarentropyBits: aV, agreement: agr, interactionStrength: is } = m;
   const k = c.coefficients;
@@ -222,7 +261,8 @@ function metricsOf(logits: tf.Tensor1D, attention: AttentionSummary | undefined)
   tf.dispose([entropy, varentropy]);
   const a = attention ?? { entropy: 0, varentropy: 0, agreement: 0, interactionStrength: 0 };
   for (const [k, x] of Object.entries(a)) {
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new RangeError(`entropixSampler: attention.${k} must be a finite number, got ${String(x)}`);
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      throw new RangeError(`entropixSampler: attention.${k} must be a finite number, got ${String(x)}`);
   }
   return {
     entropyBits: h, varentropyBits: v,
@@ -263,7 +303,8 @@ export function entropixSampler(config: Partial<EntropixConfig> = {}): Sampler {
       // Sampler sees no history, so that guard belongs to the caller (e.g. after emitting it, use
       // a second entropixSampler without clarifyingToken for the next step).
       const token = cfg.clarifyingToken;
-      if (token >= row.length) throw new RangeError(`entropixSampler: clarifyingToken ${token} is outside the vocabulary (V = ${row.length})`);
+      if (token >= row.length)
+        throw new RangeError(`entropixSampler: clarifyingToken ${token} is outside the vocabulary (V = ${row.length})`);
       return { token, record: { ...record, clarifying: true, kept: null, p: null, pModel: model[token] } };
     }
     const s = entropixSampling(branch, m, cfg) as EntropixSampling;

@@ -75,7 +75,10 @@ const RULES: Record<keyof FilterLogitsArgs, [Check, string]> = {
  * Checks filter options and returns them with `minTokensToKeep` filled in. Throws a RangeError
  * naming the option and its allowed range, or listing the valid keys for an unknown one.
  */
-export function checkFilterLogitsArgs(opts: FilterLogitsArgs, op = 'filterLogits'): FilterLogitsArgs & { minTokensToKeep: number } {
+export function checkFilterLogitsArgs(
+  opts: FilterLogitsArgs,
+  op = 'filterLogits',
+): FilterLogitsArgs & { minTokensToKeep: number } {
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
     throw new TypeError(`${op}: options must be an object with keys ${FILTER_LOGITS_KEYS.join(', ')}`);
   }

@@ -38,13 +38,15 @@ export interface FreeEnergyStats {
 function rowOf(logits: tf.Tensor | ArrayLike<number>, op: string): Float64Array {
   const x = Float64Array.from(logits instanceof tf.Tensor ? logitsRow(logits, op) : logits);
   if (x.length === 0) throw new RangeError(`${op}: logits must not be empty`);
-  for (const v of x) if (Number.isNaN(v) || v === Infinity) throw new RangeError(`${op}: logits must be finite or -Infinity, got ${v}`);
+  for (const v of x)
+    if (Number.isNaN(v) || v === Infinity) throw new RangeError(`${op}: logits must be finite or -Infinity, got ${v}`);
   if (!x.some(Number.isFinite)) throw new RangeError(`${op}: every logit is -Infinity`);
   return x;
 }
 
 function checkT(t: number, op: string): void {
-  if (typeof t !== 'number' || !(t > 0) || !Number.isFinite(t)) throw new RangeError(`${op}: temperature must be a finite number > 0, got ${String(t)}`);
+  if (typeof t !== 'number' || !(t > 0) || !Number.isFinite(t))
+    throw new RangeError(`${op}: temperature must be a finite number > 0, got ${String(t)}`);
 }
 
 /** Stats of an already-checked row: ln Z by logsumexp, then the moments from ln p (no log of a rounded p). */
@@ -130,27 +132,40 @@ function targetNats(target: EntropyTarget, n: number): number {
   const t = (target ?? {}) as { entropy?: number; fraction?: number };
   const keys = Object.keys(t).filter((k) => t[k as keyof typeof t] !== undefined);
   if (keys.length !== 1 || (keys[0] !== 'entropy' && keys[0] !== 'fraction')) {
-    throw new RangeError(`solveTemperature: target must be {entropy: nats} or {fraction: of ln n}, got ${JSON.stringify(target)}`);
+    throw new RangeError(
+      `solveTemperature: target must be {entropy: nats} or {fraction: of ln n}, got ${JSON.stringify(target)}`,
+    );
   }
   if (t.entropy !== undefined) {
-    if (typeof t.entropy !== 'number' || !(t.entropy >= 0) || !Number.isFinite(t.entropy)) throw new RangeError(`solveTemperature: target entropy must be a finite number ≥ 0, got ${String(t.entropy)}`);
+    if (typeof t.entropy !== 'number' || !(t.entropy >= 0) || !Number.isFinite(t.entropy))
+      throw new RangeError(`solveTemperature: target entropy must be a finite number ≥ 0, got ${String(t.entropy)}`);
     return t.entropy;
   }
   const f = t.fraction as number;
-  if (typeof f !== 'number' || !(f >= 0 && f <= 1)) throw new RangeError(`solveTemperature: target fraction must be in [0, 1], got ${String(f)}`);
+  if (typeof f !== 'number' || !(f >= 0 && f <= 1))
+    throw new RangeError(`solveTemperature: target fraction must be in [0, 1], got ${String(f)}`);
   return f * Math.log(n);
 }
 
 function checkSolveArgs(args: SolveTemperatureArgs): Required<SolveTemperatureArgs> {
   for (const k of Object.keys(args)) {
-    if (!Object.hasOwn(SOLVE_TEMPERATURE_DEFAULTS, k)) throw new RangeError(`solveTemperature: unknown option '${k}'; valid options are ${Object.keys(SOLVE_TEMPERATURE_DEFAULTS).join(', ')}`);
+    if (!Object.hasOwn(SOLVE_TEMPERATURE_DEFAULTS, k))
+      throw new RangeError(
+        `solveTemperature: unknown option '${k}'; valid options are ` +
+        `${Object.keys(SOLVE_TEMPERATURE_DEFAULTS).join(', ')}`,
+      );
   }
   const a = { ...SOLVE_TEMPERATURE_DEFAULTS, ...args };
   const pos = (v: number) => typeof v === 'number' && v > 0 && Number.isFinite(v);
   if (!pos(a.tol)) throw new RangeError(`solveTemperature: tol must be a finite number > 0, got ${String(a.tol)}`);
-  if (!Number.isInteger(a.maxIter) || a.maxIter < 1) throw new RangeError(`solveTemperature: maxIter must be an integer ≥ 1, got ${String(a.maxIter)}`);
-  if (!pos(a.initial)) throw new RangeError(`solveTemperature: initial must be a finite number > 0, got ${String(a.initial)}`);
-  if (!pos(a.tMin) || !pos(a.tMax) || a.tMin >= a.tMax) throw new RangeError(`solveTemperature: need 0 < tMin < tMax < ∞, got tMin ${String(a.tMin)}, tMax ${String(a.tMax)}`);
+  if (!Number.isInteger(a.maxIter) || a.maxIter < 1)
+    throw new RangeError(`solveTemperature: maxIter must be an integer ≥ 1, got ${String(a.maxIter)}`);
+  if (!pos(a.initial))
+    throw new RangeError(`solveTemperature: initial must be a finite number > 0, got ${String(a.initial)}`);
+  if (!pos(a.tMin) || !pos(a.tMax) || a.tMin >= a.tMax)
+    throw new RangeError(
+      `solveTemperature: need 0 < tMin < tMax < ∞, got tMin ${String(a.tMin)}, tMax ${String(a.tMax)}`,
+    );
   return a;
 }
 
@@ -171,8 +186,19 @@ export function solveTemperature(
   const a = checkSolveArgs(opts);
   const n = z.reduce((c, v) => c + (v > -Infinity ? 1 : 0), 0);
   const goal = targetNats(target, n);
-  const done = (t: number, s: number, iterations: number, clamped: 'low' | 'high' | null = null): SolveTemperatureResult =>
-    ({ temperature: t, entropy: s, target: goal, iterations, converged: clamped === null && Math.abs(s - goal) <= a.tol, clamped });
+  const done = (
+    t: number,
+    s: number,
+    iterations: number,
+    clamped: 'low' | 'high' | null = null,
+  ): SolveTemperatureResult => ({
+    temperature: t,
+    entropy: s,
+    target: goal,
+    iterations,
+    converged: clamped === null && Math.abs(s - goal) <= a.tol,
+    clamped,
+  });
   // The limits of S: ln m as T → 0 (m logits tied at the max), ln n as T → ∞. Neither is attained.
   const top = Math.max(...z);
   const [s0, sInf] = [Math.log(z.reduce((c, v) => c + (v === top ? 1 : 0), 0)), Math.log(n)];
@@ -224,7 +250,8 @@ export function freeEnergySampler(args: FreeEnergySamplerArgs): Sampler {
   const { target, minP = 0, solver = {} } = args ?? ({} as FreeEnergySamplerArgs);
   targetNats(target, 2);                                     // check the shape of the target now
   checkSolveArgs(solver);
-  if (typeof minP !== 'number' || !(minP >= 0 && minP <= 1)) throw new RangeError(`freeEnergySampler: minP must be in [0, 1], got ${String(minP)}`);
+  if (typeof minP !== 'number' || !(minP >= 0 && minP <= 1))
+    throw new RangeError(`freeEnergySampler: minP must be in [0, 1], got ${String(minP)}`);
   return (logits, ctx) => {
     const row = logitsRow(logits, 'freeEnergySampler');
     const sol = solveTemperature(row, target, solver);

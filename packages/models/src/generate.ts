@@ -44,7 +44,8 @@ export function generate(model: GPT, prompt: readonly number[], args: GenerateAr
   if (!prompt.length) throw new RangeError('generate: the prompt must hold at least one token');
   const bad = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
   if (bad !== undefined) throw new RangeError(`generate: prompt token ${bad} outside [0, ${V})`);
-  if (!Number.isInteger(args.maxNewTokens) || args.maxNewTokens < 0) throw new RangeError(`generate: maxNewTokens must be a non-negative integer, got ${args.maxNewTokens}`);
+  if (!Number.isInteger(args.maxNewTokens) || args.maxNewTokens < 0)
+    throw new RangeError(`generate: maxNewTokens must be a non-negative integer, got ${args.maxNewTokens}`);
   const rng = args.rng ?? new Rng(args.seed ?? 0);
   const useCache = args.useCache ?? true;
   const seq = prompt.slice(-blockSize);
@@ -62,7 +63,9 @@ export function generate(model: GPT, prompt: readonly number[], args: GenerateAr
     input.dispose();
     dispose(cache);
     cache = useCache && seq.length < blockSize ? res.present : (dispose(res.present), undefined);
-    const last = tf.tidy(() => tf.reshape(tf.slice(res.logits, [0, feed.length - 1, 0], [1, 1, V]), [V]) as tf.Tensor1D);
+    const last = tf.tidy(
+      () => tf.reshape(tf.slice(res.logits, [0, feed.length - 1, 0], [1, 1, V]), [V]) as tf.Tensor1D,
+    );
     const attention = res.stats ? summarize(res.stats) : undefined;
     res.logits.dispose();
     res.stats?.forEach((s) => tf.dispose(Object.values(s)));
@@ -87,9 +90,20 @@ function dispose(cache?: KVCache[]): void {
 function summarize(stats: import('@aes/attention').AttentionStats[]): AttentionSummary {
   const lastOf = (t: tf.Tensor) => tf.tidy(() => {
     const T = t.shape[t.rank - 1] as number;
-    return tf.mean(tf.slice(t, Array(t.rank).fill(0).map((_, i) => (i === t.rank - 1 ? T - 1 : 0)), [...t.shape.slice(0, -1), 1])).dataSync()[0];
+    return tf
+      .mean(
+        tf.slice(
+          t,
+          Array(t.rank)
+            .fill(0)
+            .map((_, i) => (i === t.rank - 1 ? T - 1 : 0)),
+          [...t.shape.slice(0, -1), 1],
+        ),
+      )
+      .dataSync()[0];
   });
-  const mean = (f: (s: (typeof stats)[number]) => tf.Tensor) => stats.reduce((a, s) => a + lastOf(f(s)), 0) / stats.length;
+  const mean = (f: (s: (typeof stats)[number]) => tf.Tensor) =>
+    stats.reduce((a, s) => a + lastOf(f(s)), 0) / stats.length;
   return {
     entropy: mean((s) => s.entropy),
     varentropy: mean((s) => s.headEntropyVariance),

@@ -11,7 +11,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  alphaOf, matMul2d, multiHeadAttention, planAttention, type AttentionPlan, type AttentionStats, type KVCache, type MhaWeights,
+  alphaOf,
+  matMul2d,
+  multiHeadAttention,
+  planAttention,
+  type AttentionPlan,
+  type AttentionStats,
+  type KVCache,
+  type MhaWeights,
   type NormaliserSpec,
 } from '@aes/attention';
 
@@ -44,7 +51,15 @@ export interface GPTConfig {
 }
 
 export const GPT_DEFAULTS: Readonly<Omit<GPTConfig, 'vocabSize'>> = Object.freeze({
-  nLayer: 2, nHead: 4, nEmbd: 64, blockSize: 64, dropout: 0, weightTying: true, bias: true, attention: 'softmax', alphaInit: 1.5,
+  nLayer: 2,
+  nHead: 4,
+  nEmbd: 64,
+  blockSize: 64,
+  dropout: 0,
+  weightTying: true,
+  bias: true,
+  attention: 'softmax',
+  alphaInit: 1.5,
 });
 
 /** Fills defaults, rejects unknown keys and inconsistent sizes with clear messages. */
@@ -58,7 +73,8 @@ export function resolveConfig(cfg: Partial<GPTConfig> & { vocabSize: number }): 
   }
   if (c.nEmbd % c.nHead) throw new RangeError(`model nEmbd (${c.nEmbd}) must be divisible by nHead (${c.nHead})`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeError(`model dropout must be in [0, 1), got ${c.dropout}`);
-  if (!(c.alphaInit > 1 && c.alphaInit < 2)) throw new RangeError(`model alphaInit must be in (1, 2), got ${c.alphaInit}`);
+  if (!(c.alphaInit > 1 && c.alphaInit < 2))
+    throw new RangeError(`model alphaInit must be in (1, 2), got ${c.alphaInit}`);
   layerHeads(c).forEach((hs) => planAttention(hs, { heads: c.nHead }));
   return c;
 }
@@ -66,10 +82,12 @@ export function resolveConfig(cfg: Partial<GPTConfig> & { vocabSize: number }): 
 /** The spec of every head, `[nLayer][nHead]`. */
 export function layerHeads(c: GPTConfig): NormaliserSpec[][] {
   const perLayer = Array.isArray(c.attention) ? c.attention : Array(c.nLayer).fill(c.attention);
-  if (perLayer.length !== c.nLayer) throw new RangeError(`model attention lists ${perLayer.length} layers, but nLayer is ${c.nLayer}`);
+  if (perLayer.length !== c.nLayer)
+    throw new RangeError(`model attention lists ${perLayer.length} layers, but nLayer is ${c.nLayer}`);
   return perLayer.map((spec, l) => {
     const heads = Array.isArray(spec) ? spec : Array(c.nHead).fill(spec);
-    if (heads.length !== c.nHead) throw new RangeError(`model attention of layer ${l} lists ${heads.length} heads, but nHead is ${c.nHead}`);
+    if (heads.length !== c.nHead)
+      throw new RangeError(`model attention of layer ${l} lists ${heads.length} heads, but nHead is ${c.nHead}`);
     return heads;
   });
 }
@@ -116,7 +134,8 @@ export class GPT {
     const { vocabSize: V, nLayer, nEmbd: C, blockSize, bias, alphaInit } = this.config;
     // Distinct seeds per tensor; tfjs treats a seed of 0 as "no seed", so they start at 1.
     let seed = opts.seed * 100_003 + 1;
-    const normal = (name: string, shape: number[], std = 0.02) => this.add(name, tf.randomNormal(shape, 0, std, 'float32', seed++));
+    const normal = (name: string, shape: number[], std = 0.02) =>
+      this.add(name, tf.randomNormal(shape, 0, std, 'float32', seed++));
     const zeros = (name: string, shape: number[]) => this.add(name, tf.zeros(shape));
     const ones = (name: string, shape: number[]) => this.add(name, tf.ones(shape));
     const residualStd = 0.02 / Math.sqrt(2 * nLayer);                   // nanoGPT's scaled init of c_proj
@@ -128,7 +147,8 @@ export class GPT {
       for (const w of ['wq', 'wk', 'wv']) normal(`${p}attn.${w}`, [C, C]);
       normal(`${p}attn.wo`, [C, C], residualStd);
       if (bias) for (const b of ['bq', 'bk', 'bv', 'bo']) zeros(`${p}attn.${b}`, [C]);
-      if (this.plans[l].learned) this.add(`${p}attn.alpha`, tf.fill([this.config.nHead], Math.log((alphaInit - 1) / (2 - alphaInit))));
+      if (this.plans[l].learned)
+        this.add(`${p}attn.alpha`, tf.fill([this.config.nHead], Math.log((alphaInit - 1) / (2 - alphaInit))));
       // AES running ζ per head (NaN: no estimate yet): saved with the weights, never trained.
       if (this.plans[l].aesGroups.length) this.add(`${p}attn.aes_zeta`, tf.fill([this.config.nHead], NaN), false);
       ones(`${p}ln2.g`, [C]); zeros(`${p}ln2.b`, [C]);
@@ -170,12 +190,14 @@ export class GPT {
    */
   forward(tokens: tf.Tensor, args: ForwardArgs = {}): ForwardResult {
     const { vocabSize: V, nEmbd: C, nHead: H, blockSize, dropout, bias } = this.config;
-    if (tokens.rank !== 2 || tokens.dtype !== 'int32') throw new TypeError(`GPT.forward: tokens must be int32 [B, T], got ${tokens.dtype} [${tokens.shape}]`);
+    if (tokens.rank !== 2 || tokens.dtype !== 'int32')
+      throw new TypeError(`GPT.forward: tokens must be int32 [B, T], got ${tokens.dtype} [${tokens.shape}]`);
     const [B, T] = tokens.shape as [number, number];
     const past = args.cache?.[0]?.k.shape[2] ?? 0;
     if (past + T > blockSize) throw new RangeError(`GPT.forward: ${past + T} positions exceed blockSize ${blockSize}`);
     const p = (n: string) => this.params.get(n)!;
-    const drop = (x: tf.Tensor, salt: number) => (args.training && dropout > 0 ? tf.dropout(x, dropout, undefined, (args.dropoutSeed ?? 0) * 1009 + salt + 1) : x);
+    const drop = (x: tf.Tensor, salt: number) =>
+      args.training && dropout > 0 ? tf.dropout(x, dropout, undefined, (args.dropoutSeed ?? 0) * 1009 + salt + 1) : x;
     const stats: AttentionStats[] = [];
     const present: KVCache[] = [];
     const logits = tf.tidy(() => {
@@ -199,7 +221,13 @@ export class GPT {
         if (args.keepCache) present.push({ k: tf.keep(a.present.k), v: tf.keep(a.present.v) });
         x = tf.add(x, drop(a.output, 1 + 2 * l));
         const h = layerNorm(x, q('ln2.g'), q('ln2.b'));
-        x = tf.add(x, drop(mlp(h, q('mlp.w1'), q('mlp.w2'), bias ? q('mlp.b1') : undefined, bias ? q('mlp.b2') : undefined), 2 + 2 * l));
+        x = tf.add(
+          x,
+          drop(
+            mlp(h, q('mlp.w1'), q('mlp.w2'), bias ? q('mlp.b1') : undefined, bias ? q('mlp.b2') : undefined),
+            2 + 2 * l,
+          ),
+        );
       }
       x = layerNorm(x, p('lnf.g'), p('lnf.b'));
       const head = this.config.weightTying ? p('wte') : p('head');

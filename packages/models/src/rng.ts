@@ -22,8 +22,14 @@ export class Rng {
 
   /** A generator continuing from a saved `state()`. */
   static fromState(state: readonly number[]): Rng {
-    if (state.length !== 4 || state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff) || state.every((v) => v === 0)) {
-      throw new RangeError(`Rng.fromState: expected four 32-bit unsigned integers, not all zero; got ${JSON.stringify(state)}`);
+    if (
+      state.length !== 4 ||
+      state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff) ||
+      state.every((v) => v === 0)
+    ) {
+      throw new RangeError(
+        `Rng.fromState: expected four 32-bit unsigned integers, not all zero; got ${JSON.stringify(state)}`,
+      );
     }
     const r = new Rng(0);
     r.s = Uint32Array.from(state);

@@ -28,7 +28,8 @@ export function drawCategorical(probs: ArrayLike<number>, rng: Rng): number {
   let total = 0;
   for (let i = 0; i < probs.length; i++) {
     const v = probs[i];
-    if (!(v >= 0 && v < Infinity)) throw new RangeError(`drawCategorical: probabilities must be finite and ≥ 0, got ${v} at ${i}`);
+    if (!(v >= 0 && v < Infinity))
+      throw new RangeError(`drawCategorical: probabilities must be finite and ≥ 0, got ${v} at ${i}`);
     total += v;
   }
   if (!(total > 0)) throw new RangeError('drawCategorical: probabilities sum to 0 (nothing to draw)');
@@ -49,7 +50,8 @@ export function drawCategorical(probs: ArrayLike<number>, rng: Rng): number {
 export function softmax64(row: ArrayLike<number>): Float64Array {
   let m = -Infinity;
   for (let i = 0; i < row.length; i++) {
-    if (Number.isNaN(row[i]) || row[i] === Infinity) throw new RangeError(`softmax64: logits must be finite or -Infinity, got ${row[i]}`);
+    if (Number.isNaN(row[i]) || row[i] === Infinity)
+      throw new RangeError(`softmax64: logits must be finite or -Infinity, got ${row[i]}`);
     m = Math.max(m, row[i]);
   }
   if (m === -Infinity) throw new RangeError('softmax64: every logit is -Infinity (nothing to draw)');
@@ -63,7 +65,8 @@ export function softmax64(row: ArrayLike<number>): Float64Array {
 export function logitsRow(logits: tf.Tensor, op: string): Float32Array {
   if (!(logits instanceof tf.Tensor)) throw new TypeError(`${op}: logits must be a tf.Tensor`);
   if (logits.dtype !== 'float32') throw new TypeError(`${op}: logits must be float32, got ${logits.dtype}`);
-  if (logits.rank !== 1 || logits.shape[0] === 0) throw new RangeError(`${op}: logits must be [V] with V ≥ 1, got shape [${logits.shape}]`);
+  if (logits.rank !== 1 || logits.shape[0] === 0)
+    throw new RangeError(`${op}: logits must be [V] with V ≥ 1, got shape [${logits.shape}]`);
   return logits.dataSync() as Float32Array;
 }
 
@@ -73,7 +76,8 @@ export function sampleFromLogits(logits: tf.Tensor1D, rng: Rng): number {
 }
 
 function checkTemperature(t: number, op: string): void {
-  if (typeof t !== 'number' || !(t > 0) || !Number.isFinite(t)) throw new RangeError(`${op}: temperature must be a finite number > 0, got ${String(t)}`);
+  if (typeof t !== 'number' || !(t > 0) || !Number.isFinite(t))
+    throw new RangeError(`${op}: temperature must be a finite number > 0, got ${String(t)}`);
 }
 
 /** The most probable token (the first one at a tie); uses no randomness. */
@@ -125,7 +129,9 @@ const STAGE_NAMES: Array<[keyof FilterLogitsArgs, string, (v: number) => boolean
  */
 export function filteredSampler(args: FilterLogitsArgs): Sampler {
   const opts = checkFilterLogitsArgs(args, 'filteredSampler');
-  const active = STAGE_NAMES.filter(([k, , on]) => opts[k] !== undefined && on(opts[k] as number)).map(([, name]) => name);
+  const active = STAGE_NAMES.filter(([k, , on]) => opts[k] !== undefined && on(opts[k] as number)).map(
+    ([, name]) => name,
+  );
   const name = active.length > 0 ? active.join('+') : 'plain';
   return (logits, ctx) => {
     const x = filterLogitsArray(logitsRow(logits, 'filteredSampler'), opts);
@@ -151,7 +157,9 @@ export interface EntmaxSamplerArgs {
 export function entmaxSampler(args: EntmaxSamplerArgs): Sampler {
   const { alpha, temperature = 1 } = args ?? ({} as EntmaxSamplerArgs);
   if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha < 1) {
-    throw new RangeError(`entmaxSampler: alpha must be a finite number ≥ 1 (1 = softmax, 2 = sparsemax), got ${String(alpha)}`);
+    throw new RangeError(
+      `entmaxSampler: alpha must be a finite number ≥ 1 (1 = softmax, 2 = sparsemax), got ${String(alpha)}`,
+    );
   }
   checkTemperature(temperature, 'entmaxSampler');
   return (logits, ctx) => {

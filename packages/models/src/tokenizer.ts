@@ -66,7 +66,8 @@ export class CharTokenizer implements Tokenizer {
 export function tokenizerFromJSON(json: unknown): Tokenizer {
   const j = json as Partial<{ kind: string; chars: unknown }> | null;
   if (j?.kind === 'byte') return new ByteTokenizer();
-  if (j?.kind === 'char' && Array.isArray(j.chars) && j.chars.every((c) => typeof c === 'string')) return new CharTokenizer(j.chars as string[]);
+  if (j?.kind === 'char' && Array.isArray(j.chars) && j.chars.every((c) => typeof c === 'string'))
+    return new CharTokenizer(j.chars as string[]);
   throw new RangeError(`not a saved tokenizer: ${JSON.stringify(json)?.slice(0, 80)}`);
 }
 

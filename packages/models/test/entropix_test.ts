@@ -1,13 +1,19 @@
 /**
  * The Entropix sampler: config checks, disjoint branch regions, constructed logits that reach each
- * of the five branches with the settings of REFERENCES.md, units of the attention metrics, the
+ * of the five branches with the reference code's settings, units of the attention metrics, the
  * best-of-n rule, and one test per defect of the reference code (min-p, top-p order, biased draw,
  * unreachable branch).
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import {
-  checkEntropixConfig, ENTROPIX_DEFAULTS, entropixSampling, entropixBranch, entropixProbs, entropixSampler, type EntropixBranch,
+  checkEntropixConfig,
+  ENTROPIX_DEFAULTS,
+  entropixSampling,
+  entropixBranch,
+  entropixProbs,
+  entropixSampler,
+  type EntropixBranch,
 } from '../src/entropix.js';
 import { Rng } from '../src/rng.js';
 import { drawCategorical, softmax64 } from '../src/sample.js';
@@ -29,7 +35,12 @@ const CASES: Record<EntropixBranch, number[]> = {
   adaptive: [2.5, 0, -0.5, -1, -3, -3.5],                                 // H 0.84, V 2.37
 };
 /** Attention metrics in nats: entropy 2 bits, varentropy 1 bit², agreement 0.3, interaction 0.5. */
-const ATTN: AttentionSummary = { entropy: 2 * Math.LN2, varentropy: Math.LN2 ** 2, agreement: 0.3, interactionStrength: 0.5 };
+const ATTN: AttentionSummary = {
+  entropy: 2 * Math.LN2,
+  varentropy: Math.LN2 ** 2,
+  agreement: 0.3,
+  interactionStrength: 0.5,
+};
 
 function sampleOnce(branchCase: EntropixBranch, cfg = {}, attention?: AttentionSummary) {
   const x = tf.tensor1d(CASES[branchCase]);
@@ -44,7 +55,9 @@ describeBackends('entropix', () => {
       lowVarentropy: 0.1, highEntropy: 3, resampleEntropy: 5, highVarentropy: 5, clarifyingToken: null, nSamples: 5 });
     expect(Object.isFrozen(ENTROPIX_DEFAULTS)).toBe(true);
     expect(checkEntropixConfig({ topK: 40 }).topK).toBe(40);
-    expect(() => entropixSampler({ temp: 1 } as never)).toThrow(/unknown option 'temp'; valid options are temperature, topP/);
+    expect(() => entropixSampler({ temp: 1 } as never)).toThrow(
+      /unknown option 'temp'; valid options are temperature, topP/,
+    );
     expect(() => entropixSampler({ temperature: 0 })).toThrow(/temperature must be a number in \(0, ∞\)/);
     expect(() => entropixSampler({ topP: 1.2 })).toThrow(/topP/);
     expect(() => entropixSampler({ topK: 2.5 })).toThrow(/topK must be an integer ≥ 1/);
@@ -55,17 +68,32 @@ describeBackends('entropix', () => {
   });
 
   it('the branch coefficients live in the config: an override changes the formula, unknown ones are rejected', () => {
-    const m = { entropyBits: 4, varentropyBits: 0, attnEntropyBits: 1, attnVarentropyBits: 0, agreement: 0, interactionStrength: 0 };
+    const m = {
+      entropyBits: 4,
+      varentropyBits: 0,
+      attnEntropyBits: 1,
+      attnVarentropyBits: 0,
+      agreement: 0,
+      interactionStrength: 0,
+    };
     const def = entropixSampling('careful', m, checkEntropixConfig())!;
     expect(def.temperature).toBeCloseTo(Math.min(1.5, T0 * (1.3 + 0.2 * 1)), 12);
-    const custom = entropixSampling('careful', m, checkEntropixConfig({ coefficients: { carefulT0: 1, carefulTAttnH: 0.5 } as never }))!;
+    const custom = entropixSampling(
+      'careful',
+      m,
+      checkEntropixConfig({ coefficients: { carefulT0: 1, carefulTAttnH: 0.5 } as never }),
+    )!;
     expect(custom.temperature).toBeCloseTo(Math.min(1.5, T0 * (1 + 0.5 * 1)), 12);
-    expect(() => checkEntropixConfig({ coefficients: { carefulX: 1 } as never })).toThrow(/unknown coefficient 'carefulX'/);
-    expect(() => checkEntropixConfig({ coefficients: { carefulT0: NaN } as never })).toThrow(/carefulT0 must be a finite number/);
+    expect(() => checkEntropixConfig({ coefficients: { carefulX: 1 } as never })).toThrow(
+      /unknown coefficient 'carefulX'/,
+    );
+    expect(() => checkEntropixConfig({ coefficients: { carefulT0: NaN } as never })).toThrow(
+      /carefulT0 must be a finite number/,
+    );
   });
 
   it('defect 4 fixed: the four named regions are disjoint and each is reachable', () => {
-    // The regions as REFERENCES.md states them; at H = 5 exactly (high V) we assign 'resampling'.
+    // The regions as the reference code's rules state them; at H = 5 exactly (high V) we assign 'resampling'.
     const regions: Array<[EntropixBranch, (h: number, v: number) => boolean]> = [
       ['argmax', (h, v) => h < 0.1 && v < 0.1],
       ['careful', (h, v) => h > 3 && v < 0.1],
@@ -97,15 +125,37 @@ describeBackends('entropix', () => {
     expect(() => sampleOnce('careful', { clarifyingToken: 16 })).toThrow(/outside the vocabulary/);
   });
 
-  it('branch settings follow REFERENCES.md, with attention converted from nats to bits', () => {
+  it('branch settings follow the reference code, with attention converted from nats to bits', () => {
     const r = (b: EntropixBranch, a?: AttentionSummary) => sampleOnce(b, {}, a).record;
-    expect(r('careful', ATTN)).toMatchObject({ attnEntropyBits: expect.closeTo(2, 12), attnVarentropyBits: expect.closeTo(1, 12),
-      attention: 'given', temperature: expect.closeTo(Math.min(1.5, T0 * (1.3 + 0.2 * 2)), 12), topK: 27, topP: 0.9, minP: 0.03 });
-    expect(r('careful')).toMatchObject({ attention: 'missing', attnEntropyBits: 0, temperature: expect.closeTo(T0 * 1.3, 12) });
-    expect(r('exploring', ATTN)).toMatchObject({ temperature: expect.closeTo(T0 * (1.2 + 0.3 * 0.5), 12), topK: 36, topP: 0.9 });
+    expect(r('careful', ATTN)).toMatchObject({
+      attnEntropyBits: expect.closeTo(2, 12),
+      attnVarentropyBits: expect.closeTo(1, 12),
+      attention: 'given',
+      temperature: expect.closeTo(Math.min(1.5, T0 * (1.3 + 0.2 * 2)), 12),
+      topK: 27,
+      topP: 0.9,
+      minP: 0.03,
+    });
+    expect(r('careful')).toMatchObject({
+      attention: 'missing',
+      attnEntropyBits: 0,
+      temperature: expect.closeTo(T0 * 1.3, 12),
+    });
+    expect(r('exploring', ATTN)).toMatchObject({
+      temperature: expect.closeTo(T0 * (1.2 + 0.3 * 0.5), 12),
+      topK: 36,
+      topP: 0.9,
+    });
     expect(r('exploring')).toMatchObject({ topK: 40 });                       // ⌊27 · 1.5⌋
-    expect(r('resampling', ATTN)).toMatchObject({ temperature: 2, topP: expect.closeTo(0.5, 12), topK: 27, minP: 0.03 });
-    expect(r('resampling', { ...ATTN, varentropy: 4 * Math.LN2 ** 2 })).toMatchObject({ temperature: expect.closeTo(T0 * 4, 12) });
+    expect(r('resampling', ATTN)).toMatchObject({
+      temperature: 2,
+      topP: expect.closeTo(0.5, 12),
+      topK: 27,
+      minP: 0.03,
+    });
+    expect(r('resampling', { ...ATTN, varentropy: 4 * Math.LN2 ** 2 })).toMatchObject({
+      temperature: expect.closeTo(T0 * 4, 12),
+    });
     const a = r('adaptive', ATTN);
     const hv = (a.entropyBits as number) + (a.varentropyBits as number);
     expect(a).toMatchObject({
@@ -140,7 +190,13 @@ describeBackends('entropix', () => {
     const referenceTopP = (p: number[], topP: number) => {
       const asc = [...p].map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
       let c = 0;
-      return asc.flatMap(([v, i]) => { const before = c; c += v; return before > topP ? [] : [i]; }).sort((a, b) => a - b);
+      return asc
+        .flatMap(([v, i]) => {
+          const before = c;
+          c += v;
+          return before > topP ? [] : [i];
+        })
+        .sort((a, b) => a - b);
     };
     expect(referenceTopP(probs, 0.5)).not.toContain(0);                     // the mode is dropped
     const ours = entropixProbs(probs.map(Math.log), { temperature: 1, topK: 27, topP: 0.5, minP: 0 });
@@ -197,7 +253,9 @@ describeBackends('entropix', () => {
     const sampler = entropixSampler();
     const x = tf.tensor1d(CASES.adaptive);
     const rng = new Rng(0);
-    expect(() => sampler(x, { rng, attention: { ...ATTN, entropy: NaN } })).toThrow(/attention.entropy must be a finite number/);
+    expect(() => sampler(x, { rng, attention: { ...ATTN, entropy: NaN } })).toThrow(
+      /attention.entropy must be a finite number/,
+    );
     const m = tf.tensor2d([[1, 2]]);
     expect(() => sampler(m as unknown as tf.Tensor1D, { rng })).toThrow(/\[V\]/);
     m.dispose();

@@ -25,10 +25,21 @@ function kept(row: number[], opts: FilterLogitsArgs): number[] {
 // ---- The oracle: the HF warpers transcribed op by op (sort, cumsum, scatter, masked_fill) in float64.
 const argsortStable = (a: number[], desc = false) =>
   a.map((v, i) => [v, i] as const).sort((x, y) => (desc ? y[0] - x[0] : x[0] - y[0]) || x[1] - y[1]).map(([, i]) => i);
-const softmax = (a: number[]) => { const m = Math.max(...a); const e = a.map((v) => Math.exp(v - m)); const s = e.reduce((x, y) => x + y, 0); return e.map((v) => v / s); };
+const softmax = (a: number[]) => {
+  const m = Math.max(...a);
+  const e = a.map((v) => Math.exp(v - m));
+  const s = e.reduce((x, y) => x + y, 0);
+  return e.map((v) => v / s);
+};
 const cumsum = (a: number[]) => { let c = 0; return a.map((v) => (c += v)); };
 const maskedFill = (s: number[], remove: boolean[]) => s.map((v, i) => (remove[i] ? NEG : v));
-const scatter = (sortedIdx: number[], vals: boolean[]) => { const out = new Array<boolean>(vals.length); sortedIdx.forEach((j, r) => { out[j] = vals[r]; }); return out; };
+const scatter = (sortedIdx: number[], vals: boolean[]) => {
+  const out = new Array<boolean>(vals.length);
+  sortedIdx.forEach((j, r) => {
+    out[j] = vals[r];
+  });
+  return out;
+};
 const topkLast = (s: number[], k: number) => [...s].sort((a, b) => b - a)[k - 1];
 
 function hfWarp(scores0: number[], o: FilterLogitsArgs): number[] {
@@ -150,11 +161,28 @@ describeBackends('filterLogits', () => {
     // After topK 2, p = 0.375 ≥ ε = 0.35 survives; on the unfiltered row p = 0.3 would not.
     expect(kept(P4, { topK: 2, epsilon: 0.35 })).toEqual([0, 1]);
     expect(kept(P4, { epsilon: 0.35 })).toEqual([0]);
-    expect(FILTER_LOGITS_KEYS).toEqual(['temperature', 'topK', 'topP', 'minP', 'typicalP', 'epsilon', 'eta', 'minTokensToKeep']);
+    expect(FILTER_LOGITS_KEYS).toEqual([
+      'temperature',
+      'topK',
+      'topP',
+      'minP',
+      'typicalP',
+      'epsilon',
+      'eta',
+      'minTokensToKeep',
+    ]);
   });
 
   it('a row with one finite entry keeps it under every option; a fully masked row stays masked', () => {
-    const all: FilterLogitsArgs = { temperature: 0.7, topK: 1, topP: 0.1, minP: 0.9, typicalP: 0.1, epsilon: 0.5, eta: 0.5 };
+    const all: FilterLogitsArgs = {
+      temperature: 0.7,
+      topK: 1,
+      topP: 0.1,
+      minP: 0.9,
+      typicalP: 0.1,
+      epsilon: 0.5,
+      eta: 0.5,
+    };
     expect(run([[NEG, 2, NEG]], all)).toEqual([[NEG, 2 / 0.7, NEG].map(Math.fround)]);
     expect(run([[NEG, NEG]], all)).toEqual([[NEG, NEG]]);
   });
@@ -164,7 +192,9 @@ describeBackends('filterLogits', () => {
     expect(y.shape).toEqual([4]);
     expect(Array.from(y.dataSync()).map((v) => v > NEG)).toEqual([true, true, false, false]);
     y.dispose();
-    expect(run([P4, [0, 0, 0, 0], [5, NEG, 1, 0]], { topK: 1 }).map((r) => r.filter((v) => v > NEG).length)).toEqual([1, 4, 1]);
+    expect(run([P4, [0, 0, 0, 0], [5, NEG, 1, 0]], { topK: 1 }).map((r) => r.filter((v) => v > NEG).length)).toEqual([
+      1, 4, 1,
+    ]);
   });
 
   it('matches the transcribed HF warpers on random rows and options', () => {
@@ -192,12 +222,25 @@ describeBackends('filterLogits', () => {
   it('rejects bad options and bad logits with clear errors', () => {
     const x = tf.tensor2d([[1, 2, 3]]);
     const bad: Array<[unknown, RegExp]> = [
-      [{ temperature: 0 }, /temperature must be a finite number > 0/], [{ temperature: -1 }, /temperature/],
-      [{ temperature: NaN }, /temperature/], [{ topP: 0 }, /topP must be in \(0, 1\]/], [{ topP: 1.5 }, /topP/],
-      [{ minP: -0.1 }, /minP must be in \[0, 1\]/], [{ minP: 1.1 }, /minP/], [{ topK: 1.5 }, /topK must be an integer ≥ 0/],
-      [{ topK: -1 }, /topK/], [{ typicalP: 0 }, /typicalP/], [{ epsilon: 1 }, /epsilon/], [{ eta: -0.1 }, /eta/],
-      [{ minTokensToKeep: 0 }, /minTokensToKeep must be an integer ≥ 1/], [{ topP: '0.9' }, /topP/],
-      [{ top_p: 0.9 }, /unknown option 'top_p'; valid options are temperature, topK, topP, minP, typicalP, epsilon, eta, minTokensToKeep/],
+      [{ temperature: 0 }, /temperature must be a finite number > 0/],
+      [{ temperature: -1 }, /temperature/],
+      [{ temperature: NaN }, /temperature/],
+      [{ topP: 0 }, /topP must be in \(0, 1\]/],
+      [{ topP: 1.5 }, /topP/],
+      [{ minP: -0.1 }, /minP must be in \[0, 1\]/],
+      [{ minP: 1.1 }, /minP/],
+      [{ topK: 1.5 }, /topK must be an integer ≥ 0/],
+      [{ topK: -1 }, /topK/],
+      [{ typicalP: 0 }, /typicalP/],
+      [{ epsilon: 1 }, /epsilon/],
+      [{ eta: -0.1 }, /eta/],
+      [{ minTokensToKeep: 0 }, /minTokensToKeep must be an integer ≥ 1/],
+      [{ topP: '0.9' }, /topP/],
+      [
+        { top_p: 0.9 },
+        new RegExp("unknown option 'top_p'; valid options are temperature, topK, topP, minP, typicalP, " +
+          'epsilon, eta, minTokensToKeep'),
+      ],
     ];
     for (const [o, re] of bad) expect(() => filterLogits(x, o as FilterLogitsArgs)).toThrow(re);
     expect(() => filterLogits(tf.tensor2d([[1, 2]], undefined, 'int32'), {})).toThrow(/float32/);

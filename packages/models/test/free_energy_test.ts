@@ -6,10 +6,22 @@
 import * as tf from '@tensorflow/tfjs';
 import { logitStats } from '@aes/attention';
 import { expect, it } from 'vitest';
-import { freeEnergySampler, freeEnergyStats, SOLVE_TEMPERATURE_DEFAULTS, solveTemperature } from '../src/free_energy.js';
+import {
+  freeEnergySampler,
+  freeEnergyStats,
+  SOLVE_TEMPERATURE_DEFAULTS,
+  solveTemperature,
+} from '../src/free_energy.js';
 import { Rng } from '../src/rng.js';
 import { softmax64 } from '../src/sample.js';
-import { chiSquare, describeBackends, drawCounts, expectJsonSafe, expectNoLeak, randomLogits } from './sampling_helpers.js';
+import {
+  chiSquare,
+  describeBackends,
+  drawCounts,
+  expectJsonSafe,
+  expectNoLeak,
+  randomLogits,
+} from './sampling_helpers.js';
 
 const BETAS = [0.02, 0.1, 0.3, 1, 2, 5, 20, 100];
 
@@ -95,8 +107,16 @@ describeBackends('free energy', () => {
 
   it('clamps unreachable targets with a flag, not an error', () => {
     const z = [1, 1, 0, -2];                                   // S(T → 0) = ln 2, S(T → ∞) = ln 4
-    expect(solveTemperature(z, { entropy: 0.5 })).toMatchObject({ clamped: 'low', converged: false, temperature: SOLVE_TEMPERATURE_DEFAULTS.tMin });
-    expect(solveTemperature(z, { fraction: 1 })).toMatchObject({ clamped: 'high', converged: false, temperature: SOLVE_TEMPERATURE_DEFAULTS.tMax });
+    expect(solveTemperature(z, { entropy: 0.5 })).toMatchObject({
+      clamped: 'low',
+      converged: false,
+      temperature: SOLVE_TEMPERATURE_DEFAULTS.tMin,
+    });
+    expect(solveTemperature(z, { fraction: 1 })).toMatchObject({
+      clamped: 'high',
+      converged: false,
+      temperature: SOLVE_TEMPERATURE_DEFAULTS.tMax,
+    });
     expect(solveTemperature(z, { entropy: Math.LN2 })).toMatchObject({ clamped: 'low', converged: false });
     expect(solveTemperature(z, { entropy: 3 }).clamped).toBe('high');
     expect(solveTemperature(z, { entropy: 1.3 }, { tMax: 2 })).toMatchObject({ clamped: 'high', temperature: 2 });

@@ -9,9 +9,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend, fileSystemIO } from '@aes/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ByteTokenizer, CharTokenizer, GPT, generate, loadCheckpoint, saveCheckpoint, tokenizerFromJSON, type Sampler } from '../src/index.js';
+import {
+  ByteTokenizer,
+  CharTokenizer,
+  GPT,
+  generate,
+  loadCheckpoint,
+  saveCheckpoint,
+  tokenizerFromJSON,
+  type Sampler,
+} from '../src/index.js';
 
-const greedy: Sampler = (logits) => ({ token: tf.tidy(() => tf.argMax(logits).dataSync()[0]), record: { sampler: 'greedy' } });
+const greedy: Sampler = (logits) => ({
+  token: tf.tidy(() => tf.argMax(logits).dataSync()[0]),
+  record: { sampler: 'greedy' },
+});
 const small = { vocabSize: 11, nLayer: 2, nHead: 2, nEmbd: 8, blockSize: 12 };
 const tokens = (rows: number[][]) => tf.tensor2d(rows, [rows.length, rows[0].length], 'int32');
 const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
@@ -29,9 +41,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
       expect(gpt.alphaVariables().size).toBe(1);
       expect(gpt.alphas()[0]).toEqual([1, 1.5]);
       expect(() => new GPT({ ...small, nEmbd: 9 }, { seed: 0 })).toThrow(/divisible by nHead/);
-      expect(() => new GPT({ ...small, attention: ['softmax'] }, { seed: 0 })).toThrow(/lists 1 layers, but nLayer is 2/);
+      expect(() => new GPT({ ...small, attention: ['softmax'] }, { seed: 0 })).toThrow(
+        /lists 1 layers, but nLayer is 2/,
+      );
       expect(() => new GPT({ ...small, layers: 3 } as never, { seed: 0 })).toThrow(/unknown model option\(s\) layers/);
-      expect(() => new GPT({ ...small, attention: 'relu' as never }, { seed: 0 })).toThrow(/unknown attention normaliser/);
+      expect(() => new GPT({ ...small, attention: 'relu' as never }, { seed: 0 })).toThrow(
+        /unknown attention normaliser/,
+      );
       expect(() => gpt.forward(tf.tensor2d([[1, 2]], [1, 2], 'float32'))).toThrow(/int32/);
       expect(() => gpt.forward(tokens([Array(13).fill(1)]))).toThrow(/exceed blockSize 12/);
       gpt.dispose();
@@ -65,7 +81,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const gpt = new GPT({ ...small, attention: 'learned' }, { seed: 3 });
       const loss = () => tf.tidy(() => {
         const logits = gpt.forward(tokens([[1, 2, 3, 4]])).logits;
-        return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d([2, 3, 4, 5], 'int32'), 11).reshape([1, 4, 11]), logits) as tf.Scalar;
+        return tf.losses.softmaxCrossEntropy(
+          tf.oneHot(tf.tensor1d([2, 3, 4, 5], 'int32'), 11).reshape([1, 4, 11]),
+          logits,
+        ) as tf.Scalar;
       });
       const { value, grads } = tf.variableGrads(loss);
       const g = (n: string) => grads[gpt.params.get(n)!.name];
@@ -110,7 +129,12 @@ describe('generation, checkpoints, tokenizers [cpu]', () => {
     const long = generate(gpt, Array.from({ length: 30 }, (_, i) => i % 11), { maxNewTokens: 2, sampler: greedy });
     expect(long.tokens).toHaveLength(2);
     const withAttn = generate(gpt, [1], { maxNewTokens: 1, sampler: greedy, attentionStats: true });
-    expect(Object.keys(withAttn.records[0].attention as object)).toEqual(['entropy', 'varentropy', 'agreement', 'interactionStrength']);
+    expect(Object.keys(withAttn.records[0].attention as object)).toEqual([
+      'entropy',
+      'varentropy',
+      'agreement',
+      'interactionStrength',
+    ]);
     expect(() => generate(gpt, [], { maxNewTokens: 1, sampler: greedy })).toThrow(/at least one token/);
     expect(() => generate(gpt, [11], { maxNewTokens: 1, sampler: greedy })).toThrow(/outside \[0, 11\)/);
     gpt.dispose();
@@ -121,7 +145,10 @@ describe('generation, checkpoints, tokenizers [cpu]', () => {
     const gpt = new GPT({ ...small, vocabSize: tok.vocabSize, attention: ['learned', 'aes'] }, { seed: 6 });
     gpt.params.get('h0.attn.alpha')!.assign(tf.tensor1d([0.7, -1.2]));
     gpt.forward(tokens([[1, 2, 3]]), { training: true }).logits.dispose();
-    await saveCheckpoint(fileSystemIO(join(dir, 'a')), gpt, tok, { meta: { step: 7 }, tensors: { 'adam/m': tf.ones([2, 2]) } });
+    await saveCheckpoint(fileSystemIO(join(dir, 'a')), gpt, tok, {
+      meta: { step: 7 },
+      tensors: { 'adam/m': tf.ones([2, 2]) },
+    });
     const { model, tokenizer, meta, tensors } = await loadCheckpoint(fileSystemIO(join(dir, 'a')), join(dir, 'a'));
     const x = tokens([[1, 5, 2, 7]]);
     expect(maxDiff(model.forward(x).logits, gpt.forward(x).logits)).toBe(0);
@@ -133,7 +160,9 @@ describe('generation, checkpoints, tokenizers [cpu]', () => {
   });
 
   it('checkpoint errors are clear: missing, garbled, truncated, wrong shapes', async () => {
-    await expect(loadCheckpoint(fileSystemIO(join(dir, 'nope')), join(dir, 'nope'))).rejects.toThrow(/no checkpoint at .*nope/);
+    await expect(loadCheckpoint(fileSystemIO(join(dir, 'nope')), join(dir, 'nope'))).rejects.toThrow(
+      /no checkpoint at .*nope/,
+    );
     const g = join(dir, 'garbled');
     const gpt = new GPT(small, { seed: 7 });
     await saveCheckpoint(fileSystemIO(g), gpt, new ByteTokenizer());

@@ -12,14 +12,31 @@ const NOSYNC = 'nosync';
 
 /** Five SGD steps of next-token loss on fixed tokens; returns the AES state and logits after each. */
 function trainAes(): tf.Tensor[] {
-  const gpt = new GPT({ vocabSize: 12, nLayer: 2, nHead: 2, nEmbd: 16, blockSize: 8, attention: [['aes', 'softmax'], { aes: { varentropyThreshold: 0, S0: 0.5, Smax: 0.95, shape: 'linear', momentum: 1 } }] }, { seed: 3 });
+  const gpt = new GPT(
+    {
+      vocabSize: 12,
+      nLayer: 2,
+      nHead: 2,
+      nEmbd: 16,
+      blockSize: 8,
+      attention: [
+        ['aes', 'softmax'],
+        { aes: { varentropyThreshold: 0, S0: 0.5, Smax: 0.95, shape: 'linear', momentum: 1 } },
+      ],
+    },
+    { seed: 3 },
+  );
   const x = tf.tensor2d([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], [2, 6], 'int32');
   const y = tf.oneHot(tf.tensor1d([2, 3, 4, 5, 6, 7, 5, 4, 3, 2, 1, 0], 'int32'), 12);
   const opt = tf.train.sgd(1);
   const out: tf.Tensor[] = [];
   for (let step = 0; step < 5; step++) {
-    opt.minimize(() => tf.losses.softmaxCrossEntropy(y, tf.reshape(gpt.forward(x, { training: true }).logits, [12, 12])) as tf.Scalar,
-      false, [...gpt.weightVariables().values()]);
+    opt.minimize(
+      () =>
+        tf.losses.softmaxCrossEntropy(y, tf.reshape(gpt.forward(x, { training: true }).logits, [12, 12])) as tf.Scalar,
+      false,
+      [...gpt.weightVariables().values()],
+    );
     out.push(tf.clone(gpt.params.get('h0.attn.aes_zeta')!), tf.clone(gpt.params.get('h1.attn.aes_zeta')!));
   }
   out.push(gpt.forward(x).logits);
@@ -38,7 +55,8 @@ describe('GPT on a no-sync backend', () => {
     await tf.setBackend(NOSYNC);
     const got = await Promise.all(trainAes().map(async (t) => Array.from(await t.data())));
     got.forEach((g, i) => g.forEach((v, j) => {
-      if (!(Object.is(v, ref[i][j]) || Math.abs(v - ref[i][j]) <= 2e-5 * (1 + Math.abs(ref[i][j])))) throw new Error(`output ${i}[${j}]: ${v} vs cpu ${ref[i][j]}`);
+      if (!(Object.is(v, ref[i][j]) || Math.abs(v - ref[i][j]) <= 2e-5 * (1 + Math.abs(ref[i][j]))))
+        throw new Error(`output ${i}[${j}]: ${v} vs cpu ${ref[i][j]}`);
     }));
     // After the first step (state NaN before): layer 0's AES head has an estimate, its softmax head
     // none; layer 1's two AES heads sit inside their schedule (0 < ζ < ζmax).

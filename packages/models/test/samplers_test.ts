@@ -11,7 +11,16 @@ import { Rng } from '../src/rng.js';
 import {
   drawCategorical, entmaxSampler, filteredSampler, greedySampler, plainSampler, sampleFromLogits, softmax64,
 } from '../src/sample.js';
-import { chiSquare, describeBackends, gammaQ, drawCounts, expectJsonSafe, expectNoLeak, randomLogits, softmaxRef } from './sampling_helpers.js';
+import {
+  chiSquare,
+  describeBackends,
+  gammaQ,
+  drawCounts,
+  expectJsonSafe,
+  expectNoLeak,
+  randomLogits,
+  softmaxRef,
+} from './sampling_helpers.js';
 
 const N = 20_000;
 const P_MIN = 1e-4;
@@ -54,7 +63,10 @@ describeBackends('samplers', () => {
   });
 
   it('drawCategorical is deterministic given the seed and rejects bad input', () => {
-    const seq = (seed: number) => { const r = new Rng(seed); return Array.from({ length: 20 }, () => drawCategorical([1, 2, 3, 4], r)); };
+    const seq = (seed: number) => {
+      const r = new Rng(seed);
+      return Array.from({ length: 20 }, () => drawCategorical([1, 2, 3, 4], r));
+    };
     expect(seq(5)).toEqual(seq(5));
     expect(seq(5)).not.toEqual(seq(6));
     const rng = new Rng(0);
@@ -107,7 +119,12 @@ describeBackends('samplers', () => {
     for (let i = 0; i < z.length; i++) if (q[i] === 0) expect(counts[i]).toBe(0);
     expect(chiSquare(counts, q).pValue).toBeGreaterThan(P_MIN);
     const { token, record } = sampler(x, { rng: new Rng(1) });
-    expect(record).toMatchObject({ sampler: 'topk+topp+minp', ...opts, minTokensToKeep: 1, kept: q.filter((v) => v > 0).length });
+    expect(record).toMatchObject({
+      sampler: 'topk+topp+minp',
+      ...opts,
+      minTokensToKeep: 1,
+      kept: q.filter((v) => v > 0).length,
+    });
     expect(record.p).toBeCloseTo(q[token], 6);
     expectJsonSafe(record);
     expect(filteredSampler({})(x, { rng: new Rng(1) }).record.sampler).toBe('plain');
@@ -160,8 +177,16 @@ describeBackends('samplers', () => {
   it('samplers leak no tensors', () => {
     const x = tf.tensor1d(randomLogits(7, 16));
     const rng = new Rng(3);
-    for (const s of [greedySampler(), plainSampler(), filteredSampler({ topK: 4 }), entmaxSampler({ alpha: 1.5 }), entmaxSampler({ alpha: 1 })]) {
-      expectNoLeak(() => { s(x, { rng }); });
+    for (const s of [
+      greedySampler(),
+      plainSampler(),
+      filteredSampler({ topK: 4 }),
+      entmaxSampler({ alpha: 1.5 }),
+      entmaxSampler({ alpha: 1 }),
+    ]) {
+      expectNoLeak(() => {
+        s(x, { rng });
+      });
     }
     x.dispose();
   });

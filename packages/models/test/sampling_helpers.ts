@@ -10,10 +10,16 @@ import { Rng } from '../src/rng.js';
 import type { Sampler, SampleContext } from '../src/sampler_types.js';
 
 /** Runs a suite on cpu and wasm (selectBackend loads the wasm backend from @aes/attention's deps). */
-export function describeBackends(name: string, body: (backend: string) => void, backends = ['cpu', 'wasm'] as const): void {
+export function describeBackends(
+  name: string,
+  body: (backend: string) => void,
+  backends = ['cpu', 'wasm'] as const,
+): void {
   for (const b of backends) {
     describe(`${name} [${b}]`, () => {
-      beforeAll(async () => { await selectBackend(b); });
+      beforeAll(async () => {
+        await selectBackend(b);
+      });
       body(b);
     });
   }
@@ -98,7 +104,13 @@ export function chiSquare(counts: number[], probs: ArrayLike<number>): { stat: n
 }
 
 /** Token counts of `draws` calls of a sampler on one logits tensor, with a seeded Rng. */
-export function drawCounts(sampler: Sampler, logits: tf.Tensor1D, draws: number, seed: number, ctx: Omit<SampleContext, 'rng'> = {}): number[] {
+export function drawCounts(
+  sampler: Sampler,
+  logits: tf.Tensor1D,
+  draws: number,
+  seed: number,
+  ctx: Omit<SampleContext, 'rng'> = {},
+): number[] {
   const counts = new Array<number>(logits.shape[0]).fill(0);
   const rng = new Rng(seed);
   for (let i = 0; i < draws; i++) counts[sampler(logits, { ...ctx, rng }).token]++;

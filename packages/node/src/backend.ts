@@ -76,7 +76,9 @@ async function activate(name: Exclude<BackendName, 'auto'>): Promise<string> {
       try {
         await import(/* @vite-ignore */ pkg);                          // registers 'tensorflow'
       } catch (e) {
-        throw new Error(`${pkg} is not installed (it is optional; its install downloads libtensorflow): ${firstLine(e)}`);
+        throw new Error(
+          `${pkg} is not installed (it is optional; its install downloads libtensorflow): ${firstLine(e)}`,
+        );
       }
       await use('tensorflow');
       return pkg;

@@ -18,27 +18,37 @@ export function fileSystemIO(dir: string): Required<Pick<tf.io.IOHandler, 'save'
       const json = { ...rest, weightsManifest: [{ paths: ['weights.bin'], weights: weightSpecs ?? [] }] };
       atomicWrite(join(dir, 'weights.bin'), new Uint8Array(data));
       atomicWrite(join(dir, 'model.json'), JSON.stringify(json));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: data.byteLength } };
+      return {
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: data.byteLength },
+      };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
       const jsonPath = join(dir, 'model.json');
       if (!existsSync(jsonPath)) throw new Error(`no checkpoint at ${dir} (missing ${jsonPath})`);
-      let json: { weightsManifest?: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }> } & tf.io.ModelArtifacts;
+      let json: {
+        weightsManifest?: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
+      } & tf.io.ModelArtifacts;
       try {
         json = JSON.parse(readFileSync(jsonPath, 'utf8'));
       } catch (e) {
         throw new Error(`checkpoint ${jsonPath} is not valid JSON: ${(e as Error).message}`);
       }
       const manifest = json.weightsManifest?.[0];
-      if (!manifest || !Array.isArray(manifest.weights)) throw new Error(`checkpoint ${jsonPath} has no weightsManifest`);
+      if (!manifest || !Array.isArray(manifest.weights))
+        throw new Error(`checkpoint ${jsonPath} has no weightsManifest`);
       const binPath = join(dir, manifest.paths[0] ?? 'weights.bin');
       if (!existsSync(binPath)) throw new Error(`checkpoint ${dir} is missing its weights file ${binPath}`);
       const buf = readFileSync(binPath);
       const expected = manifest.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
-      if (buf.byteLength !== expected) throw new Error(`checkpoint ${binPath} holds ${buf.byteLength} bytes, its manifest expects ${expected}`);
+      if (buf.byteLength !== expected)
+        throw new Error(`checkpoint ${binPath} holds ${buf.byteLength} bytes, its manifest expects ${expected}`);
       const { weightsManifest: _m, ...rest } = json;
       void _m;
-      return { ...rest, weightSpecs: manifest.weights, weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) };
+      return {
+        ...rest,
+        weightSpecs: manifest.weights,
+        weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+      };
     },
   };
 }

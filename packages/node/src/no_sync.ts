@@ -20,7 +20,8 @@ type Engine = { readSync: (id: object) => unknown };
 export function registerNoSyncBackend(name = 'nosync'): () => void {
   if (tf.findBackendFactory(name)) throw new Error(`registerNoSyncBackend: a backend '${name}' is already registered`);
   const Cpu = tf.findBackend('cpu')?.constructor as Ctor | undefined;
-  if (!Cpu) throw new Error("registerNoSyncBackend: the cpu backend must be initialised first (await tf.setBackend('cpu'))");
+  if (!Cpu)
+    throw new Error("registerNoSyncBackend: the cpu backend must be initialised first (await tf.setBackend('cpu'))");
   tf.registerBackend(name, () => new Cpu(), -1);
   const kernels = tf.getKernelsForBackend('cpu').map((k) => k.kernelName);
   for (const k of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...k, backendName: name });

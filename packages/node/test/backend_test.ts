@@ -20,7 +20,9 @@ describe('selectBackend', () => {
 
   it('an unavailable backend names itself and the reason', async () => {
     // tfjs-node is never installed by this project (its install downloads libtensorflow).
-    await expect(selectBackend('tensorflow')).rejects.toThrow(/backend 'tensorflow' is unavailable: @tensorflow\/tfjs-node is not installed/);
+    await expect(selectBackend('tensorflow')).rejects.toThrow(
+      /backend 'tensorflow' is unavailable: @tensorflow\/tfjs-node is not installed/,
+    );
   });
 
   it('auto falls back in order and lists what it skipped', async () => {

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// The `aes` executable: runs the TypeScript CLI through tsx's loader.
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli.ts');
+// The `aes` executable: the built CLI (`pnpm build` makes dist/; in this workspace `pnpm aes` runs
+// the TypeScript sources through tsx instead).
+await import('../dist/cli.js');

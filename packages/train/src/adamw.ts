@@ -77,7 +77,8 @@ export class AdamW {
     for (const [kind, map] of [['m', this.m], ['v', this.v]] as const) {
       for (const [n, t] of map) {
         const saved = tensors[`${kind}/${n}`];
-        if (!saved || !tf.util.arraysEqual(saved.shape, t.shape)) throw new Error(`optimizer state lacks ${kind}/${n} [${t.shape}]`);
+        if (!saved || !tf.util.arraysEqual(saved.shape, t.shape))
+          throw new Error(`optimizer state lacks ${kind}/${n} [${t.shape}]`);
         t.assign(saved);
       }
     }

@@ -75,10 +75,25 @@ export function parseAttention(list: string): NormaliserSpec | Array<NormaliserS
 
 /** Checks ranges of a full config (the CLI has already checked types). */
 export function checkTrainConfig(c: TrainConfig): void {
-  const positive = ['steps', 'batch', 'accum', 'blockSize', 'layers', 'heads', 'embd', 'evalEvery', 'evalBatches', 'ckptEvery', 'logEvery'] as const;
-  for (const k of positive) if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`--${k} must be a positive integer, got ${c[k]}`);
+  const positive = [
+    'steps',
+    'batch',
+    'accum',
+    'blockSize',
+    'layers',
+    'heads',
+    'embd',
+    'evalEvery',
+    'evalBatches',
+    'ckptEvery',
+    'logEvery',
+  ] as const;
+  for (const k of positive)
+    if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`--${k} must be a positive integer, got ${c[k]}`);
   for (const k of ['lr', 'alphaLr'] as const) if (!(c[k] > 0)) throw new RangeError(`--${k} must be > 0, got ${c[k]}`);
-  if (!(c.valFraction > 0 && c.valFraction < 1)) throw new RangeError(`--valFraction must be in (0, 1), got ${c.valFraction}`);
-  if (c.tokenizer !== 'char' && c.tokenizer !== 'byte') throw new RangeError(`--tokenizer must be char or byte, got ${c.tokenizer}`);
+  if (!(c.valFraction > 0 && c.valFraction < 1))
+    throw new RangeError(`--valFraction must be in (0, 1), got ${c.valFraction}`);
+  if (c.tokenizer !== 'char' && c.tokenizer !== 'byte')
+    throw new RangeError(`--tokenizer must be char or byte, got ${c.tokenizer}`);
   parseAttention(c.attention);
 }

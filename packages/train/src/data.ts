@@ -43,7 +43,9 @@ export async function loadText(source: string, opts: LoadTextArgs): Promise<Load
     return { text: await readTextFile(path), origin: 'file', path };
   }
   if (scheme !== 'http' && scheme !== 'https') {
-    throw new Error(`cannot load '${source}': unsupported scheme '${scheme}:' (use a file path, an http(s) URL or task:NAME)`);
+    throw new Error(
+      `cannot load '${source}': unsupported scheme '${scheme}:' (use a file path, an http(s) URL or task:NAME)`,
+    );
   }
   const path = cachePath(source, opts.cacheDir);
   if (await exists(path)) return { text: await readTextFile(path), origin: 'cache', path };
@@ -53,10 +55,16 @@ export async function loadText(source: string, opts: LoadTextArgs): Promise<Load
     res = await (opts.fetchImpl ?? fetch)(source);
     bytes = res.ok ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array();
   } catch (e) {
-    const why = [e, (e as Error).cause].filter((c): c is Error => c instanceof Error).map((c) => c.message).join(': ');   // fetch hides ECONNREFUSED in `cause`
+    const why = [e, (e as Error).cause]
+      .filter((c): c is Error => c instanceof Error)
+      .map((c) => c.message)
+      .join(': '); // fetch hides ECONNREFUSED in `cause`
     throw new Error(`could not download ${source} (${why}); if this machine is offline, ${byHand}`, { cause: e });
   }
-  if (!res.ok) throw new Error(`could not download ${source}: HTTP ${res.status} ${res.statusText}`.trimEnd() + `; check the URL, or ${byHand}`);
+  if (!res.ok)
+    throw new Error(
+      `could not download ${source}: HTTP ${res.status} ${res.statusText}`.trimEnd() + `; check the URL, or ${byHand}`,
+    );
   const text = decodeUtf8(bytes, source);
   await mkdir(opts.cacheDir, { recursive: true });
   // Write then rename, so an interrupted download never leaves a truncated file that looks cached.
@@ -70,7 +78,11 @@ export async function loadText(source: string, opts: LoadTextArgs): Promise<Load
 export function cachePath(url: string, cacheDir: string): string {
   const hash = createHash('sha256').update(url).digest('hex').slice(0, 16);
   let base = '';
-  try { base = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? ''); } catch { /* malformed: no basename */ }
+  try {
+    base = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+  } catch {
+    /* malformed: no basename */
+  }
   base = base.replace(/\.txt$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 64);
   return join(cacheDir, `${hash}-${base || 'data'}.txt`);
 }
@@ -82,13 +94,21 @@ export function cachePath(url: string, cacheDir: string): string {
  * @example
  * const { train, val } = splitTrainVal(Int32Array.from(tok.encode(text)), 0.1, blockSize + 1);
  */
-export function splitTrainVal(ids: Int32Array, valFraction = 0.1, minLength = 2): { train: Int32Array; val: Int32Array } {
-  if (!(valFraction > 0 && valFraction < 1)) throw new RangeError(`splitTrainVal: valFraction must be in (0, 1), got ${valFraction}`);
+export function splitTrainVal(
+  ids: Int32Array,
+  valFraction = 0.1,
+  minLength = 2,
+): { train: Int32Array; val: Int32Array } {
+  if (!(valFraction > 0 && valFraction < 1))
+    throw new RangeError(`splitTrainVal: valFraction must be in (0, 1), got ${valFraction}`);
   const nVal = Math.round(ids.length * valFraction);
   const [train, val] = [ids.subarray(0, ids.length - nVal), ids.subarray(ids.length - nVal)];
   if (train.length < minLength || val.length < minLength) {
-    throw new RangeError(`splitTrainVal: ${ids.length} tokens with valFraction ${valFraction} give ${train.length} train / `
-      + `${val.length} validation tokens, but each part needs at least ${minLength}; use a longer text, a smaller blockSize or another valFraction`);
+    throw new RangeError(
+      `splitTrainVal: ${ids.length} tokens with valFraction ${valFraction} give ${train.length} train / ` +
+        `${val.length} validation tokens, but each part needs at least ${minLength}; use a longer text, a smaller ` +
+        `blockSize or another valFraction`,
+    );
   }
   return { train, val };
 }
@@ -122,7 +142,8 @@ export function randomWindows(data: Int32Array, batch: number, blockSize: number
  */
 export function evalWindows(data: Int32Array, batch: number, blockSize: number, maxBatches: number): Windows[] {
   checkWindowArgs(data, batch, blockSize, 'evalWindows');
-  if (!Number.isInteger(maxBatches) || maxBatches < 1) throw new RangeError(`evalWindows: maxBatches must be a positive integer, got ${maxBatches}`);
+  if (!Number.isInteger(maxBatches) || maxBatches < 1)
+    throw new RangeError(`evalWindows: maxBatches must be a positive integer, got ${maxBatches}`);
   const nWindows = Math.floor((data.length - 1) / blockSize);   // window k needs data[kT, (k+1)T]
   const nBatches = Math.min(maxBatches, Math.max(1, Math.floor(nWindows / batch)));
   const out: Windows[] = [];
@@ -138,10 +159,15 @@ export function evalWindows(data: Int32Array, batch: number, blockSize: number, 
 }
 
 function checkWindowArgs(data: Int32Array, batch: number, blockSize: number, fn: string): void {
-  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`${fn}: batch must be a positive integer, got ${batch}`);
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new RangeError(`${fn}: blockSize must be a positive integer, got ${blockSize}`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new RangeError(`${fn}: batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1)
+    throw new RangeError(`${fn}: blockSize must be a positive integer, got ${blockSize}`);
   if (data.length < blockSize + 1) {
-    throw new RangeError(`${fn}: ${data.length} tokens are too few for a window of blockSize ${blockSize} (needs ${blockSize + 1}); use more data or a smaller blockSize`);
+    throw new RangeError(
+      `${fn}: ${data.length} tokens are too few for a window of blockSize ${blockSize} (needs ${blockSize + 1}); ` +
+      `use more data or a smaller blockSize`,
+    );
   }
 }
 
@@ -155,7 +181,8 @@ async function readTextFile(path: string): Promise<string> {
     bytes = await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`text file not found: ${path} (expected a file path, an http(s) URL or task:NAME)`, { cause: e });
+    if (code === 'ENOENT')
+      throw new Error(`text file not found: ${path} (expected a file path, an http(s) URL or task:NAME)`, { cause: e });
     throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
   return decodeUtf8(bytes, path);
@@ -169,7 +196,9 @@ function decodeUtf8(bytes: Uint8Array, name: string): string {
   } catch (e) {
     const at = firstInvalidByte(bytes);
     const where = at < 0 ? 'a truncated sequence at the end' : `byte offset ${at}`;
-    throw new Error(`${name} is not valid UTF-8 (${where}); convert it to UTF-8 or use a plain-text file`, { cause: e });
+    throw new Error(`${name} is not valid UTF-8 (${where}); convert it to UTF-8 or use a plain-text file`, {
+      cause: e,
+    });
   }
 }
 
@@ -180,7 +209,12 @@ function decodeUtf8(bytes: Uint8Array, name: string): string {
  */
 function firstInvalidByte(bytes: Uint8Array): number {
   const fails = (k: number) => {
-    try { new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, k), { stream: true }); return false; } catch { return true; }
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, k), { stream: true });
+      return false;
+    } catch {
+      return true;
+    }
   };
   if (!fails(bytes.length)) return -1;
   let [lo, hi] = [0, bytes.length];   // fails(lo) = false, fails(hi) = true

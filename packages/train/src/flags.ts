@@ -11,12 +11,22 @@ const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 export class FlagError extends Error {}
 
 /** Parses `argv` against `defaults` (a value's type gives the flag's type); returns a full object. */
-export function parseFlags<T extends Record<string, FlagValue | undefined>>(argv: readonly string[], defaults: T, command: string): T {
+export function parseFlags<T extends Record<string, FlagValue | undefined>>(
+  argv: readonly string[],
+  defaults: T,
+  command: string,
+): T {
   const out: Record<string, FlagValue | undefined> = { ...defaults };
-  const list = () => Object.entries(defaults).map(([k, v]) => `--${kebab(k)}${v === undefined ? '' : ` (${JSON.stringify(v)})`}`).join(', ');
+  const list = () =>
+    Object.entries(defaults)
+      .map(([k, v]) => `--${kebab(k)}${v === undefined ? '' : ` (${JSON.stringify(v)})`}`)
+      .join(', ');
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([a-zA-Z][\w-]*)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new FlagError(`aes ${command}: unexpected argument '${argv[i]}'; flags look like --name value. Valid flags: ${list()}`);
+    if (!m)
+      throw new FlagError(
+        `aes ${command}: unexpected argument '${argv[i]}'; flags look like --name value. Valid flags: ${list()}`,
+      );
     const key = camel(m[1]);
     if (!(key in defaults)) throw new FlagError(`aes ${command}: unknown flag --${m[1]}. Valid flags: ${list()}`);
     const kind = typeof defaults[key];
@@ -28,10 +38,12 @@ export function parseFlags<T extends Record<string, FlagValue | undefined>>(argv
     if (raw === undefined) throw new FlagError(`aes ${command}: --${m[1]} needs a value`);
     if (kind === 'number') {
       const v = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(v)) throw new FlagError(`aes ${command}: --${m[1]} expects a number, got '${raw}'`);
+      if (raw.trim() === '' || !Number.isFinite(v))
+        throw new FlagError(`aes ${command}: --${m[1]} expects a number, got '${raw}'`);
       out[key] = v;
     } else if (kind === 'boolean') {
-      if (raw !== 'true' && raw !== 'false') throw new FlagError(`aes ${command}: --${m[1]} expects true or false, got '${raw}'`);
+      if (raw !== 'true' && raw !== 'false')
+        throw new FlagError(`aes ${command}: --${m[1]} expects true or false, got '${raw}'`);
       out[key] = raw === 'true';
     } else out[key] = raw;
   }

@@ -14,7 +14,13 @@ export async function renderChart(spec: vl.TopLevelSpec): Promise<{ svg: string;
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
-  const png = new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, background: 'white', font: { loadSystemFonts: true } }).render().asPng();
+  const png = new Resvg(svg, {
+    fitTo: { mode: 'zoom', value: 2 },
+    background: 'white',
+    font: { loadSystemFonts: true },
+  })
+    .render()
+    .asPng();
   return { svg, png };
 }
 
@@ -30,18 +36,45 @@ type Row = { step: number; split: string; loss?: number; alpha?: number[][] };
 
 /** loss.svg/png (train and validation loss) and alpha.svg/png (α per head) from a run's metrics. */
 export async function writeTrainingPlots(outDir: string): Promise<string[]> {
-  const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row);
-  const loss = rows.filter((r) => typeof r.loss === 'number').map((r) => ({ step: r.step, loss: r.loss, split: r.split }));
+  const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Row);
+  const loss = rows
+    .filter((r) => typeof r.loss === 'number')
+    .map((r) => ({ step: r.step, loss: r.loss, split: r.split }));
   const alpha = rows.filter((r) => r.split === 'val' && r.alpha).flatMap((r) =>
     r.alpha!.flatMap((layer, l) => layer.map((a, h) => ({ step: r.step, alpha: a, head: `layer ${l} head ${h}` }))));
   const common = { width: 480, height: 260, $schema: 'https://vega.github.io/schema/vega-lite/v6.json' } as const;
-  const files = await writeChart({
-    ...common, title: 'Loss (nats per token)', data: { values: loss }, mark: { type: 'line', point: true },
-    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'loss', type: 'quantitative', scale: { zero: false } }, color: { field: 'split', type: 'nominal' } },
-  }, join(outDir, 'loss'));
-  files.push(...await writeChart({
-    ...common, title: 'α per head (1 softmax, 2 sparsemax)', data: { values: alpha.filter((a) => Number.isFinite(a.alpha)) }, mark: { type: 'line', point: true },
-    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'alpha', type: 'quantitative', scale: { domain: [1, 2] } }, color: { field: 'head', type: 'nominal' } },
-  }, join(outDir, 'alpha')));
+  const files = await writeChart(
+    {
+      ...common,
+      title: 'Loss (nats per token)',
+      data: { values: loss },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'step', type: 'quantitative' },
+        y: { field: 'loss', type: 'quantitative', scale: { zero: false } },
+        color: { field: 'split', type: 'nominal' },
+      },
+    },
+    join(outDir, 'loss'),
+  );
+  files.push(
+    ...(await writeChart(
+      {
+        ...common,
+        title: 'α per head (1 softmax, 2 sparsemax)',
+        data: { values: alpha.filter((a) => Number.isFinite(a.alpha)) },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'step', type: 'quantitative' },
+          y: { field: 'alpha', type: 'quantitative', scale: { domain: [1, 2] } },
+          color: { field: 'head', type: 'nominal' },
+        },
+      },
+      join(outDir, 'alpha'),
+    )),
+  );
   return files;
 }

@@ -3,7 +3,17 @@ import {
   entmaxSampler, entropixSampler, filteredSampler, freeEnergySampler, greedySampler, plainSampler, type Sampler,
 } from '@aes/models';
 
-export const SAMPLERS = ['greedy', 'temperature', 'topk', 'topp', 'minp', 'typical', 'entmax', 'entropix', 'free-energy'] as const;
+export const SAMPLERS = [
+  'greedy',
+  'temperature',
+  'topk',
+  'topp',
+  'minp',
+  'typical',
+  'entmax',
+  'entropix',
+  'free-energy',
+] as const;
 
 export const SAMPLE_DEFAULTS = {
   ckpt: '', prompt: '', sampler: 'greedy', maxNewTokens: 200, seed: 0, trace: '', backend: 'wasm',
@@ -28,7 +38,10 @@ export function makeSampler(f: typeof SAMPLE_DEFAULTS): Sampler {
     case 'entmax': return entmaxSampler({ alpha: f.alpha, temperature: T });
     case 'entropix': return entropixSampler(T === 1 ? {} : { temperature: T });
     case 'free-energy':
-      return freeEnergySampler({ target: f.targetEntropy > 0 ? { entropy: f.targetEntropy } : { fraction: f.targetFraction }, minP: f.minP });
+      return freeEnergySampler({
+        target: f.targetEntropy > 0 ? { entropy: f.targetEntropy } : { fraction: f.targetFraction },
+        minP: f.minP,
+      });
     default: throw new RangeError(`unknown sampler '${f.sampler}'; use one of ${SAMPLERS.join(', ')}`);
   }
 }

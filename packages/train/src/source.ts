@@ -45,10 +45,16 @@ export async function openSource(a: SourceArgs): Promise<Source> {
   const valChars = Array.from(text).length * (val.length / ids.length);
   const evals = evalWindows(val, a.batch, a.blockSize, a.evalBatches);
   return {
-    kind: 'text', vocabSize: tokenizer.vocabSize, blockSize: a.blockSize, tokenizer, charsPerToken: valChars / val.length,
+    kind: 'text',
+    vocabSize: tokenizer.vocabSize,
+    blockSize: a.blockSize,
+    tokenizer,
+    charsPerToken: valChars / val.length,
     trainBatch: (batch, rng) => randomWindows(train, batch, a.blockSize, rng),
     evalBatches: () => evals,
-    describe: () => `${a.data}: ${ids.length} ${tokenizer.kind} tokens (vocabulary ${tokenizer.vocabSize}), ${train.length} train / ${val.length} validation`,
+    describe: () =>
+      `${a.data}: ${ids.length} ${tokenizer.kind} tokens (vocabulary ${tokenizer.vocabSize}), ${train.length} train ` +
+      `/ ${val.length} validation`,
   };
 }
 
@@ -56,10 +62,19 @@ function taskSource(task: Task, a: SourceArgs): Source {
   const evalRng = new Rng(a.seed + 0x5eed);
   const evals = Array.from({ length: a.evalBatches }, () => task.sample(a.batch, evalRng));
   return {
-    kind: 'task', vocabSize: task.vocabSize, blockSize: task.seqLen - 1, task,
-    tokenizer: new CharTokenizer(task.tokenNames().map((_, i) => String.fromCodePoint(0x4e00 + i)).slice(1)),
+    kind: 'task',
+    vocabSize: task.vocabSize,
+    blockSize: task.seqLen - 1,
+    task,
+    tokenizer: new CharTokenizer(
+      task
+        .tokenNames()
+        .map((_, i) => String.fromCodePoint(0x4e00 + i))
+        .slice(1),
+    ),
     trainBatch: (batch, rng) => task.sample(batch, rng),
     evalBatches: () => evals,
-    describe: () => `task ${task.name} ${JSON.stringify(task.params)}: vocabulary ${task.vocabSize}, sequences of ${task.seqLen}`,
+    describe: () =>
+      `task ${task.name} ${JSON.stringify(task.params)}: vocabulary ${task.vocabSize}, sequences of ${task.seqLen}`,
   };
 }

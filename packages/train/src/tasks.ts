@@ -47,11 +47,22 @@ interface Layout { names: string[]; seqLen: number; answerLen: number; example(r
 export const TASKS: Readonly<Record<string, TaskInfo>> = Object.freeze({
   copy: info('x SEP x: repeat the input', { len: 8, vocab: 10 }, { len: [1, 1024], vocab: [2, 1024] }),
   reverse: info('x SEP reverse(x): the input backwards', { len: 8, vocab: 10 }, { len: [1, 1024], vocab: [2, 1024] }),
-  sort: info('x SEP sorted(x): the input in ascending order', { len: 8, vocab: 10 }, { len: [1, 1024], vocab: [2, 1024] }),
-  recall: info('associative recall: k1 v1 … kP vP QUERY k_i → v_i; keys are the first ⌊vocab/2⌋ symbols, values the rest',
-    { pairs: 6, vocab: 16 }, { pairs: [1, 512], vocab: [2, 1024] }),
-  needle: info('needle retrieval: a haystack of len tokens (FILL, or random symbols if noise=1) holding KEY v once, then QUERY → v',
-    { len: 32, vocab: 16, noise: 0 }, { len: [2, 4096], vocab: [1, 1024], noise: [0, 1] }),
+  sort: info(
+    'x SEP sorted(x): the input in ascending order',
+    { len: 8, vocab: 10 },
+    { len: [1, 1024], vocab: [2, 1024] },
+  ),
+  recall: info(
+    'associative recall: k1 v1 … kP vP QUERY k_i → v_i; keys are the first ⌊vocab/2⌋ symbols, values the rest',
+    { pairs: 6, vocab: 16 },
+    { pairs: [1, 512], vocab: [2, 1024] },
+  ),
+  needle: info(
+    'needle retrieval: a haystack of len tokens (FILL, or random symbols if noise=1) holding KEY v once, then QUERY ' +
+    '→ v',
+    { len: 32, vocab: 16, noise: 0 },
+    { len: [2, 4096], vocab: [1, 1024], noise: [0, 1] },
+  ),
 });
 
 const LAYOUTS: Record<string, (p: Record<string, number>) => Layout> = {
@@ -60,7 +71,11 @@ const LAYOUTS: Record<string, (p: Record<string, number>) => Layout> = {
   sort: (p) => sequenceToSequence(p, (x) => [...x].sort((a, b) => a - b)),
   recall: ({ pairs, vocab }) => {
     const nKeys = Math.floor(vocab / 2);
-    if (pairs > nKeys) throw new RangeError(`task recall: pairs=${pairs} exceeds the ${nKeys} distinct keys of vocab=${vocab} (keys are ⌊vocab/2⌋ symbols); raise vocab to ≥ ${2 * pairs}`);
+    if (pairs > nKeys)
+      throw new RangeError(
+        `task recall: pairs=${pairs} exceeds the ${nKeys} distinct keys of vocab=${vocab} (keys are ⌊vocab/2⌋ ` +
+        `symbols); raise vocab to ≥ ${2 * pairs}`,
+      );
     const QUERY = vocab;
     const names = [...range(nKeys).map((i) => `k${i}`), ...range(vocab - nKeys).map((i) => `v${i}`), '<query>'];
     return {
@@ -107,10 +122,12 @@ export function isTaskSpec(spec: string): boolean {
  * const { x, y, mask } = task.sample(32, new Rng(0));   // [32, task.seqLen − 1] each
  */
 export function parseTask(spec: string): Task {
-  if (!isTaskSpec(spec)) throw new RangeError(`not a task spec: '${spec}' (expected task:NAME or task:NAME:key=value,…)`);
+  if (!isTaskSpec(spec))
+    throw new RangeError(`not a task spec: '${spec}' (expected task:NAME or task:NAME:key=value,…)`);
   const [name, ...rest] = spec.slice('task:'.length).split(':');
   taskInfo(name);   // an unknown name is reported before its parameters
-  if (rest.length > 1) throw new RangeError(`task spec '${spec}': expected task:NAME:key=value,key=value (one ':' before the parameters)`);
+  if (rest.length > 1)
+    throw new RangeError(`task spec '${spec}': expected task:NAME:key=value,key=value (one ':' before the parameters)`);
   const params: Record<string, number> = {};
   for (const item of rest.length ? rest[0].split(',') : []) {
     const m = /^\s*([A-Za-z_]\w*)\s*=\s*(\S+)\s*$/.exec(item);
@@ -132,7 +149,8 @@ export function makeTask(name: string, overrides: Record<string, number> = {}): 
   const inf = taskInfo(name);
   for (const [k, v] of Object.entries(overrides)) {
     const r = Object.hasOwn(inf.ranges, k) ? inf.ranges[k] : undefined;
-    if (!r) throw new RangeError(`task ${name}: unknown parameter '${k}'; valid: ${Object.keys(inf.defaults).join(', ')}`);
+    if (!r)
+      throw new RangeError(`task ${name}: unknown parameter '${k}'; valid: ${Object.keys(inf.defaults).join(', ')}`);
     if (!Number.isInteger(v)) throw new RangeError(`task ${name}: ${k} must be an integer, got ${v}`);
     if (v < r[0] || v > r[1]) throw new RangeError(`task ${name}: ${k}=${v} is out of range [${r[0]}, ${r[1]}]`);
   }
@@ -155,10 +173,12 @@ export function makeTask(name: string, overrides: Record<string, number> = {}): 
  */
 export function taskAccuracy(pred: number[][], batch: TaskBatch): { exactMatch: number; tokenAccuracy: number } {
   const { y, mask } = batch;
-  if (pred.length !== y.length || y.length === 0) throw new RangeError(`taskAccuracy: ${pred.length} prediction rows for a batch of ${y.length}`);
+  if (pred.length !== y.length || y.length === 0)
+    throw new RangeError(`taskAccuracy: ${pred.length} prediction rows for a batch of ${y.length}`);
   let exact = 0, right = 0, total = 0;
   for (let b = 0; b < y.length; b++) {
-    if (pred[b].length !== y[b].length) throw new RangeError(`taskAccuracy: row ${b} has ${pred[b].length} predictions for ${y[b].length} targets`);
+    if (pred[b].length !== y[b].length)
+      throw new RangeError(`taskAccuracy: row ${b} has ${pred[b].length} predictions for ${y[b].length} targets`);
     let allRight = true;
     for (let t = 0; t < y[b].length; t++) {
       if (!mask[b][t]) continue;
@@ -184,7 +204,8 @@ function sequenceToSequence({ len, vocab }: Record<string, number>, answer: (x: 
 }
 
 function sampleBatch(layout: Layout, batch: number, rng: Rng): TaskBatch {
-  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`task sample: batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new RangeError(`task sample: batch must be a positive integer, got ${batch}`);
   const firstAnswer = layout.seqLen - 1 - layout.answerLen;   // y[t] = seq[t + 1]; the answer ends the sequence
   const out: TaskBatch = { x: [], y: [], mask: [] };
   for (let b = 0; b < batch; b++) {
@@ -197,11 +218,16 @@ function sampleBatch(layout: Layout, batch: number, rng: Rng): TaskBatch {
 }
 
 function taskInfo(name: string): TaskInfo {
-  if (!Object.hasOwn(TASKS, name)) throw new RangeError(`unknown task '${name}'; available: ${Object.keys(TASKS).join(', ')}`);
+  if (!Object.hasOwn(TASKS, name))
+    throw new RangeError(`unknown task '${name}'; available: ${Object.keys(TASKS).join(', ')}`);
   return TASKS[name];
 }
 
-function info(description: string, defaults: Record<string, number>, ranges: Record<string, [number, number]>): TaskInfo {
+function info(
+  description: string,
+  defaults: Record<string, number>,
+  ranges: Record<string, [number, number]>,
+): TaskInfo {
   return Object.freeze({ description, defaults: Object.freeze(defaults), ranges: Object.freeze(ranges) });
 }
 

@@ -45,11 +45,21 @@ export interface TrainResult { step: number; final: EvalMetrics; outDir: string 
  * ckpt/ and, at the end, loss.svg/png and alpha.svg/png. With `cfg.resume`, continues from
  * `cfg.out/ckpt`. A NaN/∞ loss stops the run with an Error naming the step and the last checkpoint.
  */
-export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void = () => {}, env: Record<string, unknown> = {}): Promise<TrainResult> {
+export async function train(
+  cfg: TrainConfig,
+  onEvent: (e: TrainEvent) => void = () => {},
+  env: Record<string, unknown> = {},
+): Promise<TrainResult> {
   const run = await openRun(cfg, env);
   const { model, source } = run;
   const trainable = [...model.weightVariables().values(), ...model.alphaVariables().values()];
-  onEvent({ type: 'start', step: run.step, total: cfg.steps, source: source.describe(), params: trainable.reduce((n, v) => n + v.size, 0) });
+  onEvent({
+    type: 'start',
+    step: run.step,
+    total: cfg.steps,
+    source: source.describe(),
+    params: trainable.reduce((n, v) => n + v.size, 0),
+  });
   // The curves start at the initialisation (a resumed run already logged it).
   let final: EvalMetrics | null = run.resumedAt === null ? evaluate(model, source) : null;
   if (final) run.log({ step: 0, split: 'val', ...final });
@@ -60,7 +70,8 @@ export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void =
     tokens += n;
     const step = run.step;
     const tokensPerSecond = tokens / ((performance.now() - t0) / 1000);
-    if (step % cfg.logEvery === 0 || step === cfg.steps) run.log({ step, split: 'train', loss, lr, tokensPerSecond, gradNorm });
+    if (step % cfg.logEvery === 0 || step === cfg.steps)
+      run.log({ step, split: 'train', loss, lr, tokensPerSecond, gradNorm });
     onEvent({ type: 'step', step, total: cfg.steps, loss, lr, tokensPerSecond, gradNorm });
     if (step % cfg.evalEvery === 0 || step === cfg.steps) {
       final = evaluate(model, source);
@@ -69,7 +80,7 @@ export async function train(cfg: TrainConfig, onEvent: (e: TrainEvent) => void =
     }
     if (step % cfg.ckptEvery === 0 || step === cfg.steps) onEvent({ type: 'checkpoint', step, dir: await run.save() });
   }
-  final ??= evaluate(model, source);                                    // resumed at the last step
+  final ??= evaluate(model, source); // resumed at the last step
   run.opt.dispose();
   model.dispose();
   return { step: run.step, final, outDir: cfg.out };
@@ -99,7 +110,9 @@ async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<
   mkdirSync(cfg.out, { recursive: true });
   const ckptDir = join(cfg.out, 'ckpt');
   const resumed = cfg.resume
-    ? await loadCheckpoint(fileSystemIO(ckptDir), ckptDir).catch((e) => { throw new Error(`cannot resume: ${(e as Error).message}`); })
+    ? await loadCheckpoint(fileSystemIO(ckptDir), ckptDir).catch((e) => {
+        throw new Error(`cannot resume: ${(e as Error).message}`);
+      })
     : null;
   const source = await openSource({ ...cfg, savedTokenizer: resumed?.tokenizer });
   const modelCfg: Partial<GPTConfig> & { vocabSize: number } = {
@@ -119,7 +132,10 @@ async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<
   }
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   keepMetricsUpTo(metricsPath, step);
-  writeFileSync(join(cfg.out, 'config.json'), JSON.stringify({ train: cfg, model: model.config, source: source.describe(), ...env }, null, 2));
+  writeFileSync(
+    join(cfg.out, 'config.json'),
+    JSON.stringify({ train: cfg, model: model.config, source: source.describe(), ...env }, null, 2),
+  );
   const run: Run = {
     cfg, model, source, opt, step,
     rng: resumed ? Rng.fromState(resumed.meta.rng as number[]) : new Rng(cfg.seed),
@@ -132,7 +148,14 @@ async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<
       rmSync(tmp, { recursive: true, force: true });
       const st = opt.state();
       await saveCheckpoint(fileSystemIO(tmp), model, source.tokenizer, {
-        meta: { step: run.step, rng: run.rng.state(), optimizerStep: st.step, train: cfg, model: model.config, task: source.task ? `task:${source.task.name}` : null },
+        meta: {
+          step: run.step,
+          rng: run.rng.state(),
+          optimizerStep: st.step,
+          train: cfg,
+          model: model.config,
+          task: source.task ? `task:${source.task.name}` : null,
+        },
         tensors: st.tensors,
       });
       rmSync(`${ckptDir}.old`, { recursive: true, force: true });
@@ -174,7 +197,10 @@ function trainStep(run: Run): { loss: number; gradNorm: number; lr: number; toke
     tf.dispose([...grads.values()]);
     run.log({ step: run.step, split: 'train', loss: String(loss) });
     const ckptDir = join(cfg.out, 'ckpt');
-    const where = run.lastCkpt === null ? 'no checkpoint was written yet' : `the last good checkpoint is ${ckptDir} (step ${run.lastCkpt})`;
+    const where =
+      run.lastCkpt === null
+        ? 'no checkpoint was written yet'
+        : `the last good checkpoint is ${ckptDir} (step ${run.lastCkpt})`;
     throw new Error(`training stopped: the loss is ${loss} at step ${run.step}; ${where}`);
   }
   const gradNorm = clipByGlobalNorm(grads, cfg.clip);
@@ -207,7 +233,9 @@ export function evaluate(model: GPT, source: Source): EvalMetrics {
   for (const b of batches) {
     loss += tf.tidy(() => lossOf(model, b, false).dataSync()[0]) / batches.length;
     if (source.task) {
-      const pred = tf.tidy(() => tf.argMax(model.forward(tf.tensor2d(b.x, undefined, 'int32')).logits, 2).arraySync() as number[][]);
+      const pred = tf.tidy(
+        () => tf.argMax(model.forward(tf.tensor2d(b.x, undefined, 'int32')).logits, 2).arraySync() as number[][],
+      );
       const acc = taskAccuracy(pred, { x: b.x, y: b.y, mask: b.mask! });
       exact += acc.exactMatch / batches.length;
       tokenAcc += acc.tokenAccuracy / batches.length;
@@ -232,9 +260,15 @@ export function evaluate(model: GPT, source: Source): EvalMetrics {
 }
 
 /** A resumed run must train the same model on the same data. */
-function checkResumable(meta: Record<string, unknown>, cfg: TrainConfig, saved: GPTConfig, wanted: Partial<GPTConfig>): void {
+function checkResumable(
+  meta: Record<string, unknown>,
+  cfg: TrainConfig,
+  saved: GPTConfig,
+  wanted: Partial<GPTConfig>,
+): void {
   const prev = meta.train as TrainConfig | undefined;
-  if (!prev || typeof meta.step !== 'number' || !Array.isArray(meta.rng)) throw new Error('cannot resume: the checkpoint holds no training state');
+  if (!prev || typeof meta.step !== 'number' || !Array.isArray(meta.rng))
+    throw new Error('cannot resume: the checkpoint holds no training state');
   const diff = (['data', 'batch', 'accum', 'seed'] as const).filter((k) => prev[k] !== cfg[k]);
   for (const k of ['nLayer', 'nHead', 'nEmbd', 'blockSize'] as const) if (saved[k] !== wanted[k]) diff.push(k as never);
   if (diff.length) throw new Error(`cannot resume: ${diff.join(', ')} differ from the checkpoint's run`);
@@ -243,6 +277,8 @@ function checkResumable(meta: Record<string, unknown>, cfg: TrainConfig, saved: 
 /** On resume, drop metric lines past the checkpoint (they will be written again). */
 function keepMetricsUpTo(path: string, step: number): void {
   if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
   writeFileSync(path, kept.map((l) => `${l}\n`).join(''));
 }

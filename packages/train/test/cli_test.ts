@@ -20,11 +20,18 @@ const aes = (args: string[]) => run(TSX, ['--conditions=aes-source', CLI, ...arg
 describe('flags', () => {
   const defaults = { steps: 10, evalEvery: 5, data: 'x', resume: false };
   it('parse camelCase, kebab-case, = and booleans', () => {
-    expect(parseFlags(['--steps', '3', '--eval-every=7', '--resume', '--data', 'y'], defaults, 'train')).toEqual({ steps: 3, evalEvery: 7, data: 'y', resume: true });
+    expect(parseFlags(['--steps', '3', '--eval-every=7', '--resume', '--data', 'y'], defaults, 'train')).toEqual({
+      steps: 3,
+      evalEvery: 7,
+      data: 'y',
+      resume: true,
+    });
     expect(parseFlags(['--resume', 'false'], defaults, 'train').resume).toBe(false);
   });
   it('reject unknown and malformed flags, listing the valid ones', () => {
-    expect(() => parseFlags(['--stepz', '3'], defaults, 'train')).toThrow(/unknown flag --stepz. Valid flags: --steps \(10\), --eval-every \(5\), --data \("x"\), --resume \(false\)/);
+    expect(() => parseFlags(['--stepz', '3'], defaults, 'train')).toThrow(
+      /unknown flag --stepz. Valid flags: --steps \(10\), --eval-every \(5\), --data \("x"\), --resume \(false\)/,
+    );
     expect(() => parseFlags(['--steps', 'ten'], defaults, 'train')).toThrow(/--steps expects a number, got 'ten'/);
     expect(() => parseFlags(['--steps'], defaults, 'train')).toThrow(/--steps needs a value/);
     expect(() => parseFlags(['steps'], defaults, 'train')).toThrow(FlagError);
@@ -46,19 +53,67 @@ describe('aes (subprocess)', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/unknown flag --bogus. Valid flags: --data/);
     expect((await aes(['fly'])).err).toMatch(/unknown command 'fly'/);
-    expect((await aes(['train', '--attention', 'relu', '--out', join(dir, 'x')])).err).toMatch(/unknown attention normaliser/);
+    expect((await aes(['train', '--attention', 'relu', '--out', join(dir, 'x')])).err).toMatch(
+      /unknown attention normaliser/,
+    );
   });
 
   it('train → sample (trace) → eval on a small text', async () => {
     const out = join(dir, 'run');
-    const t = await aes(['train', '--data', join(dir, 'text.txt'), '--steps', '4', '--out', out, '--layers', '1', '--heads', '2', '--embd', '16',
-      '--block-size', '16', '--batch', '4', '--eval-every', '2', '--attention', 'learned', '--backend', 'cpu']);
+    const t = await aes([
+      'train',
+      '--data',
+      join(dir, 'text.txt'),
+      '--steps',
+      '4',
+      '--out',
+      out,
+      '--layers',
+      '1',
+      '--heads',
+      '2',
+      '--embd',
+      '16',
+      '--block-size',
+      '16',
+      '--batch',
+      '4',
+      '--eval-every',
+      '2',
+      '--attention',
+      'learned',
+      '--backend',
+      'cpu',
+    ]);
     expect(t.code).toBe(0);
     expect(t.out).toMatch(/final validation \(step 4\)/);
     expect(t.out).toMatch(/bits\/char/);
-    for (const f of ['metrics.jsonl', 'config.json', 'ckpt/model.json', 'loss.svg', 'loss.png', 'alpha.svg', 'alpha.png']) expect(existsSync(join(out, f))).toBe(true);
+    for (const f of [
+      'metrics.jsonl',
+      'config.json',
+      'ckpt/model.json',
+      'loss.svg',
+      'loss.png',
+      'alpha.svg',
+      'alpha.png',
+    ])
+      expect(existsSync(join(out, f))).toBe(true);
     const trace = join(dir, 'trace.jsonl');
-    const s = await aes(['sample', '--ckpt', join(out, 'ckpt'), '--prompt', 'to be', '--sampler', 'topp', '--max-new-tokens', '12', '--trace', trace, '--backend', 'cpu']);
+    const s = await aes([
+      'sample',
+      '--ckpt',
+      join(out, 'ckpt'),
+      '--prompt',
+      'to be',
+      '--sampler',
+      'topp',
+      '--max-new-tokens',
+      '12',
+      '--trace',
+      trace,
+      '--backend',
+      'cpu',
+    ]);
     expect(s.code).toBe(0);
     expect(s.out.startsWith('to be')).toBe(true);
     const records = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l));

@@ -28,9 +28,13 @@ describe('loadText from files', () => {
   it('rejects invalid UTF-8 naming the file and the byte offset', async () => {
     const path = join(dir, 'bad.txt');
     writeFileSync(path, Uint8Array.from([0x61, 0x62, 0xc3, 0xa9, 0x63, 0xff, 0x64]));   // 'abéc' then 0xff at offset 5
-    await expect(loadText(path, { cacheDir: dir })).rejects.toThrow(new RegExp(`${path}.*not valid UTF-8.*byte offset 5`));
+    await expect(loadText(path, { cacheDir: dir })).rejects.toThrow(
+      new RegExp(`${path}.*not valid UTF-8.*byte offset 5`),
+    );
     writeFileSync(path, Uint8Array.from([0x61, 0xe2, 0x82]));   // truncated '€'
-    await expect(loadText(path, { cacheDir: dir })).rejects.toThrow(/not valid UTF-8 \(a truncated sequence at the end\)/);
+    await expect(loadText(path, { cacheDir: dir })).rejects.toThrow(
+      /not valid UTF-8 \(a truncated sequence at the end\)/,
+    );
   });
 
   it('names a missing file and rejects an empty one', async () => {
@@ -54,7 +58,8 @@ describe('loadText from URLs', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       requests.push(req.url!);
-      if (req.url === '/shakespeare/input.txt') res.writeHead(200, { 'content-type': 'text/plain' }).end('To be, or not to be — ça va\n');
+      if (req.url === '/shakespeare/input.txt')
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('To be, or not to be — ça va\n');
       else res.writeHead(404).end('not here');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -97,7 +102,12 @@ describe('loadText from URLs', () => {
     const cacheDir = join(dir, 'offline');
     for (const [url, fetchImpl] of [
       [`http://127.0.0.1:${port}/data`, undefined],
-      ['https://example.invalid/corpus/tiny.txt', (async () => { throw new TypeError('fetch failed'); }) as typeof fetch],
+      [
+        'https://example.invalid/corpus/tiny.txt',
+        (async () => {
+          throw new TypeError('fetch failed');
+        }) as typeof fetch,
+      ],
     ] as const) {
       const err = (await loadText(url, { cacheDir, fetchImpl }).catch((e: Error) => e)) as Error;
       expect(err.message).toContain(url);
@@ -151,7 +161,7 @@ describe('randomWindows', () => {
   });
 
   it('covers every start and never reads past the data', () => {
-    const short = Int32Array.from([10, 11, 12, 13, 14, 15]);   // T = 3: starts 0, 1, 2
+    const short = Int32Array.from([10, 11, 12, 13, 14, 15]); // T = 3: starts 0, 1, 2
     const starts = new Set<number>();
     const rng = new Rng(0);
     for (let k = 0; k < 50; k++) {
@@ -162,7 +172,7 @@ describe('randomWindows', () => {
       }
     }
     expect([...starts].sort()).toEqual([0, 1, 2]);
-    expect(randomWindows(Int32Array.from([5, 6]), 2, 1, rng)).toEqual({ x: [[5], [5]], y: [[6], [6]] });   // len = T + 1
+    expect(randomWindows(Int32Array.from([5, 6]), 2, 1, rng)).toEqual({ x: [[5], [5]], y: [[6], [6]] }); // len = T + 1
   });
 
   it('errors on data too short or bad sizes', () => {

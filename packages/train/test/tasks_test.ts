@@ -44,7 +44,16 @@ function expectedAnswer(task: Task, seq: number[]): number[] {
   throw new Error(`no check for ${task.name}`);
 }
 
-const specs = ['task:copy', 'task:reverse', 'task:sort', 'task:recall', 'task:needle', 'task:needle:len=9,noise=1,vocab=4', 'task:sort:len=3,vocab=2', 'task:recall:pairs=8,vocab=17'];
+const specs = [
+  'task:copy',
+  'task:reverse',
+  'task:sort',
+  'task:recall',
+  'task:needle',
+  'task:needle:len=9,noise=1,vocab=4',
+  'task:sort:len=3,vocab=2',
+  'task:recall:pairs=8,vocab=17',
+];
 
 describe('tasks', () => {
   for (const spec of specs) {
@@ -61,7 +70,9 @@ describe('tasks', () => {
         expect(batch.y[b].slice(0, -1)).toEqual(batch.x[b].slice(1));   // y is x shifted by one
         const seq = seqOf(batch, b);
         expect(seq.every((t) => Number.isInteger(t) && t >= 0 && t < task.vocabSize)).toBe(true);
-        expect(batch.mask[b]).toEqual(Array.from({ length: task.seqLen - 1 }, (_, t) => (t >= task.seqLen - 1 - answerLen ? 1 : 0)));
+        expect(batch.mask[b]).toEqual(
+          Array.from({ length: task.seqLen - 1 }, (_, t) => (t >= task.seqLen - 1 - answerLen ? 1 : 0)),
+        );
         expect(batch.y[b].filter((_, t) => batch.mask[b][t])).toEqual(expectedAnswer(task, seq));
       }
     });
@@ -69,10 +80,21 @@ describe('tasks', () => {
 
   it('layouts: sequence length and vocabulary from the parameters', () => {
     const cases: Array<[string, number, number]> = [
-      ['task:copy', 17, 11], ['task:reverse:len=5,vocab=3', 11, 4], ['task:recall', 15, 17], ['task:needle', 34, 19], ['task:needle:len=100', 102, 19],
+      ['task:copy', 17, 11],
+      ['task:reverse:len=5,vocab=3', 11, 4],
+      ['task:recall', 15, 17],
+      ['task:needle', 34, 19],
+      ['task:needle:len=100', 102, 19],
     ];
     for (const [spec, seqLen, vocabSize] of cases) expect(parseTask(spec)).toMatchObject({ seqLen, vocabSize });
-    expect(parseTask('task:recall').tokenNames()).toEqual([...'01234567'].map((i) => `k${i}`).concat([...'01234567'].map((i) => `v${i}`), '<query>'));
+    expect(parseTask('task:recall').tokenNames()).toEqual(
+      [...'01234567']
+        .map((i) => `k${i}`)
+        .concat(
+          [...'01234567'].map((i) => `v${i}`),
+          '<query>',
+        ),
+    );
     expect(parseTask('task:copy:vocab=3').tokenNames()).toEqual(['0', '1', '2', '<sep>']);
   });
 
@@ -112,7 +134,9 @@ describe('tasks', () => {
 
   it('rejects bad specs with clear errors', () => {
     expect(() => parseTask('copy')).toThrow(/not a task spec/);
-    expect(() => parseTask('task:shuffle')).toThrow("unknown task 'shuffle'; available: copy, reverse, sort, recall, needle");
+    expect(() => parseTask('task:shuffle')).toThrow(
+      "unknown task 'shuffle'; available: copy, reverse, sort, recall, needle",
+    );
     expect(() => parseTask('task:toString')).toThrow(/unknown task/);
     expect(() => parseTask('task:copy:width=3')).toThrow("task copy: unknown parameter 'width'; valid: len, vocab");
     expect(() => parseTask('task:copy:len=2.5')).toThrow("task copy: len must be an integer, got '2.5'");

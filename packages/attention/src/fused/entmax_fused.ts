@@ -42,7 +42,8 @@ type KernelArgs = { inputs: Record<string, tf.TensorInfo>; backend: unknown; att
 
 function webgpu(backend: unknown, name: string): WebGPUBackendLike {
   const b = backend as Partial<WebGPUBackendLike>;
-  if (typeof b.runWebGPUProgram !== 'function') throw new Error(`${name}: the 'webgpu' backend here is not tfjs-backend-webgpu`);
+  if (typeof b.runWebGPUProgram !== 'function')
+    throw new Error(`${name}: the 'webgpu' backend here is not tfjs-backend-webgpu`);
   return b as WebGPUBackendLike;
 }
 
@@ -58,7 +59,11 @@ function backwardWebGPU({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[]
   const { scores, alphas, rowStats, dy } = inputs;
   const [rows, n] = scores.shape;
   const b = webgpu(backend, FUSED_BACKWARD);
-  const rowGrad = b.runWebGPUProgram(gradRowProgram(rows, n, attrs!.withAlpha as boolean), [scores, alphas, rowStats, dy], 'float32');
+  const rowGrad = b.runWebGPUProgram(
+    gradRowProgram(rows, n, attrs!.withAlpha as boolean),
+    [scores, alphas, rowStats, dy],
+    'float32',
+  );
   return [b.runWebGPUProgram(gradProgram(rows, n), [scores, alphas, rowStats, dy, rowGrad], 'float32'), rowGrad];
 }
 
@@ -69,7 +74,13 @@ function read(backend: CpuBackendLike, t: tf.TensorInfo): Float32Array {
 function forwardCpu({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const b = backend as CpuBackendLike;
   const [rows, n] = inputs.scores.shape;
-  const { p, stats } = entmaxForwardMirror(read(b, inputs.scores), read(b, inputs.alphas), rows, n, attrs!.nIter as number);
+  const { p, stats } = entmaxForwardMirror(
+    read(b, inputs.scores),
+    read(b, inputs.alphas),
+    rows,
+    n,
+    attrs!.nIter as number,
+  );
   return [b.makeTensorInfo([rows, n], 'float32', p), b.makeTensorInfo([rows, 4], 'float32', stats)];
 }
 
@@ -93,7 +104,8 @@ const KERNELS: Record<(typeof FUSED_BACKENDS)[number], Array<[string, (a: Kernel
 export function registerFusedEntmax(backends: ReadonlyArray<(typeof FUSED_BACKENDS)[number]> = FUSED_BACKENDS): void {
   for (const backendName of backends) {
     for (const [kernelName, f] of KERNELS[backendName]) {
-      if (!tf.getKernel(kernelName, backendName)) tf.registerKernel({ kernelName, backendName, kernelFunc: f as unknown as tf.KernelFunc });
+      if (!tf.getKernel(kernelName, backendName))
+        tf.registerKernel({ kernelName, backendName, kernelFunc: f as unknown as tf.KernelFunc });
     }
   }
 }
@@ -103,7 +115,8 @@ export function registerFusedEntmax(backends: ReadonlyArray<(typeof FUSED_BACKEN
  * path there again (used by the GPU bench to time both).
  */
 export function unregisterFusedEntmax(backendName: (typeof FUSED_BACKENDS)[number]): void {
-  for (const [kernelName] of KERNELS[backendName]) if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
+  for (const [kernelName] of KERNELS[backendName])
+    if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
 }
 
 registerFusedEntmax();
@@ -131,12 +144,16 @@ export function fusedEntmaxAvailable(): boolean {
 function entmaxFused_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxFusedArgs = {}): tf.Tensor {
   checkScores(x, 'entmaxFused');
   const { nIter } = { ...ENTMAX_FUSED_DEFAULTS, ...args };
-  if (!Number.isInteger(nIter) || nIter < 1) throw new RangeError(`entmaxFused: nIter must be a positive integer, got ${nIter}`);
+  if (!Number.isInteger(nIter) || nIter < 1)
+    throw new RangeError(`entmaxFused: nIter must be a positive integer, got ${nIter}`);
   if (typeof alpha === 'number') checkAlphaNumber(alpha, 'entmaxFused');
   else checkAlphaTensor(alpha, x, 'entmaxFused');
   if (alpha === 1) return softmax(x);
   if (!fusedEntmaxAvailable()) {
-    throw new Error(`entmaxFused: no fused kernel for backend '${tf.getBackend()}' (registered: ${FUSED_BACKENDS.join(', ')}); use entmaxBisect there`);
+    throw new Error(
+      `entmaxFused: no fused kernel for backend '${tf.getBackend()}' (registered: ${FUSED_BACKENDS.join(', ')}); ` +
+      `use entmaxBisect there`,
+    );
   }
   const n = x.shape[x.rank - 1];
   const rowShape = [...x.shape.slice(0, -1), 1];
@@ -144,14 +161,21 @@ function entmaxFused_(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxFused
   const forward = (input: tf.Tensor, alphas: tf.Tensor) =>
     tf.engine().runKernel(FUSED_FORWARD, { scores: tf.reshape(input, [rows, n]), alphas }, { nIter }) as tf.Tensor[];
   const backward = (input: tf.Tensor, alphas: tf.Tensor, stats: tf.Tensor, dy: tf.Tensor, withAlpha: boolean) =>
-    tf.engine().runKernel(FUSED_BACKWARD, { scores: tf.reshape(input, [rows, n]), alphas, rowStats: stats, dy: tf.reshape(dy, [rows, n]) }, { withAlpha }) as tf.Tensor[];
+    tf
+      .engine()
+      .runKernel(
+        FUSED_BACKWARD,
+        { scores: tf.reshape(input, [rows, n]), alphas, rowStats: stats, dy: tf.reshape(dy, [rows, n]) },
+        { withAlpha },
+      ) as tf.Tensor[];
   if (typeof alpha === 'number') {
     const f = tf.customGrad((...a: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [input, save] = a as [tf.Tensor, tf.GradSaveFunc];
       const alphas = tf.tensor1d([Math.max(alpha, 1 + MIN_ALPHA_EXCESS)]);
       const [p, stats] = forward(input, alphas);
       save([input, alphas, stats]);
-      const gradFunc = (dy: tf.Tensor, [xs, as, st]: tf.Tensor[]) => tf.reshape(backward(xs, as, st, dy, false)[0], x.shape);
+      const gradFunc = (dy: tf.Tensor, [xs, as, st]: tf.Tensor[]) =>
+        tf.reshape(backward(xs, as, st, dy, false)[0], x.shape);
       return { value: tf.reshape(p, x.shape), gradFunc };
     });
     return f(x);

@@ -13,7 +13,8 @@
  * ν = 0 the steps rise monotonically to the root. The step ΔG/G' = S·ln S·expm1x(−ε ln S)/W, with
  * expm1x(y) = expm1(y)/y, is accurate down to ε → 0. For α > 2 the steps start at ν = hi, and each
  * pass also evaluates S at the bracket's midpoint. Every step first moves the bracket [lo, hi] by the
- * sign of S − 1 and falls back to its midpoint when the Newton point leaves it. After `nIter` steps an exact finish: on the support at the final ν,
+ * sign of S − 1 and falls back to its midpoint when the Newton point leaves it. After `nIter` steps an exact finish:
+ * on the support at the final ν,
  * α = 2 solves Σ(u − δ) = 1 and α = 1.5 solves Σ(u − δ)² = 1 in closed form; other α divide p by Σp.
  *
  * Row statistics [m, r, scale, kind] are the forward's second output and all the backward needs
@@ -75,7 +76,10 @@ export const LN2_LO = 1.428606765330187e-6;
  * Threads per row (a power of two; by default from n) and entries per thread; `cached`: few enough
  * to keep in registers.
  */
-export function rowLayout(n: number, wg = n <= 1024 ? 64 : n <= 2048 ? 128 : 256): { wg: number; perThread: number; cached: boolean } {
+export function rowLayout(
+  n: number,
+  wg = n <= 1024 ? 64 : n <= 2048 ? 128 : 256,
+): { wg: number; perThread: number; cached: boolean } {
   const perThread = Math.max(1, Math.ceil(n / wg));
   return { wg, perThread, cached: perThread <= MAX_CACHED };
 }
@@ -165,7 +169,13 @@ export function epsOf(alpha: number): { eps: number; q: number } {
  * Workgroup reduction as the WGSL does it: thread i accumulates entries i, i + wg, … (`term` fills
  * `comps` values per entry), then a halving tree combines the threads. Float32Array stores round.
  */
-function reduceRow(n: number, wg: number, comps: number, term: (col: number, out: number[]) => boolean, max = false): number[] {
+function reduceRow(
+  n: number,
+  wg: number,
+  comps: number,
+  term: (col: number, out: number[]) => boolean,
+  max = false,
+): number[] {
   const part = new Float32Array(wg * comps);
   if (max) part.fill(LOWEST);
   const v = new Array<number>(comps).fill(0);
@@ -189,7 +199,14 @@ function reduceRow(n: number, wg: number, comps: number, term: (col: number, out
  * Forward of a [rows, n] block: probabilities and the row statistics [m, r, scale, kind]. `wg`
  * (threads per row) sets the order of the sums, as in the WGSL.
  */
-export function entmaxForwardMirror(x: Float32Array, alpha: Float32Array, rows: number, n: number, nIter = FUSED_NITER, wg = rowLayout(n).wg): { p: Float32Array; stats: Float32Array } {
+export function entmaxForwardMirror(
+  x: Float32Array,
+  alpha: Float32Array,
+  rows: number,
+  n: number,
+  nIter = FUSED_NITER,
+  wg = rowLayout(n).wg,
+): { p: Float32Array; stats: Float32Array } {
   const p = new Float32Array(rows * n);
   const stats = new Float32Array(rows * 4);
   const d = new Float32Array(n);
@@ -197,13 +214,19 @@ export function entmaxForwardMirror(x: Float32Array, alpha: Float32Array, rows: 
     const base = row * n;
     const { eps, q } = epsOf(alpha[alpha.length === 1 ? 0 : row]);
     // 1. Row maximum over the finite entries, and whether the row is invalid or fully masked.
-    const [mx, bad, any] = reduceRow(n, wg, 3, (col, o) => {
-      const z = x[base + col];
-      const invalid = Number.isNaN(z) || z === Infinity;
-      const finite = !invalid && z !== -Infinity;
-      [o[0], o[1], o[2]] = [finite ? z : LOWEST, invalid ? 1 : 0, finite ? 1 : 0];
-      return true;
-    }, true);
+    const [mx, bad, any] = reduceRow(
+      n,
+      wg,
+      3,
+      (col, o) => {
+        const z = x[base + col];
+        const invalid = Number.isNaN(z) || z === Infinity;
+        const finite = !invalid && z !== -Infinity;
+        [o[0], o[1], o[2]] = [finite ? z : LOWEST, invalid ? 1 : 0, finite ? 1 : 0];
+        return true;
+      },
+      true,
+    );
     const flag = bad > 0 ? ROW_INVALID : any > 0 ? ROW_NU : ROW_MASKED;
     const m = flag === ROW_NU ? mx : 0;
     for (let col = 0; col < n; col++) d[col] = shiftF(x[base + col], m, flag);
@@ -214,12 +237,15 @@ export function entmaxForwardMirror(x: Float32Array, alpha: Float32Array, rows: 
     const twoPoint = eps > 1;
     let wForm = twoPoint;
     const lnN = lnF(n);
-    let [lo, hi] = wForm ? [Math.max(f32(Math.exp(f32(-eps * lnN))), f32(W_MIN)), 1] : [0, f32(lnN * expm1xF(f32(-eps * lnN)))];
+    let [lo, hi] = wForm
+      ? [Math.max(f32(Math.exp(f32(-eps * lnN))), f32(W_MIN)), 1]
+      : [0, f32(lnN * expm1xF(f32(-eps * lnN)))];
     let r = lo;
     let [S, W, Sm] = [0, 0, 0];
-    let still = false;                                 // r did not move (α ≤ 2): the sums are unchanged
+    let still = false; // r did not move (α ≤ 2): the sums are unchanged
     for (let it = 0; it < nIter; it++) {
-      if (!wForm && f32(eps * r) > 0.5) {              // switch to w = 1 − εν (the bracket turns over)
+      if (!wForm && f32(eps * r) > 0.5) {
+        // switch to w = 1 − εν (the bracket turns over)
         [lo, hi, r] = [f32(1 - f32(eps * hi)), f32(1 - f32(eps * lo)), f32(1 - f32(eps * r))];
         wForm = true;
         still = false;
@@ -235,9 +261,15 @@ export function entmaxForwardMirror(x: Float32Array, alpha: Float32Array, rows: 
         });
       }
       // S falls with ν and rises with w: "S ≥ 1 at r" puts the root above ν, below w.
-      if (twoPoint) { if (Sm >= 1) hi = Math.min(hi, mid); else lo = Math.max(lo, mid); }
-      if (wForm) { if (S >= 1) hi = Math.min(hi, r); else lo = Math.max(lo, r); }
-      else if (S >= 1) lo = Math.max(lo, r); else hi = Math.min(hi, r);
+      if (twoPoint) {
+        if (Sm >= 1) hi = Math.min(hi, mid);
+        else lo = Math.max(lo, mid);
+      }
+      if (wForm) {
+        if (S >= 1) hi = Math.min(hi, r);
+        else lo = Math.max(lo, r);
+      } else if (S >= 1) lo = Math.max(lo, r);
+      else hi = Math.min(hi, r);
       const L = lnF(S);
       const step = f32(r + f32((wForm ? f32(-eps) : 1) * f32(f32(f32(S * L) * expm1xF(f32(-eps * L))) / W)));
       const next = step >= lo && step <= hi ? step : f32(0.5 * f32(lo + hi));
@@ -274,7 +306,16 @@ export function entmaxForwardMirror(x: Float32Array, alpha: Float32Array, rows: 
  * Backward of a [rows, n] block from x, α, the forward's row statistics and dy: dx, and per row
  * [c, dα] with c = Σ g dy/Σ g and dα = Σ_i dy_i ∂p_i/∂α (0 unless `withAlpha`).
  */
-export function entmaxBackwardMirror(x: Float32Array, alpha: Float32Array, stats: Float32Array, dy: Float32Array, rows: number, n: number, withAlpha: boolean, wg = rowLayout(n).wg): { dx: Float32Array; rowGrad: Float32Array } {
+export function entmaxBackwardMirror(
+  x: Float32Array,
+  alpha: Float32Array,
+  stats: Float32Array,
+  dy: Float32Array,
+  rows: number,
+  n: number,
+  withAlpha: boolean,
+  wg = rowLayout(n).wg,
+): { dx: Float32Array; rowGrad: Float32Array } {
   const dx = new Float32Array(rows * n);
   const rowGrad = new Float32Array(rows * 2);
   for (let row = 0; row < rows; row++) {
@@ -302,10 +343,14 @@ export function entmaxBackwardMirror(x: Float32Array, alpha: Float32Array, stats
     });
     const c = f32(Gy / W);
     const num = f32(f32(f32(Phi * A) - B) + f32(eps * f32(f32(L * B) - f32(Phi * C))));
-    const dalpha = kind === ROW_INVALID ? NaN : kind === ROW_MASKED || !withAlpha ? 0 : f32(num / f32(W * f32(eps * eps)));
+    const dalpha =
+      kind === ROW_INVALID ? NaN : kind === ROW_MASKED || !withAlpha ? 0 : f32(num / f32(W * f32(eps * eps)));
     rowGrad.set([kind === ROW_INVALID ? NaN : kind === ROW_MASKED ? 0 : c, dalpha], row * 2);
     for (let col = 0; col < n; col++) {
-      if (kind === ROW_MASKED || kind === ROW_INVALID) { dx[base + col] = kind === ROW_INVALID ? NaN : 0; continue; }
+      if (kind === ROW_MASKED || kind === ROW_INVALID) {
+        dx[base + col] = kind === ROW_INVALID ? NaN : 0;
+        continue;
+      }
       const [t, u] = tu(col);
       dx[base + col] = u > 0 ? f32(f32(f32(probF(t, u, eps, q) * scale) / u) * f32(dy[base + col] - c)) : 0;
     }

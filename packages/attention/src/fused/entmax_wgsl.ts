@@ -119,7 +119,11 @@ fn ${name}(v : vec4<f32>, tid : u32) -> vec4<f32> {
   workgroupBarrier();
   return r;
 }`;
-  return `var<workgroup> entRed : array<vec4<f32>, ${wg}>;` + tree('entSum', (a, b) => `${a} + ${b}`) + tree('entMax', (a, b) => `max(${a}, ${b})`);
+  return (
+    `var<workgroup> entRed : array<vec4<f32>, ${wg}>;` +
+    tree('entSum', (a, b) => `${a} + ${b}`) +
+    tree('entMax', (a, b) => `max(${a}, ${b})`)
+  );
 }
 
 /** Row index of this workgroup (a reshaped dispatch may add workgroups past the last row) and its α. */
@@ -141,10 +145,20 @@ const ROW_STATS = `
   let kind = rowStats[row * 4 + 3];
   let wForm = kind == 3.0;`;
 
-function rowBase(name: string, inputs: string[], rows: number, width: number, wg: number): Omit<EntmaxProgram, 'getUserCode'> {
+function rowBase(
+  name: string,
+  inputs: string[],
+  rows: number,
+  width: number,
+  wg: number,
+): Omit<EntmaxProgram, 'getUserCode'> {
   return {
-    variableNames: inputs, outputShape: [rows, width], shaderKey: name,
-    dispatchLayout: { x: [0, 1] }, dispatch: [rows, 1, 1], workgroupSize: [wg, 1, 1],
+    variableNames: inputs,
+    outputShape: [rows, width],
+    shaderKey: name,
+    dispatchLayout: { x: [0, 1] },
+    dispatch: [rows, 1, 1],
+    workgroupSize: [wg, 1, 1],
   };
 }
 
@@ -180,7 +194,9 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}
   let rm = entMax(vec4<f32>(mx, bad, seen, 0.0), tid);
   let flag = select(select(1.0, 0.0, rm.z > 0.0), 2.0, rm.y > 0.0);
   let m = select(0.0, rm.x, flag == 0.0);
-  ${cached ? `for (var k = 0; k < ${perThread}; k++) { if (ti + k * ${wg} < n) { zs[k] = entShift(zs[k], m, flag); } }` : ''}
+  ${cached ? `for (var k = 0; k < ${perThread}; k++) {
+    if (ti + k * ${wg} < n) { zs[k] = entShift(zs[k], m, flag); }
+  }` : ''}
   // 2. Safeguarded Newton steps on S^eps - 1 in r: nu, or w = u_max = 1 - eps nu (alpha > 2, or once eps nu > 1/2).
   let twoPoint = eps > 1.0;
   var wForm = twoPoint;
@@ -250,7 +266,10 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}
     setOutputAtIndex(row * 4 + 3, select(flag, 3.0, flag == 0.0 && wForm));
   }
 }`;
-  return { ...rowBase(`aesEntmaxRow_${wg}_${perThread}_${cached}_${nIter}`, ['scores', 'alphas'], rows, 4, wg), getUserCode };
+  return {
+    ...rowBase(`aesEntmaxRow_${wg}_${perThread}_${cached}_${nIter}`, ['scores', 'alphas'], rows, 4, wg),
+    getUserCode,
+  };
 }
 
 /**
@@ -278,7 +297,13 @@ fn main(index : i32) {
 
 /** Forward, elementwise: inputs scores, alphas, rowStats; output p [rows, n]. */
 export function probsProgram(rows: number, n: number): EntmaxProgram {
-  return elementwise('aesEntmaxProbs', ['scores', 'alphas', 'rowStats'], rows, n, 'v = entProb(a.x, a.y, eps, 1.0 / eps) * scale;');
+  return elementwise(
+    'aesEntmaxProbs',
+    ['scores', 'alphas', 'rowStats'],
+    rows,
+    n,
+    'v = entProb(a.x, a.y, eps, 1.0 / eps) * scale;',
+  );
 }
 
 /** Backward, per row: inputs scores, alphas, rowStats, dy; output [rows, 2] = [c, dα]. */
@@ -315,7 +340,10 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}${ROW_STATS}
     setOutputAtIndex(row * 2 + 1, da);
   }
 }`;
-  return { ...rowBase(`aesEntmaxGradRow_${wg}_${withAlpha}`, ['scores', 'alphas', 'rowStats', 'dy'], rows, 2, wg), getUserCode };
+  return {
+    ...rowBase(`aesEntmaxGradRow_${wg}_${withAlpha}`, ['scores', 'alphas', 'rowStats', 'dy'], rows, 2, wg),
+    getUserCode,
+  };
 }
 
 /** Backward, elementwise: inputs scores, alphas, rowStats, dy, rowGrad; output dx [rows, n]. */
