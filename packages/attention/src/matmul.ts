@@ -1,10 +1,10 @@
 /**
  * 2-D matrix product whose forward and backward passes all use plain, untransposed 2-D `tf.matMul`.
  *
- * On the wasm backend (tfjs 4.22, 2 cores) a 2-D product without transpose flags runs at ~25–45
- * GFLOP/s, while batched (3-D) or transposed-flag products run at 1–3.5 (measured: 4 heads ×
- * [1024, 64]·[64, 1024] take 22 ms as 2-D products, 155 ms batched with transposeB). tfjs's own
- * gradient of matMul uses the transpose flags, so the backward pass transposes explicitly instead.
+ * On the wasm backend (tfjs 4.22) a 2-D product without transpose flags is about an order of
+ * magnitude faster than a batched (3-D) or transposed-flag one (`pnpm bench:attention` prints the
+ * GFLOP/s). tfjs's own gradient of matMul uses the transpose flags, so the backward pass transposes
+ * explicitly instead.
  */
 import * as tf from '@tensorflow/tfjs';
 

@@ -2,7 +2,7 @@
  * The two products of attention and the one layout between them.
  *
  * Scores are `[B, H, T, S]`. Each head's scores are held as row blocks in batch order
- * (`HeadRows`): B blocks `[T, S]` from plain 2-D products (layout 'perHead': on wasm ~10× faster than
+ * (`HeadRows`): B blocks `[T, S]` from plain 2-D products (layout 'perHead': on wasm much faster than
  * batched or transposed products, see matmul.ts) or one block `[B, T, S]` from one batched product
  * over all heads (layout 'batched': fewer ops, better for short sequences and on GPUs). Every step
  * between the two products (mask, normaliser, entropy, statistics) is row-wise, so it maps over the

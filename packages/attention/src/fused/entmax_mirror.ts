@@ -13,13 +13,14 @@
  * ν = 0 the steps rise monotonically to the root. The step ΔG/G' = S·ln S·expm1x(−ε ln S)/W, with
  * expm1x(y) = expm1(y)/y, is accurate down to ε → 0. For α > 2 the steps start at ν = hi, and each
  * pass also evaluates S at the bracket's midpoint. Every step first moves the bracket [lo, hi] by the
- * sign of S − 1 and falls back to its midpoint when the Newton point leaves it. After `nIter` steps an exact finish:
- * on the support at the final ν,
- * α = 2 solves Σ(u − δ) = 1 and α = 1.5 solves Σ(u − δ)² = 1 in closed form; other α divide p by Σp.
+ * sign of S − 1 and falls back to its midpoint when the Newton point leaves it. After `nIter` steps
+ * an exact finish: on the support at the final ν, α = 2 solves Σ(u − δ) = 1 and α = 1.5 solves
+ * Σ(u − δ)² = 1 in closed form; other α divide p by Σp.
  *
  * Row statistics [m, r, scale, kind] are the forward's second output and all the backward needs
- * with x (u is recomputed exactly as in the forward). kind: 0 ordinary row solved in ν, 3 ordinary
- * row solved in w (below), 1 fully masked (zeros), 2 invalid (NaN or +∞ somewhere: NaN row).
+ * with x (u is recomputed exactly as in the forward). kind: ROW_NU ordinary row solved in ν, ROW_W
+ * ordinary row solved in w (below), ROW_MASKED fully masked (zeros), ROW_INVALID (NaN or +∞
+ * somewhere: NaN row); the WGSL names them the same.
  *
  * Two forms of the unknown r, because float32 resolves u = 1 + t only as finely as r: the ν-form
  * (t = ε(d − ν), u = 1 + t) keeps t, hence ln p = q·log1p(t), accurate as ε → 0; the w-form

@@ -20,7 +20,7 @@
  */
 import {
   ATANH_COEFFS, BIG, EXPM1X_BELOW, EXPM1X_COEFFS, LN2_HI, LN2_LO, LOWEST, MIN_EPS, PHI_COEFFS,
-  rowLayout, SERIES_HI, SERIES_LO, W_MIN,
+  ROW_INVALID, ROW_MASKED, ROW_NU, ROW_W, rowLayout, SERIES_HI, SERIES_LO, W_MIN,
 } from './entmax_mirror.js';
 
 /** The part of tfjs-backend-webgpu's WebGPUProgram these programs fill in. */
@@ -51,6 +51,10 @@ function horner(c: number[], v: string): string {
 
 /** Helpers shared by all four programs (mirror: lnF, logU, expm1xF, phiF, probF, entryTU, shiftF, epsOf). */
 const HELPERS = `
+const ROW_NU : f32 = ${ROW_NU}.0;
+const ROW_MASKED : f32 = ${ROW_MASKED}.0;
+const ROW_INVALID : f32 = ${ROW_INVALID}.0;
+const ROW_W : f32 = ${ROW_W}.0;
 fn entLn(w : f32) -> f32 {
   let bits = bitcast<u32>(w);
   var e = i32((bits >> 23u) & 0xffu) - 127;
@@ -98,7 +102,7 @@ fn entIsInvalid(z : f32) -> bool {
   return (b & 0x7fffffffu) > 0x7f800000u || b == 0x7f800000u;
 }
 fn entShift(z : f32, m : f32, kind : f32) -> f32 {
-  if (kind == 1.0 || kind == 2.0) { return 0.0; }
+  if (kind == ROW_MASKED || kind == ROW_INVALID) { return 0.0; }
   if (entIsNegInf(z)) { return ${lit(-BIG)}; }
   return max(z - m, ${lit(-BIG)});
 }
@@ -143,7 +147,7 @@ const ROW_STATS = `
   let r = rowStats[row * 4 + 1];
   let scale = rowStats[row * 4 + 2];
   let kind = rowStats[row * 4 + 3];
-  let wForm = kind == 3.0;`;
+  let wForm = kind == ROW_W;`;
 
 function rowBase(
   name: string,
@@ -192,8 +196,8 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}
     if (entIsInvalid(z)) { bad = 1.0; } else if (!entIsNegInf(z)) { seen = 1.0; mx = max(mx, z); }
   }
   let rm = entMax(vec4<f32>(mx, bad, seen, 0.0), tid);
-  let flag = select(select(1.0, 0.0, rm.z > 0.0), 2.0, rm.y > 0.0);
-  let m = select(0.0, rm.x, flag == 0.0);
+  let flag = select(select(ROW_MASKED, ROW_NU, rm.z > 0.0), ROW_INVALID, rm.y > 0.0);
+  let m = select(0.0, rm.x, flag == ROW_NU);
   ${cached ? `for (var k = 0; k < ${perThread}; k++) {
     if (ti + k * ${wg} < n) { zs[k] = entShift(zs[k], m, flag); }
   }` : ''}
@@ -263,7 +267,7 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}
     setOutputAtIndex(row * 4, m);
     setOutputAtIndex(row * 4 + 1, r);
     setOutputAtIndex(row * 4 + 2, scale);
-    setOutputAtIndex(row * 4 + 3, select(flag, 3.0, flag == 0.0 && wForm));
+    setOutputAtIndex(row * 4 + 3, select(flag, ROW_W, flag == ROW_NU && wForm));
   }
 }`;
   return {
@@ -283,9 +287,9 @@ fn main(index : i32) {
     let row = index / uniforms.scoresShape.y;${ROW_STATS}
     let eps = entEps(alphas[select(row, 0, uniforms.alphasShape == 1)]);
     var v = 0.0;
-    if (kind == 2.0) {
+    if (kind == ROW_INVALID) {
       v = uniforms.NAN;
-    } else if (kind != 1.0) {
+    } else if (kind != ROW_MASKED) {
       let a = entTU(entShift(scores[index], m, kind), r, eps, wForm);
       ${body}
     }
@@ -333,8 +337,8 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}${ROW_STATS}
   let num = (s1.z * s2.x - s2.y) + eps * (s1.w * s2.y - s1.z * s2.z);
   var da = ${withAlpha ? 'num / (s1.x * (eps * eps))' : '0.0'};
   var cc = c;
-  if (kind == 1.0) { da = 0.0; cc = 0.0; }
-  if (kind == 2.0) { da = uniforms.NAN; cc = uniforms.NAN; }
+  if (kind == ROW_MASKED) { da = 0.0; cc = 0.0; }
+  if (kind == ROW_INVALID) { da = uniforms.NAN; cc = uniforms.NAN; }
   if (tid == 0u && rowRaw < rows) {
     setOutputAtIndex(row * 2, cc);
     setOutputAtIndex(row * 2 + 1, da);
