@@ -12,6 +12,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default', './scripts/summary_reporter.ts'],
+    setupFiles: ['./scripts/test_setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend, type BackendName } from '@aes/node';
+import { selectBackend, silenceTfjs, type BackendName } from '@aes/node';
 import { parseFlags, writeChart } from '@aes/train';
 
 export type Json = Record<string, unknown>;
@@ -41,6 +41,7 @@ export async function startRun<C extends Json>(
     `experiment ${name}`,
   ) as C & { full: boolean; backend: string; out: string };
   const cfg = flags.full ? { ...flags, ...full, ...explicit(argv, flags) } : flags;
+  silenceTfjs();
   const backend = await selectBackend(cfg.backend as BackendName);
   const dir = cfg.out || join(RESULTS, name);
   mkdirSync(dir, { recursive: true });

@@ -11,7 +11,7 @@
  * downloaded. Runs go to results/training/runs/ (not committed); the summary tables and plots to
  * results/training/.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TRAIN_DEFAULTS, train } from '@aes/train';
@@ -39,6 +39,7 @@ export async function run(argv: string[]): Promise<Json> {
       for (let seed = 0; seed < cfg.seeds; seed++) {
         const out = join(dir, 'runs', dataset.replace(/[:=,]/g, '_'), norm, `seed${seed}`);
         const steps = dataset === 'text' ? cfg.textSteps : cfg.steps;
+        rmSync(out, { recursive: true, force: true });               // this experiment's own scratch run
         const res = await train({
           ...TRAIN_DEFAULTS,
           data: dataset === 'text' ? corpus : dataset,

@@ -185,9 +185,27 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
     return this.plan.heads.map((head, h) => alphaOf(head, h, values));
   }
 
+  /**
+   * tfjs-layers rewrites every string of a config in snake case when it saves (and back to camel
+   * case when it loads), which would turn an AES formula such as `zmax * (Smax - S)` into
+   * `zmax * (_smax - s)`. Strings under a key named `name` are left alone, so this layer's own
+   * options also travel as one JSON string in `{name}`, which `fromConfig` prefers: they come back
+   * exactly. (The plain copies stay for reading.)
+   */
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...(this.cfg as unknown as tf.serialization.ConfigDict) };
+    const own = this.cfg as unknown as tf.serialization.ConfigDict;
+    return { ...super.getConfig(), ...own, [OPTIONS_KEY]: { name: JSON.stringify(this.cfg) } };
+  }
+
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
+    const { [OPTIONS_KEY]: packed, ...rest } = config;
+    const options = packed ? JSON.parse((packed as { name: string }).name) : {};
+    return new cls({ ...rest, ...options });
   }
 }
+
+/** The config key that carries the layer's own options as JSON (see getConfig). */
+const OPTIONS_KEY = 'aesOptions';
 
 tf.serialization.registerClass(EntropicMultiHeadAttention);

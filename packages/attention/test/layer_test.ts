@@ -4,6 +4,10 @@
  * (learned α and AES state included), config errors, leaks.
  */
 import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileSystemIO } from '@aes/node';
 import { expect, it } from 'vitest';
 import {
   attention,
@@ -159,5 +163,48 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
       const r = layer.callWithStats(xs, { training: true, returnStats: true });
       tf.dispose([r.output, ...Object.values(r.stats!)]);
     }, 20);
+  });
+});
+
+describeAllBackends('EntropicMultiHeadAttention serialisation', () => {
+  // Every normaliser kind and every AES option, strings with capitals and symbols included.
+  const specs: NormaliserSpec[] = [
+    'softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned', 'aes',
+    { alpha: 2.5 }, { alpha: 'learned' },
+    { aes: { S0: 0.2, Smax: 0.9, zmax: 2, shape: 'zmax * ((Smax - S) / (Smax - S0))^2' } },
+    { aes: { shape: 'logistic', varentropyThreshold: 0.3, momentum: 0.25, measureOn: 'output', gradient: 'schedule' } },
+  ];
+  const input = () => tf.randomNormal([2, 5, 8], 0, 1, 'float32', 11);
+
+  it('every normaliser kind and AES option survives memory and file round trips exactly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aes-layer-'));
+    try {
+      for (const [i, normaliser] of [...specs.map((s) => [s] as NormaliserSpec[]), specs].entries()) {
+        const H = normaliser.length;
+        const args = { inputShape: [5, 8], numHeads: H, keyDim: 4, causal: true, normaliser };
+        const layer = new EntropicMultiHeadAttention(args);
+        const model = tf.sequential({ layers: [layer] });
+        layer.callWithStats(input(), { training: true });                // sets the AES state
+        const expected = model.predict(input()) as tf.Tensor;
+        for (const via of ['memory', 'file'] as const) {
+          const io = fileSystemIO(join(dir, `m${i}`));
+          if (via === 'file') await model.save(io);
+          const loaded = via === 'memory' ? await roundTrip(model) : await tf.loadLayersModel(io);
+          const restored = loaded.layers[0] as EntropicMultiHeadAttention;
+          expect(restored.plan.specs).toEqual(normaliser);               // strings exactly as given
+          expectClose(values(loaded.predict(input()) as tf.Tensor), values(expected), 1e-6);
+          expect(restored.alphas()).toEqual(layer.alphas());
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an invalid formula fails in the constructor, with the reason', () => {
+    const make = (shape: string) => () =>
+      new EntropicMultiHeadAttention({ numHeads: 1, keyDim: 4, normaliser: { aes: { shape } } });
+    expect(make('zmax * (S -')).toThrow(/cannot parse formula/);
+    expect(make('zmax * S')).toThrow(/not monotone|misses the endpoint/);
   });
 });

@@ -8,3 +8,4 @@
 export { selectBackend, BACKEND_NAMES, type BackendName, type BackendChoice } from './backend.js';
 export { fileSystemIO } from './file_io.js';
 export { registerNoSyncBackend } from './no_sync.js';
+export { exitOnUncaught, silenceTfjs } from './entry.js';

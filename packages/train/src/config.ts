@@ -7,7 +7,11 @@ import { parseNormaliser, type NormaliserSpec } from '@aes/attention';
 export interface TrainConfig {
   /** Text file path, http(s) URL, or `task:NAME[:k=v,…]`. */
   data: string;
-  /** Output directory (metrics.jsonl, config.json, ckpt/, plots). */
+  /**
+   * Output directory (metrics.jsonl, config.json, ckpt/, plots). '' (default): a new directory per
+   * run, `runs/<data>-<attention>-<time>`. A directory that holds a run is refused unless `resume`
+   * (continue it) or `overwrite` (move it aside to `<out>.bak-<time>`).
+   */
   out: string;
   steps: number;
   /** Sequences per micro-batch. */
@@ -53,47 +57,87 @@ export interface TrainConfig {
   cacheDir: string;
   /** Continue from `out/ckpt`. */
   resume: boolean;
+  /** Move a run already in `out` aside (to `<out>.bak-<time>`, never deleted) and start afresh. */
+  overwrite: boolean;
   /** Stop after this step (as if interrupted); the schedule still spans `steps`. 0: off. */
   stopAt?: number;
 }
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
-  data: 'task:sort', out: 'runs/latest', steps: 1200, batch: 32, accum: 1, blockSize: 64,
+  data: 'task:sort', out: '', steps: 1200, batch: 32, accum: 1, blockSize: 64,
   layers: 2, heads: 4, embd: 64, dropout: 0, attention: 'learned', alphaInit: 1.5, tokenizer: 'char',
   lr: 3e-3, alphaLr: 3e-2, weightDecay: 0.1, warmup: 40, minLrRatio: 0.1, clip: 1,
   evalEvery: 100, evalBatches: 4, ckptEvery: 400, logEvery: 10, seed: 0, valFraction: 0.1,
-  cacheDir: '.cache/aes', resume: false,
+  cacheDir: '.cache/aes', resume: false, overwrite: false,
 });
 
-/** `softmax,learned/aes` → per-layer specs (a single item applies to every layer). */
-export function parseAttention(list: string): NormaliserSpec | Array<NormaliserSpec | NormaliserSpec[]> {
-  const layers = list.split(',').map((l) => l.trim().split('/').map((h) => h.trim() as NormaliserSpec));
-  for (const spec of layers.flat()) parseNormaliser(spec);
-  const perLayer = layers.map((heads) => (heads.length === 1 ? heads[0] : heads));        // one item: all heads
-  return perLayer.length === 1 ? perLayer[0] : perLayer;
+/** One line per flag of `aes train --help`. */
+export const TRAIN_FLAG_HELP: Readonly<Record<keyof TrainConfig, string>> = Object.freeze({
+  data: 'a text file, an http(s) URL (downloaded once) or task:NAME[:k=v,…]',
+  out: 'output directory (default: a new runs/<data>-<attention>-<time>); a run there needs --resume or --overwrite',
+  steps: 'optimizer steps',
+  batch: 'sequences per micro-batch',
+  accum: 'micro-batches per step (gradient accumulation)',
+  blockSize: 'context length for texts (tasks set their own)',
+  layers: 'transformer blocks',
+  heads: 'attention heads per block',
+  embd: 'model width',
+  dropout: 'dropout rate (training only)',
+  attention: "normaliser per layer with ',', per head with '/' (softmax, sparsemax, entmax15, alpha=<x>, learned, aes)",
+  alphaInit: 'initial α of learned heads, in (1, 2)',
+  tokenizer: 'char or byte (texts)',
+  lr: 'peak learning rate of the weights',
+  alphaLr: 'peak learning rate of learned α',
+  weightDecay: 'AdamW weight decay',
+  warmup: 'linear warm-up steps',
+  minLrRatio: 'cosine decay ends at lr × this',
+  clip: 'global gradient-norm clip (0: off)',
+  evalEvery: 'steps between evaluations',
+  evalBatches: 'validation batches per evaluation',
+  ckptEvery: 'steps between checkpoints',
+  logEvery: 'steps between train-loss lines',
+  seed: 'seed of weights and batches',
+  valFraction: 'share of a text kept for validation',
+  cacheDir: 'where downloaded texts are kept',
+  resume: 'continue the run in --out from its checkpoint',
+  overwrite: 'move a run already in --out aside to <out>.bak-<time>',
+  stopAt: 'stop after this step, as if interrupted (0: off)',
+});
+
+type AttentionSpec = NormaliserSpec | Array<NormaliserSpec | NormaliserSpec[]>;
+
+/**
+ * `softmax,learned/aes` → per-layer specs. A single item (no ',') applies to every layer: a plain
+ * name to every head, a '/' list head by head in each of the `layers` layers.
+ */
+export function parseAttention(list: string, layers?: number): AttentionSpec {
+  const perLayer = list.split(',').map((l) => l.trim().split('/').map((h) => h.trim() as NormaliserSpec));
+  for (const spec of perLayer.flat()) parseNormaliser(spec);
+  if (perLayer.length === 1) {
+    const [heads] = perLayer;
+    return heads.length === 1 ? heads[0] : Array.from({ length: layers ?? 1 }, () => heads);
+  }
+  if (layers !== undefined && perLayer.length !== layers) {
+    throw new RangeError(`--attention '${list}' lists ${perLayer.length} layers (separated by ','), but --layers ` +
+      `is ${layers}; give one entry per layer, or one entry (a name, or a '/' list of one name per head) for all`);
+  }
+  return perLayer.map((heads) => (heads.length === 1 ? heads[0] : heads));
 }
 
 /** Checks ranges of a full config (the CLI has already checked types). */
 export function checkTrainConfig(c: TrainConfig): void {
-  const positive = [
-    'steps',
-    'batch',
-    'accum',
-    'blockSize',
-    'layers',
-    'heads',
-    'embd',
-    'evalEvery',
-    'evalBatches',
-    'ckptEvery',
-    'logEvery',
-  ] as const;
+  const positive = ['steps', 'batch', 'accum', 'blockSize', 'layers', 'heads', 'embd', 'evalEvery', 'evalBatches',
+    'ckptEvery', 'logEvery'] as const;
+  const fail = (msg: string): never => { throw new RangeError(msg); };
   for (const k of positive)
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`--${k} must be a positive integer, got ${c[k]}`);
-  for (const k of ['lr', 'alphaLr'] as const) if (!(c[k] > 0)) throw new RangeError(`--${k} must be > 0, got ${c[k]}`);
-  if (!(c.valFraction > 0 && c.valFraction < 1))
-    throw new RangeError(`--valFraction must be in (0, 1), got ${c.valFraction}`);
-  if (c.tokenizer !== 'char' && c.tokenizer !== 'byte')
-    throw new RangeError(`--tokenizer must be char or byte, got ${c.tokenizer}`);
-  parseAttention(c.attention);
+    if (!Number.isInteger(c[k]) || c[k] < 1) fail(`--${k} must be a positive integer, got ${c[k]}`);
+  for (const k of ['lr', 'alphaLr'] as const) if (!(c[k] > 0)) fail(`--${k} must be > 0, got ${c[k]}`);
+  if (!(c.valFraction > 0 && c.valFraction < 1)) fail(`--valFraction must be in (0, 1), got ${c.valFraction}`);
+  if (c.tokenizer !== 'char' && c.tokenizer !== 'byte') fail(`--tokenizer must be char or byte, got ${c.tokenizer}`);
+  const spec = parseAttention(c.attention, c.layers);
+  for (const layer of Array.isArray(spec) ? spec : [spec]) {
+    if (Array.isArray(layer) && layer.length !== c.heads) {
+      fail(`--attention '${c.attention}' gives ${layer.length} heads for a layer, but --heads is ${c.heads}`);
+    }
+  }
 }

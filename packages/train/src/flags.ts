@@ -49,3 +49,8 @@ export function parseFlags<T extends Record<string, FlagValue | undefined>>(
   }
   return out as T;
 }
+
+/** The flags present in `argv`, by camelCase name (to tell a flag given at its default from one not given). */
+export function givenFlags(argv: readonly string[]): Set<string> {
+  return new Set(argv.flatMap((a) => /^--([a-zA-Z][\w-]*)/.exec(a)?.[1] ?? []).map(camel));
+}

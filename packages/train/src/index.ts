@@ -3,10 +3,12 @@
  * exact resume), data sources (texts, built-in tasks), plots, and the `aes` CLI (src/cli.ts).
  */
 export { train, lossOf, evaluate, type TrainEvent, type EvalMetrics, type TrainResult } from './trainer.js';
-export { TRAIN_DEFAULTS, parseAttention, checkTrainConfig, type TrainConfig } from './config.js';
+export { TRAIN_DEFAULTS, TRAIN_FLAG_HELP, parseAttention, checkTrainConfig, type TrainConfig } from './config.js';
 export { AdamW, clipByGlobalNorm, lrScaleAt, ADAMW_DEFAULTS, type ParamGroup, type AdamWArgs } from './adamw.js';
 export { openSource, type Source, type Batch, type SourceArgs } from './source.js';
 export { loadText, splitTrainVal, randomWindows, evalWindows } from './data.js';
 export { parseTask, isTaskSpec, taskAccuracy, TASKS, type Task, type TaskBatch } from './tasks.js';
 export { renderChart, writeChart, writeTrainingPlots } from './plot.js';
 export { parseFlags, FlagError } from './flags.js';
+export { defaultOutDir, prepareOutDir, timeStamp } from './run_dir.js';
+export { runCli, formatMetrics, type Io } from './cli.js';

@@ -17,13 +17,27 @@ export const SAMPLERS = [
 
 export const SAMPLE_DEFAULTS = {
   ckpt: '', prompt: '', sampler: 'greedy', maxNewTokens: 200, seed: 0, trace: '', backend: 'wasm',
-  temperature: 1, topK: 40, topP: 0.9, minP: 0.05, typicalP: 0.9,
-  /** entmax sampling: α of the distribution drawn from. */
-  alpha: 1.5,
-  /** free-energy: target entropy in nats (0: use targetFraction of ln V instead). */
-  targetEntropy: 0,
-  targetFraction: 0.5,
+  temperature: 1, topK: 40, topP: 0.9, minP: 0.05, typicalP: 0.9, alpha: 1.5, targetEntropy: 0, targetFraction: 0.5,
 };
+
+/** One line per flag of `aes sample --help`. */
+export const SAMPLE_FLAG_HELP: Readonly<Record<keyof typeof SAMPLE_DEFAULTS, string>> = Object.freeze({
+  ckpt: "checkpoint directory (a run's ckpt/)",
+  prompt: 'text to continue (characters outside the vocabulary are read as <unk>, with a warning)',
+  sampler: `one of ${SAMPLERS.join(', ')}`,
+  maxNewTokens: 'tokens to generate',
+  seed: 'seed of the draws',
+  trace: 'write one JSON line per decision (entropy, varentropy, branch, …) to this file',
+  backend: 'wasm (default), cpu, webgpu, tensorflow, tensorflow-gpu or auto',
+  temperature: 'softmax temperature',
+  topK: 'topk: keep the k most probable tokens',
+  topP: 'topp: keep the smallest set with this much probability',
+  minP: 'minp / free-energy: keep tokens with p ≥ minP · p_max',
+  typicalP: 'typical: mass of the locally typical set',
+  alpha: 'entmax: α of the distribution drawn from',
+  targetEntropy: 'free-energy: target entropy in nats (0: targetFraction of ln V instead)',
+  targetFraction: 'free-energy: target entropy as a share of ln V',
+});
 
 /** A sampler from parsed `aes sample` flags. */
 export function makeSampler(f: typeof SAMPLE_DEFAULTS): Sampler {

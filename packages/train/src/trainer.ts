@@ -15,13 +15,22 @@ import { GPT, Rng, loadCheckpoint, saveCheckpoint, type GPTConfig } from '@aes/m
 import { AdamW, clipByGlobalNorm, lrScaleAt } from './adamw.js';
 import { parseAttention } from './config.js';
 import { openSource, type Batch, type Source } from './source.js';
+import { defaultOutDir, prepareOutDir } from './run_dir.js';
 import { taskAccuracy } from './tasks.js';
 import type { TrainConfig } from './config.js';
 import { fileSystemIO } from '@aes/node';
 
 /** What the loop reports as it goes (the CLI draws the progress bar from these). */
 export type TrainEvent =
-  | { type: 'start'; step: number; total: number; source: string; params: number }
+  | {
+      type: 'start';
+      step: number;
+      total: number;
+      source: string;
+      params: number;
+      out: string;
+      movedAside: string | null;
+    }
   | { type: 'step'; step: number; total: number; loss: number; lr: number; tokensPerSecond: number; gradNorm: number }
   | { type: 'eval'; step: number; metrics: EvalMetrics }
   | { type: 'checkpoint'; step: number; dir: string };
@@ -41,25 +50,25 @@ export interface EvalMetrics {
 export interface TrainResult { step: number; final: EvalMetrics; outDir: string }
 
 /**
- * Trains per `cfg` (see TRAIN_DEFAULTS), writing into `cfg.out`: config.json, metrics.jsonl,
- * ckpt/ and, at the end, loss.svg/png and alpha.svg/png. With `cfg.resume`, continues from
- * `cfg.out/ckpt`. A NaN/∞ loss stops the run with an Error naming the step and the last checkpoint.
+ * Trains per `cfg` (see TRAIN_DEFAULTS), writing into `cfg.out` (checked first, see run_dir.ts):
+ * config.json, metrics.jsonl, ckpt/ and, at the end, loss.svg/png and alpha.svg/png. With
+ * `cfg.resume`, continues from `cfg.out/ckpt`. A NaN/∞ loss stops the run with an Error naming the
+ * step and the last checkpoint.
  */
 export async function train(
   cfg: TrainConfig,
   onEvent: (e: TrainEvent) => void = () => {},
   env: Record<string, unknown> = {},
 ): Promise<TrainResult> {
-  const run = await openRun(cfg, env);
+  const out = cfg.out || defaultOutDir(cfg.data, cfg.attention);
+  const movedAside = prepareOutDir(out, cfg);
+  const run = await openRun({ ...cfg, out }, env);
   const { model, source } = run;
-  const trainable = [...model.weightVariables().values(), ...model.alphaVariables().values()];
-  onEvent({
-    type: 'start',
-    step: run.step,
-    total: cfg.steps,
-    source: source.describe(),
-    params: trainable.reduce((n, v) => n + v.size, 0),
-  });
+  const params = [...model.weightVariables().values(), ...model.alphaVariables().values()].reduce(
+    (n, v) => n + v.size,
+    0,
+  );
+  onEvent({ type: 'start', step: run.step, total: cfg.steps, source: source.describe(), params, out, movedAside });
   // The curves start at the initialisation (a resumed run already logged it).
   let final: EvalMetrics | null = run.resumedAt === null ? evaluate(model, source) : null;
   if (final) run.log({ step: 0, split: 'val', ...final });
@@ -83,7 +92,7 @@ export async function train(
   final ??= evaluate(model, source); // resumed at the last step
   run.opt.dispose();
   model.dispose();
-  return { step: run.step, final, outDir: cfg.out };
+  return { step: run.step, final, outDir: out };
 }
 
 /** Everything a run holds between steps; `save` writes a checkpoint of it. */
@@ -117,7 +126,7 @@ async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<
   const source = await openSource({ ...cfg, savedTokenizer: resumed?.tokenizer });
   const modelCfg: Partial<GPTConfig> & { vocabSize: number } = {
     vocabSize: source.vocabSize, nLayer: cfg.layers, nHead: cfg.heads, nEmbd: cfg.embd, blockSize: source.blockSize,
-    dropout: cfg.dropout, attention: parseAttention(cfg.attention), alphaInit: cfg.alphaInit,
+    dropout: cfg.dropout, attention: parseAttention(cfg.attention, cfg.layers), alphaInit: cfg.alphaInit,
   };
   const model = resumed?.model ?? new GPT(modelCfg, { seed: cfg.seed });
   if (resumed) checkResumable(resumed.meta, cfg, model.config, modelCfg);
@@ -126,6 +135,13 @@ async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<
     { params: model.alphaVariables(), lr: cfg.alphaLr, weightDecay: 0 },
   ]);
   const step = resumed ? (resumed.meta.step as number) : 0;
+  if (resumed && Math.min(cfg.steps, cfg.stopAt ?? Infinity) < step) {
+    const which =
+      cfg.stopAt !== undefined && cfg.stopAt < cfg.steps ? `--stop-at ${cfg.stopAt}` : `--steps ${cfg.steps}`;
+    throw new Error(
+      `cannot resume: the checkpoint is at step ${step}, beyond ${which}; ask for more steps than ${step}`,
+    );
+  }
   if (resumed) {
     opt.loadState(resumed.meta.optimizerStep as number, resumed.tensors);
     tf.dispose(Object.values(resumed.tensors));

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlagError, parseFlags } from '../src/flags.js';
 
 const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
+const CLI = join(import.meta.dirname, '..', 'src', 'main.ts');
 const TSX = join(import.meta.dirname, '..', '..', '..', 'node_modules', '.bin', 'tsx');
 const aes = (args: string[]) => run(TSX, ['--conditions=aes-source', CLI, ...args], { timeout: 120_000 }).then(
   (r) => ({ code: 0, out: r.stdout, err: r.stderr }),

@@ -1,0 +1,90 @@
+/**
+ * Renders the parts of the docs that quote results, from committed result files, so no number in
+ * them is typed by hand: each `<!-- render:NAME -->` … `<!-- /render:NAME -->` block of a Markdown
+ * file is replaced by section NAME's output. `pnpm render-docs` writes the files; docs_test.ts fails when a
+ * committed file differs from what this renders.
+ *
+ *   main-job    README: what the main job printed (experiments/results/main_job/, scripts/main_job.sh)
+ *   bad-inputs  docs/bad_inputs.md: the table of packages/train/test/bad_inputs.ts
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BAD_INPUTS } from '../packages/train/test/bad_inputs.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+
+/** The files with rendered blocks. */
+export const RENDERED = ['README.md', 'docs/bad_inputs.md'];
+
+const SECTIONS: Record<string, () => string> = {
+  'main-job': mainJob,
+  'bad-inputs': badInputs,
+};
+
+function mainJob(): string {
+  const run = JSON.parse(read('experiments/results/main_job/run.json')) as {
+    command: string; seconds: number; cores: number; backend: string; node: string;
+  };
+  const out = read('experiments/results/main_job/stdout.txt');
+  const final = out.slice(out.indexOf('final validation')).split('\n\nwrote')[0].trim();
+  const steps = [...out.matchAll(/^step (\d+)\/(\d+) .* (\d+) tok\/s/gm)];
+  const last = steps.at(-1)!;
+  const evals = [...out.matchAll(/^eval @(\d+): .*exact match ([\d.]+)%/gm)];
+  const solved = evals.find((m) => Number(m[2]) >= 99);
+  const alphas = [...final.matchAll(/layer (\d+): α ([\d., ]+);/g)].map((m) => `layer ${m[1]} ${m[2]}`);
+  const minutes = run.seconds / 60;
+  const time = minutes < 1.5 ? `${Math.round(run.seconds)} s` : `${minutes.toFixed(1)} minutes`;
+  const speed = Math.round(Number(last[3]) / 100) * 100;
+  return [
+    wrap(`The main job trains for ${last[2]} steps (\`task:sort\`: sort 8 digits; batch 32; AdamW 3e-3 with warmup ` +
+      `and cosine decay, α at 3e-2) in ${time} on ${run.cores} cores (the ${run.backend.replace(' (', ' backend, ')
+        .replace(/\)$/, '')}; ${speed} tokens/s at the end). What it printed (\`${run.command}\`; seed 0, the run is ` +
+      'deterministic):'),
+    '', '```', final, '```', '',
+    wrap(`Exact match ${solved ? `first reaches ${solved[2]}% at step ${solved[1]}` : 'stays below 99%'}. ` +
+      `The learned α, all 1.5 at the start, end at: ${alphas.join('; ')}.`),
+  ].join('\n');
+}
+
+/** Greedy word wrap at `width` columns. */
+function wrap(text: string, width = 100): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].join('\n');
+}
+
+function badInputs(): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = BAD_INPUTS.map(
+    (c) => `| ${c.area} | ${esc(c.input)} | ${esc(c.gets)} | ${c.fixed ? 'this round' : 'before'} |`,
+  );
+  return ['| area | input | what it gets | behaves since |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** `text` with every render block replaced by its section's output. */
+export function render(text: string): string {
+  return text.replace(/(<!-- render:([\w-]+) -->)[\s\S]*?(<!-- \/render:\2 -->)/g, (_, open, name, close) => {
+    const section = SECTIONS[name as string];
+    if (!section) throw new Error(`render_docs: unknown section '${name}'`);
+    return `${open}\n${section()}\n${close}`;
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  for (const f of RENDERED) {
+    const text = read(f);
+    const next = render(text);
+    if (next !== text) {
+      writeFileSync(join(ROOT, f), next);
+      console.log(`rendered ${f}`);
+    } else console.log(`${f} is up to date`);
+  }
+}
