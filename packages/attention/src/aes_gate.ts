@@ -1,14 +1,21 @@
 /**
- * The AES gate: per AES head, the mean normalised entropy S̄ ∈ [0, 1] of its rows (entropy /
- * ln #visible keys) picks ζ = ζ(S̄) by the head's schedule (aes_schedule.ts), α = 1 + ζ/ζmax, and
- * the head's mean varentropy V̄ decides whether that fresh ζ is used: below the threshold, and once
- * a running estimate exists, ζ stays at the estimate; otherwise ζ is recomputed and the estimate
- * moves by an exponential moving average.
+ * The AES gate (docs/math.md §6). Per AES head, or per query row with `per: 'row'`:
  *
- * State: a float32 tensor `[H]` of running ζ (NaN: no estimate yet, or not an AES head), owned by
- * the caller (a non-trainable variable of the Layer or model) and returned updated. The update is
- * tensor ops on every backend. Where reads are cheap (capabilities.ts) the gate also reads its
- * result once, so that a head's α is a number and dispatches to the exact map (softmax at α = 1).
+ *   S = (e^H − 1)/(n − 1) (default scale 'support'; H the entropy of the row's softmax, n its
+ *       visible keys: the effective number of keys beyond the first, as a share of n − 1)
+ *   g = width(V),  [lo, hi] = c ± g·h  (c, h: centre and half-width of [S0, Smax])
+ *   ζ = D(S; lo, hi),  α = 1 + ζ_used/ζmax
+ *
+ * and the varentropy V picks ζ_used: below the threshold, once a running estimate ζ̄ exists, the
+ * head (row) uses ζ̄ ("fixed"); otherwise the fresh ζ ("adaptive"). ζ̄ follows the fresh ζ by an
+ * exponential moving average in every training call, so no state is frozen; evaluation ('frozen')
+ * uses ζ̄ for per-head AES and leaves it as it is. Rows with fewer than two visible keys carry no
+ * information about focus and are left out of every mean.
+ *
+ * State: a float32 tensor `[H]` of ζ̄ (NaN: no estimate yet, or not an AES head), owned by the caller
+ * and returned updated, computed by tensor ops on every backend. Where reads are cheap
+ * (capabilities.ts) the gate reads its result once per call so that α is a number and dispatches
+ * to the exact map (softmax at α = 1), unless gradients must reach α.
  */
 import * as tf from '@tensorflow/tfjs';
 import { readsAreCheap } from './capabilities.js';
@@ -18,107 +25,179 @@ import { entmax } from './normaliser.js';
 import type { AesGroup, AttentionPlan } from './plan.js';
 import type { HeadRows } from './scores.js';
 
+/** The rows a head is measured on: score blocks and their visible-key counts (blocks of [..., T]). */
+export interface MeasuredRows { blocks: HeadRows; visible: tf.Tensor[] }
+
 export interface AesChoice {
-  /** α per head (undefined for non-AES heads): a number, or a scalar tensor (device, or 'schedule' gradients). */
-  alpha: Array<number | tf.Tensor | undefined>;
+  /**
+   * α per head (undefined for non-AES heads): a number, a scalar tensor (device backends, or when
+   * gradients reach α), or for per-row heads one tensor `[..., T, 1]` per score block.
+   */
+  alpha: Array<number | tf.Tensor | tf.Tensor[] | undefined>;
   /** The updated state `[H]`. */
   state: tf.Tensor;
-  /** Per AES head: 'fixed' (running estimate) or 'adaptive' (fresh ζ); 'device' where nothing was read. */
+  /** Per AES head: 'fixed' | 'adaptive' (per head), 'row' (per row), or 'device' where nothing was read. */
   modes: Array<string | undefined>;
 }
 
-/**
- * α of every AES head of `plan` from its score rows, and the new state.
- * @param scores the heads' masked scores; visible: visible-key counts per block (scores.ts)
- * @param frozen evaluation: a head with an estimate uses it whatever the varentropy
- */
-export function aesChoice(plan: AttentionPlan, scores: HeadRows[], visible: () => tf.Tensor[],
-  state: tf.Tensor | undefined, frozen: boolean): AesChoice {
+export interface AesGateArgs {
+  plan: AttentionPlan;
+  /** Rows to measure head h on (a per-head head may get a sample of its rows). */
+  rows: (h: number, group: AesGroup) => MeasuredRows;
+  state?: tf.Tensor;
+  /** Evaluation: per-head heads use ζ̄; no head updates it. */
+  frozen: boolean;
+  /** Learned threshold shifts `[H]` (heads with `learn`). */
+  shift?: tf.Tensor;
+}
+
+type Stats = { S: tf.Tensor; V: tf.Tensor; w: tf.Tensor };
+
+/** α of every AES head and the new state. */
+export function aesChoice({ plan, rows, state, frozen, shift }: AesGateArgs): AesChoice {
   const H = plan.heads.length;
   const prev = state ?? tf.fill([H], NaN);
   const prevHost = readsAreCheap() ? prev.dataSync() : null;
   const prevHeads = unstack0(prev);                                         // H scalars
+  const shifts = shift ? unstack0(shift) : null;
   const zeta: tf.Tensor[] = [...prevHeads];
   const choice: AesChoice = { alpha: Array(H).fill(undefined), state: prev, modes: Array(H).fill(undefined) };
-  const pending: Array<{ group: AesGroup; alpha: tf.Tensor; adaptive: tf.Tensor }> = [];
+  const toRead: Array<{ h: number; alpha: tf.Tensor; adaptive?: tf.Tensor }> = [];
   for (const group of plan.aesGroups) {
     const { heads, aes } = group;
     const known = prevHost ? heads.map((h) => !Number.isNaN(prevHost[h])) : null;
-    if (frozen && known?.every(Boolean)) {
+    const numeric = !!prevHost && aes.gradient === 'stop' && !aes.learn;    // α may become a number
+    if (aes.per === 'head' && frozen && known?.every(Boolean)) {
       // Evaluation with every estimate in hand: nothing to measure.
       heads.forEach((h) => { choice.alpha[h] = 1 + prevHost![h] / aes.zmax; choice.modes[h] = 'fixed'; });
       continue;
     }
-    const p = tf.stack(heads.map((h) => prevHeads[h]));                     // [n]
-    const measured = heads.map((h, j) => {
-      // measureOn 'output' measures the running α's map (softmax before any estimate)
+    for (const [j, h] of heads.entries()) {
       const prevAlpha = aes.measureOn === 'softmax' ? 1 : prevHost ? (known![j] ? 1 + prevHost[h] / aes.zmax : 1)
         : tf.add(1, tf.div(nanToZero(prevHeads[h]), aes.zmax));
-      return headEntropy(scores[h], aes.measureOn, prevAlpha, visible());
-    });
-    const g = gate(group, p, tf.stack(measured.map((m) => m.sBar)), tf.stack(measured.map((m) => m.vBar)), frozen);
-    unstack0(g.zeta).forEach((z, j) => { zeta[heads[j]] = z; });
-    if (aes.gradient === 'schedule' || !prevHost) unstack0(g.alpha).forEach((a, j) => { choice.alpha[heads[j]] = a; });
-    pending.push({ group, alpha: g.alpha, adaptive: g.adaptive });
+      const measured = rows(h, group);
+      const st = measured.blocks.map((s, i) => rowStats(s, measured.visible[i], aes.measureOn, prevAlpha, aes.scale));
+      const s = shifts?.[h];
+      if (aes.per === 'head') {
+        const mean = (key: 'S' | 'V') => weightedMean(st.map((b) => b[key]), st.map((b) => b.w));
+        const g = gate(group, prevHeads[h], mean('S'), mean('V'), frozen, aes.learn ? s : undefined);
+        zeta[h] = g.zeta;
+        if (!numeric) choice.alpha[h] = g.alpha;
+        if (prevHost) toRead.push({ h, alpha: g.alpha, adaptive: g.adaptive }); else choice.modes[h] = 'device';
+      } else {
+        const perBlock = st.map((b, i) =>
+          rowGate(group, prevHeads[h], b, measured.blocks[i].shape, aes.learn ? s : undefined),
+        );
+        const w = st.map((b) => b.w);
+        const fresh = weightedMean(perBlock.map((b) => b.fresh), w);
+        zeta[h] = frozen ? prevHeads[h] : ema(prevHeads[h], fresh, aes.momentum);
+        choice.alpha[h] = perBlock.map((b) => b.alpha);
+        choice.modes[h] = prevHost ? 'row' : 'device';
+        if (numeric) toRead.push({ h, alpha: tf.concat(perBlock.map((b) => tf.reshape(b.alpha, [-1]))) });
+      }
+    }
   }
   choice.state = tf.stack(zeta);
-  if (!pending.length) return choice;
-  if (!prevHost) {
-    for (const { group } of pending) for (const h of group.heads) choice.modes[h] = 'device';
-    return choice;
-  }
-  // One read for every group: α (where it becomes a number) and which heads adapted.
-  const host = tf.concat(pending.flatMap(({ alpha, adaptive }) => [alpha, adaptive])).dataSync();
-  let o = 0;
-  for (const { group } of pending) {
-    const n = group.heads.length;
-    group.heads.forEach((h, j) => {
-      choice.alpha[h] ??= host[o + j];
-      choice.modes[h] = host[o + n + j] ? 'adaptive' : 'fixed';
-    });
-    o += 2 * n;
-  }
+  if (toRead.length) readBack(toRead, choice);
   return choice;
 }
 
 /**
- * The gate on the n heads of one group, as tensors: running ζ `p` (NaN: none yet), S̄ and V̄ `[n]`.
- * Returns α, the new ζ and 1/0 for "adapted" (each `[n]`). Under 'stop' no gradient reaches S̄.
+ * One read for every head that waits on host values: a per-head α becomes a number (when no
+ * gradient must reach it) and its mode is known; a per-row head whose rows all have α = 1 runs
+ * as plain softmax.
  */
-function gate(group: AesGroup, p: tf.Tensor, sBar: tf.Tensor, vBar: tf.Tensor, frozen: boolean) {
-  const { aes, schedule } = group;
-  const known = tf.isFinite(p);
-  const pSafe = tf.where(known, p, tf.zerosLike(p));
-  // Keep the estimate (1) or take the fresh ζ (0), as a float blended arithmetically: a boolean
-  // computed from the scores would put comparisons (no gradient in tfjs) on the tape.
-  const keep = withoutGradient(vBar, (v) =>
-    tf.cast(frozen ? known : tf.logicalAnd(known, tf.less(v, aes.varentropyThreshold)), 'float32'));
-  const z = schedule.zetaTensor(aes.gradient === 'schedule' ? sBar : withoutGradient(sBar, tf.clone));
-  const next = tf.where(known, tf.add(tf.mul(pSafe, 1 - aes.momentum), tf.mul(z, aes.momentum)), z);
-  const blend = (a: tf.Tensor, b: tf.Tensor) => tf.add(tf.mul(keep, a), tf.mul(tf.sub(1, keep), b));
-  const alphaOf = (zeta: tf.Tensor) => tf.add(1, tf.div(zeta, aes.zmax));
-  return { alpha: blend(alphaOf(pSafe), alphaOf(z)), zeta: blend(pSafe, next), adaptive: tf.sub(1, keep) };
+function readBack(items: Array<{ h: number; alpha: tf.Tensor; adaptive?: tf.Tensor }>, choice: AesChoice): void {
+  const host = tf
+    .concat(
+      items.flatMap(({ alpha, adaptive }) =>
+        adaptive ? [tf.reshape(alpha, [1]), tf.reshape(adaptive, [1])] : [alpha],
+      ),
+    )
+    .dataSync();
+  let o = 0;
+  for (const { h, alpha, adaptive } of items) {
+    if (adaptive) {
+      choice.alpha[h] ??= host[o];
+      choice.modes[h] = host[o + 1] ? 'adaptive' : 'fixed';
+      o += 2;
+    } else {
+      if (host.subarray(o, o + alpha.size).every((a) => a === 1)) choice.alpha[h] = 1;
+      o += alpha.size;
+    }
+  }
 }
 
 /**
- * Mean over the rows that see some key of the entropy normalised by ln(#visible keys) (S̄) and of
- * the varentropy (V̄), measured on the softmax of the scores or on the output of α = `prevAlpha`.
- * `visible`: visible-key counts of each block (from the masks, so no gradient runs through
- * comparisons, which tfjs cannot differentiate). Scalars.
+ * Per row of one score block: S on the chosen scale, the varentropy V and the weight w (1 for
+ * rows with at least two visible keys), each `[rows]`.
  */
-function headEntropy(blocks: HeadRows, measureOn: 'softmax' | 'output', prevAlpha: number | tf.Tensor,
-  visible: tf.Tensor[]): { sBar: tf.Tensor; vBar: tf.Tensor } {
-  const parts = blocks.map((s, i) => {
-    const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
-    const n = tf.reshape(visible[i], [-1]);
-    const logN = tf.where(tf.greater(n, 1), tf.log(tf.maximum(n, 1)), tf.onesLike(n));     // one key: S̄ = 0
-    const sNorm = tf.div(tf.reshape(st.entropy, [-1]), logN);
-    return { sNorm, v: tf.reshape(st.varentropy, [-1]), w: tf.cast(tf.greater(n, 0), 'float32') };
-  });
-  const w = tf.concat(parts.map((r) => r.w));
-  const mean = (key: 'sNorm' | 'v') =>
-    tf.div(tf.sum(tf.mul(tf.concat(parts.map((r) => r[key])), w)), tf.maximum(tf.sum(w), 1));
-  return { sBar: mean('sNorm'), vBar: mean('v') };
+function rowStats(s: tf.Tensor, visible: tf.Tensor, measureOn: 'softmax' | 'output', prevAlpha: number | tf.Tensor,
+  scale: 'support' | 'log-n'): Stats {
+  const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
+  const n = tf.reshape(visible, [-1]);
+  const H = tf.reshape(st.entropy, [-1]);
+  const S = scale === 'support' ? tf.clipByValue(tf.div(tf.sub(tf.exp(H), 1), tf.maximum(tf.sub(n, 1), 1)), 0, 1)
+    : tf.div(H, tf.log(tf.maximum(n, 2)));
+  return { S, V: tf.reshape(st.varentropy, [-1]), w: tf.cast(tf.greater(n, 1), 'float32') };
+}
+
+function weightedMean(xs: tf.Tensor[], ws: tf.Tensor[]): tf.Tensor {
+  const w = tf.concat(ws);
+  return tf.div(tf.sum(tf.mul(tf.concat(xs), w)), tf.maximum(tf.sum(w), 1));
+}
+
+/** The fresh ζ of S (any shape) with the varentropy-dependent bounds; S, V off the tape unless 'schedule'. */
+function freshZeta(group: AesGroup, S: tf.Tensor, V: tf.Tensor, shift?: tf.Tensor): tf.Tensor {
+  const { aes, schedule, width } = group;
+  const grad = aes.gradient === 'schedule';
+  let s = grad ? S : withoutGradient(S, tf.clone);
+  if (shift) s = tf.minimum(tf.mul(s, tf.exp(shift)), 1);
+  const g = width.tensor({ V: withoutGradient(V, tf.clone) });
+  const c = (aes.S0 + aes.Smax) / 2, half = (aes.Smax - aes.S0) / 2;
+  return schedule.zetaWithin(s, tf.sub(c, tf.mul(g, half)), tf.add(c, tf.mul(g, half)));
+}
+
+/**
+ * The per-head gate: running ζ̄ `p` (scalar; NaN: none yet), the head's mean S and V (scalars).
+ * Returns α, the new ζ̄ and 1/0 for "adapted".
+ */
+function gate(group: AesGroup, p: tf.Tensor, S: tf.Tensor, V: tf.Tensor, frozen: boolean, shift?: tf.Tensor) {
+  const { aes } = group;
+  const known = tf.isFinite(p);
+  const pSafe = nanToZero(p);
+  const z = freshZeta(group, S, V, shift);
+  // Keep the estimate (1) or take the fresh ζ (0), as a float blended arithmetically: a boolean
+  // computed from the scores would put comparisons (no gradient in tfjs) on the tape.
+  const keep = withoutGradient(V, (v) =>
+    tf.cast(frozen ? known : tf.logicalAnd(known, tf.less(v, aes.varentropyThreshold)), 'float32'));
+  const used = tf.add(tf.mul(keep, pSafe), tf.mul(tf.sub(1, keep), z));
+  return {
+    alpha: tf.add(1, tf.div(used, aes.zmax)),
+    zeta: frozen ? tf.where(known, p, z) : ema(p, z, aes.momentum),
+    adaptive: tf.sub(1, keep),
+  };
+}
+
+/**
+ * The per-row gate on one score block of `shape` `[..., T, S]`: α `[..., T, 1]` (1 on rows without
+ * information) and the fresh ζ per row.
+ */
+function rowGate(group: AesGroup, p: tf.Tensor, st: Stats, shape: number[], shift?: tf.Tensor) {
+  const { aes } = group;
+  const fresh = freshZeta(group, st.S, st.V, shift);
+  const known = tf.isFinite(p);
+  const keep = withoutGradient(st.V, (v) =>
+    tf.cast(tf.logicalAnd(known, tf.less(v, aes.varentropyThreshold)), 'float32'),
+  );
+  const used = tf.add(tf.mul(keep, nanToZero(p)), tf.mul(tf.sub(1, keep), fresh));
+  const alpha = tf.add(1, tf.mul(st.w, tf.div(used, aes.zmax)));             // rows with w = 0: α = 1
+  return { alpha: tf.reshape(alpha, [...shape.slice(0, -1), 1]), fresh };
+}
+
+/** ζ̄ after one call: the fresh value the first time, else the exponential moving average. */
+function ema(p: tf.Tensor, z: tf.Tensor, momentum: number): tf.Tensor {
+  return tf.where(tf.isFinite(p), tf.add(tf.mul(nanToZero(p), 1 - momentum), tf.mul(z, momentum)), z);
 }
 
 function nanToZero(x: tf.Tensor): tf.Tensor {

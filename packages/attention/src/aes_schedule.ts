@@ -14,7 +14,7 @@
  * [0, ζmax], non-increasing, meeting ζmax at S0 and 0 at Smax) instead of failing mid-training.
  */
 import * as tf from '@tensorflow/tfjs';
-import { parse, type MathNode } from 'mathjs';
+import { compileFormula, type Value } from './formula.js';
 
 /** Built-in D(S) shapes; any other string is read as a formula. */
 export type ScheduleShape = 'linear' | 'cosine' | 'logistic';
@@ -30,7 +30,7 @@ export interface AesScheduleArgs {
   shape?: ScheduleShape | string;
 }
 export const AES_SCHEDULE_DEFAULTS: Readonly<Required<AesScheduleArgs>> = Object.freeze({
-  S0: 0.3, Smax: 0.8, zmax: 1, shape: 'cosine',
+  S0: 0.1, Smax: 0.6, zmax: 1, shape: 'cosine',
 });
 
 /**
@@ -44,73 +44,6 @@ const BUILTIN: ReadonlyMap<string, string> = new Map([
   ['logistic', 'zmax * (1 - tanh(2.5 * (2 * S - S0 - Smax) / (Smax - S0)) / tanh(2.5)) / 2'],
 ]);
 
-type Value = number | tf.Tensor;
-type Op = (...xs: Value[]) => Value;
-type Spec = { min: number; max: number; op: Op };
-const fold = (f: (a: Value, b: Value) => Value): Op => (...xs) => xs.reduce((a, b) => f(a, b));
-const unary = (f: (x: Value) => Value): Spec => ({ min: 1, max: 1, op: (x) => f(x) });
-const binary = (f: (a: Value, b: Value) => Value): Spec => ({ min: 2, max: 2, op: fold(f) });
-
-/** Operators by mathjs `fn` name (`-x` is unaryMinus, `a^b` is pow, implicit `2S` is multiply). */
-const OPERATORS: ReadonlyMap<string, Spec> = new Map([
-  ['add', binary(tf.add)], ['subtract', binary(tf.sub)], ['multiply', binary(tf.mul)],
-  ['divide', binary(tf.div)], ['pow', binary(tf.pow)], ['unaryMinus', unary(tf.neg)],
-  ['unaryPlus', unary((x) => x)],
-]);
-/** Functions usable in a formula; sigmoid is not a mathjs built-in, so the number scope adds it. */
-const FUNCTIONS: ReadonlyMap<string, Spec> = new Map([
-  ['exp', unary(tf.exp)], ['log', unary(tf.log)], ['sqrt', unary(tf.sqrt)], ['abs', unary(tf.abs)],
-  ['sin', unary(tf.sin)], ['cos', unary(tf.cos)], ['tan', unary(tf.tan)], ['tanh', unary(tf.tanh)],
-  ['sigmoid', unary(tf.sigmoid)], ['pow', binary(tf.pow)],
-  ['min', { min: 2, max: Infinity, op: fold(tf.minimum) }],
-  ['max', { min: 2, max: Infinity, op: fold(tf.maximum) }],
-]);
-const SYMBOLS = ['S', 'S0', 'Smax', 'zmax', 'pi', 'e'];
-const ALLOWED = `allowed: numbers; symbols ${SYMBOLS.join(', ')}; operators + - * / ^ (and unary - +); ` +
-  `parentheses; functions ${[...FUNCTIONS.keys()].join(', ')} (log is natural, one argument); ` +
-  `built-in shapes ${[...BUILTIN.keys()].join(', ')}`;
-
-/** The node fields the walk reads; mathjs's own node types are generic over them. */
-type Node = MathNode & {
-  value?: unknown; name?: string; op?: string; fn?: Node | string; args?: Node[]; content?: Node;
-};
-
-/**
- * Maps a mathjs tree onto tf ops, with S bound to a tensor and the other symbols to numbers.
- * With `env = null` it only checks that every construct is supported (no tensors are made), so
- * construction rejects a formula the tensor path could not run even if mathjs could evaluate it.
- */
-function lower(node: Node, env: Record<string, Value> | null, src: string): Value {
-  const fail = (what: string): never => {
-    throw new Error(`aesSchedule: ${what} in formula "${src}"; ${ALLOWED}`);
-  };
-  const call = (spec: Spec, name: string, args: Node[]): Value => {
-    if (args.length < spec.min || args.length > spec.max) fail(`wrong number of arguments (${args.length}) to ${name}`);
-    const xs = args.map((a) => lower(a, env, src));
-    return env ? spec.op(...xs) : 0;
-  };
-  switch (node.type) {
-    case 'ConstantNode':
-      return typeof node.value === 'number' ? node.value : fail(`unsupported constant ${node.toString()}`);
-    case 'SymbolNode':
-      if (!SYMBOLS.includes(node.name!)) fail(`unknown symbol '${node.name}'`);
-      return env ? env[node.name!] : 0;
-    case 'ParenthesisNode':
-      return lower(node.content!, env, src);
-    case 'OperatorNode': {
-      const spec = OPERATORS.get(node.fn as string);
-      return spec ? call(spec, `operator ${node.op}`, node.args!) : fail(`unsupported operator '${node.op}'`);
-    }
-    case 'FunctionNode': {
-      const fn = node.fn as Node;
-      const spec = fn.type === 'SymbolNode' ? FUNCTIONS.get(fn.name!) : undefined;
-      return spec ? call(spec, fn.name!, node.args!) : fail(`unsupported function '${fn.toString()}'`);
-    }
-    default:
-      return fail(`unsupported construct ${node.type} "${node.toString()}"`);
-  }
-}
-
 export interface AesSchedule {
   readonly args: Readonly<Required<AesScheduleArgs>>;
   /** The D(S) formula actually used (a built-in name expands to its formula). */
@@ -121,6 +54,11 @@ export interface AesSchedule {
   alpha(S: number): number;
   /** ζ elementwise on a float32 tensor, differentiable in S (zero gradient on the flat parts). */
   zetaTensor(S: tf.Tensor): tf.Tensor;
+  /**
+   * ζ with the interval [S0, Smax] replaced by [lo, hi] (numbers or tensors that broadcast to S,
+   * lo ≤ hi; lo = hi is a step from zmax to 0 there), differentiable in S, lo and hi.
+   */
+  zetaWithin(S: tf.Tensor, lo: Value, hi: Value): tf.Tensor;
   /** α elementwise on a float32 tensor, differentiable in S. */
   alphaTensor(S: tf.Tensor): tf.Tensor;
 }
@@ -184,48 +122,44 @@ export function aesSchedule(args: AesScheduleArgs = {}): AesSchedule {
 
 function buildSchedule(a: ReturnType<typeof checkArgs>): AesSchedule {
   const { S0, Smax, zmax } = a;
-  const formula = BUILTIN.get(a.shape) ?? a.shape;
+  const src = BUILTIN.get(a.shape) ?? a.shape;
   const names = [...BUILTIN.keys()].join(', ');
-  if (!formula.trim()) throw new Error(`aesSchedule: empty shape; use a formula or one of ${names}`);
-  let tree: Node;
-  try {
-    tree = parse(formula) as Node;
-  } catch (e) {
-    throw new Error(`aesSchedule: cannot parse formula "${formula}": ${(e as Error).message}`);
-  }
-  lower(tree, null, formula);
-  const compiled = tree.compile();
-  const scope = { S0, Smax, zmax, sigmoid: (x: number) => 1 / (1 + Math.exp(-x)) };
-  // mathjs may return a Complex (sqrt of a negative) or another type: anything but a number is NaN.
-  const D = (S: number): number => {
-    const v: unknown = compiled.evaluate({ ...scope, S });
-    return typeof v === 'number' ? v : NaN;
-  };
-  checkFormula(D, a, formula);
-  const consts = { S0, Smax, zmax, pi: Math.PI, e: Math.E };
+  if (!src.trim()) throw new Error(`aesSchedule: empty shape; use a formula or one of ${names}`);
+  const formula = (() => {
+    try {
+      return compileFormula(src, ['S', 'S0', 'Smax', 'zmax'], 'aesSchedule');
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; built-in shapes ${names}`);
+    }
+  })();
+  const D = (S: number): number => formula.number({ S0, Smax, zmax, S });
+  checkFormula(D, a, src);
   const zeta = (S: number) => (S <= S0 ? zmax : S >= Smax ? 0 : D(S));
-  const mid = (S0 + Smax) / 2;
 
-  const zetaTensor = (S: tf.Tensor): tf.Tensor => {
+  const zetaWithin = (S: tf.Tensor, lo: Value, hi: Value): tf.Tensor => {
     if (!(S instanceof tf.Tensor) || S.dtype !== 'float32') {
       throw new TypeError('aesSchedule.zetaTensor: S must be a float32 tensor');
     }
     return tf.tidy(() => {
+      const mid = tf.div(tf.add(lo, hi), 2);
       // Masks from tf.step (x > 0 ↦ 1), which has a zero gradient; tf.greater has none and tf.grad throws.
-      const inside = tf.cast(tf.mul(tf.step(tf.sub(S, S0)), tf.step(tf.sub(Smax, S))), 'bool');  // S0 < S < Smax
-      const upper = tf.cast(tf.step(tf.sub(S, mid)), 'bool');                 // used outside only: S ≥ Smax
+      const inside = tf.cast(tf.mul(tf.step(tf.sub(S, lo)), tf.step(tf.sub(hi, S))), 'bool');   // lo < S < hi
+      const upper = tf.cast(tf.step(tf.sub(S, mid)), 'bool');            // used outside only: S ≥ hi
       // Outside the interval D sees the midpoint instead of S: D may be NaN or have an infinite
       // derivative there (e.g. sqrt(S − S0) below S0), and the where-gradient 0·NaN would be NaN.
-      const Sin = tf.where(inside, S, tf.fill(S.shape, mid));
-      const d = lower(tree, { ...consts, S: Sin }, formula);
+      // A zero-width interval keeps a tiny width in D, where no S lands.
+      const Sin = tf.where(inside, S, tf.broadcastTo(mid, S.shape));
+      const d = formula.tensor({ S0: lo, Smax: tf.maximum(hi, tf.add(lo, 1e-6)), zmax, S: Sin });
       const dT = typeof d === 'number' ? tf.fill(S.shape, d) : tf.broadcastTo(d, S.shape);
       return tf.where(inside, dT, tf.where(upper, tf.zerosLike(S), tf.fill(S.shape, zmax)));
     });
   };
+  const zetaTensor = (S: tf.Tensor) => zetaWithin(S, S0, Smax);
   return Object.freeze({
-    args: a, formula, zeta,
+    args: a, formula: src, zeta,
     alpha: (S: number) => 1 + zeta(S) / zmax,
     zetaTensor,
+    zetaWithin,
     alphaTensor: (S: tf.Tensor) => tf.tidy(() => tf.add(1, tf.div(zetaTensor(S), zmax))),
   });
 }

@@ -1,21 +1,24 @@
 /**
  * Multi-head scaled dot-product attention with a normaliser chosen per head: softmax, sparsemax,
- * 1.5-entmax, a fixed α, a learned α = 1 + sigmoid(a) (Correia et al. 2019), or adaptive entropy
- * sparsity (AES, aes_gate.ts), where each head's α follows its attention entropy.
+ * 1.5-entmax, a fixed α, a learned α = 1 + sigmoid(a) (Correia et al. 2019), adaptive entropy
+ * sparsity (AES, aes_gate.ts), where each head's α follows its attention entropy, or the length-
+ * and entropy-aware maps SSMax, ASEntmax and adaptive temperature (head_maps.ts).
  *
  *   scores = q kᵀ · scale + masks        [B, H, T, S]   (scores.ts: per-head 2-D or batched products)
- *   p_h    = entmax_{α_h}(scores_h)      per head, over the keys
+ *   p_h    = entmax_{α_h}(c_h ⊙ scores_h) per head, over the keys (head_maps.ts)
  *   out    = p v                         [B, H, T, dv]
  */
 import * as tf from '@tensorflow/tfjs';
-import { aesChoice } from './aes_gate.js';
+import { aesChoice, type MeasuredRows } from './aes_gate.js';
 import { probStats } from './entropy.js';
-import { entmax, type NormaliserSpec } from './normaliser.js';
-import { learnedAlpha, planAttention, type AttentionPlan } from './plan.js';
+import { headProbs } from './head_maps.js';
+import type { NormaliserSpec } from './normaliser.js';
+import { planAttention, type AttentionPlan } from './plan.js';
 import {
   acrossHeads, defaultLayout, headScores, mixValues, perRow, scoreMasks, visibleRows, type HeadRows, type Layout,
 } from './scores.js';
 import { supportSize } from './support.js';
+import type { HeadOutput } from './head_maps.js';
 
 export interface AttentionArgs {
   /** Query i sees keys j ≤ i + queryOffset. Default false. */
@@ -30,7 +33,9 @@ export interface AttentionArgs {
   plan?: AttentionPlan;
   /** Or their specs, resolved on this call: one for every head, or one per head. Default 'softmax'. */
   normaliser?: NormaliserSpec | NormaliserSpec[];
-  /** Raw α parameters `[H]` for 'learned' heads: α_h = 1 + sigmoid(a_h). */
+  /** Learned per-head parameters `[H]` by name, those the plan lists (`plan.params`). */
+  params?: Record<string, tf.Tensor>;
+  /** Same as `params.alpha`: raw α of 'learned' heads, α_h = 1 + sigmoid(a_h). */
   alphaRaw?: tf.Tensor;
   /** AES state `[H]`: running ζ per head (NaN: none yet), from the previous call; default all NaN. */
   state?: tf.Tensor;
@@ -48,8 +53,10 @@ export interface AttentionArgs {
 
 /** Statistics of one call. Rows are queries; masked keys are excluded throughout. */
 export type AttentionStats = {
-  /** α in use per head `[H]` (1 softmax, 2 sparsemax). */
+  /** α in use per head `[H]` (1 softmax, 2 sparsemax; per-row AES: the mean over its rows). */
   alpha: tf.Tensor;
+  /** α of each row `[B, H, T]` (the head's α where it does not vary by row). */
+  rowAlpha: tf.Tensor;
   /** Entropy (nats) of each attention row `[B, H, T]`. */
   entropy: tf.Tensor;
   /** Varentropy (nats²) of each row `[B, H, T]`. */
@@ -91,37 +98,62 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const [B, H, T, d] = checkShapes(q, k, v, args.keyMask);
   const S = k.shape[2] as number;
   const plan = planOf(args, H);
-  if (plan.learned) checkAlphaRaw(args.alphaRaw, H);
+  const params: Record<string, tf.Tensor> = { ...args.params, ...(args.alphaRaw ? { alpha: args.alphaRaw } : {}) };
+  checkParams(plan, params, H);
   if (args.state && plan.aesGroups.length) checkState(args.state, H);
   const layout = args.layout ?? defaultLayout(T, S);
   const modes: string[] = plan.heads.map((n) => (n.kind === 'fixed' ? n.name : n.kind));
+  const offset = args.causal ? args.queryOffset ?? S - T : null;
   const result = tf.tidy(() => {
-    const masks = scoreMasks(T, S, args.causal ? args.queryOffset ?? S - T : null, args.keyMask);
-    const scores = headScores(tf.mul(q, args.scale ?? 1 / Math.sqrt(d)), k, masks, layout);
+    const qs = tf.mul(q, args.scale ?? 1 / Math.sqrt(d));
+    const masks = scoreMasks(T, S, offset, args.keyMask);
+    const scores = headScores(qs, k, masks, layout);
     let visible: tf.Tensor[] | undefined;
-    const aes = plan.aesGroups.length
-      ? aesChoice(
-          plan,
-          scores,
-          () => (visible ??= visibleRows(masks, B, T, S, layout)),
-          args.state,
-          args.aesMode === 'frozen',
-        )
-      : null;
-    const alphas = plan.heads.map((n, h) => {
-      if (n.kind === 'fixed') return n.alpha;
-      if (n.kind === 'learned') return learnedAlpha(args.alphaRaw!, h);
-      modes[h] = aes!.modes[h]!;
-      return aes!.alpha[h]!;
+    const seen = () => (visible ??= visibleRows(masks, B, T, S, layout));
+    const aes = plan.aesGroups.length ? aesChoice({
+      plan, state: args.state, frozen: args.aesMode === 'frozen', shift: params.aesShift,
+      rows: measurement(qs, k, scores, seen, { B, T, S, offset, keyMask: args.keyMask, layout }),
+    }) : null;
+    const heads = plan.heads.map((n, h) => {
+      if (aes?.modes[h]) modes[h] = aes.modes[h]!;
+      return headProbs(n, { scores: scores[h], visible: seen, params, h, aesAlpha: aes?.alpha[h] });
     });
-    const probs = scores.map((rows, h) => rows.map((s) => entmax(s, alphas[h])));
+    const probs = heads.map((o) => o.probs);
     return {
       output: mixValues(probs, v, layout),
-      ...(args.returnStats ? { stats: attentionStats(scores, probs, alphas, T) } : {}),
+      ...(args.returnStats ? { stats: attentionStats(scores, probs, heads, T) } : {}),
       ...(aes ? { state: aes.state } : {}),
     };
   });
   return { ...(result as Omit<AttentionResult, 'modes'>), modes };
+}
+
+/** Rows measured by per-head AES beyond this many queries: an evenly spaced sample of them. */
+const MEASURED_ROWS = 32;
+
+/**
+ * The rows the AES gate measures head h on. A per-head head needs only the mean S and V of its
+ * rows, so for long sequences in the per-head layout it gets the scores of an evenly spaced sample
+ * of MEASURED_ROWS queries (their own small products: a gather of score rows costs more on wasm);
+ * per-row heads and short sequences get every row.
+ */
+function measurement(q: tf.Tensor, k: tf.Tensor, scores: HeadRows[], visible: () => tf.Tensor[],
+  c: { B: number; T: number; S: number; offset: number | null; keyMask?: tf.Tensor; layout: Layout }) {
+  let sample: { scores: HeadRows[]; visible: tf.Tensor[] } | undefined;
+  return (h: number, group: { aes: { per: 'head' | 'row' } }): MeasuredRows => {
+    if (group.aes.per === 'row' || c.layout !== 'perHead' || c.T <= MEASURED_ROWS)
+      return { blocks: scores[h], visible: visible() };
+    if (!sample) {
+      const rows = Array.from({ length: MEASURED_ROWS }, (_, i) => Math.round((i * (c.T - 1)) / (MEASURED_ROWS - 1)));
+      const masks = scoreMasks(c.T, c.S, c.offset, c.keyMask, rows);
+      const qRows = tf.gather(q, tf.tensor1d(rows, 'int32'), 2);                       // [B, H, r, d]
+      sample = {
+        scores: headScores(qRows, k, masks, 'perHead'),
+        visible: visibleRows(masks, c.B, rows.length, c.S, 'perHead'),
+      };
+    }
+    return { blocks: sample.scores[h], visible: sample.visible };
+  };
 }
 
 /** The plan of a call: given, or resolved from the specs. */
@@ -133,19 +165,11 @@ function planOf(args: AttentionArgs, H: number): AttentionPlan {
   return plan;
 }
 
-function attentionStats(
-  scores: HeadRows[],
-  probs: HeadRows[],
-  alphas: Array<number | tf.Tensor>,
-  T: number,
-): AttentionStats {
+function attentionStats(scores: HeadRows[], probs: HeadRows[], heads: HeadOutput[], T: number): AttentionStats {
   const H = probs.length;
   const visible = perRow(scores, T, (s) => tf.sum(tf.cast(tf.isFinite(s), 'float32'), s.rank - 1));
   const entropy = perRow(probs, T, (p) => probStats(p).entropy);
-  const support = tf.cast(
-    perRow(probs, T, (p) => supportSize(p)),
-    'float32',
-  );
+  const support = tf.cast(perRow(probs, T, (p) => supportSize(p)), 'float32');
   const absSum = perRow(scores, T, (s) => tf.sum(tf.where(tf.isFinite(s), tf.abs(s), tf.zerosLike(s)), s.rank - 1));
   const agreement = acrossHeads(probs, T, (ps) => {
     const mean = tf.div(tf.addN(ps), H);
@@ -154,8 +178,14 @@ function attentionStats(
       H * (ps[0].shape[ps[0].rank - 1] as number),
     );
   });
+  const rowAlpha = perRow(probs, T, (p, h, i) => {
+    const ones = tf.ones(p.shape.slice(0, -1));
+    const perRowAlpha = heads[h].rowAlpha?.[i];
+    return perRowAlpha ? tf.reshape(perRowAlpha, ones.shape) : tf.mul(ones, heads[h].alpha);
+  });
   return {
-    alpha: tf.stack(alphas.map((a) => (typeof a === 'number' ? tf.scalar(a) : a))),
+    alpha: tf.stack(heads.map(({ alpha: a }) => (typeof a === 'number' ? tf.scalar(a) : a))),
+    rowAlpha,
     entropy,
     varentropy: perRow(probs, T, (p) => probStats(p).varentropy),
     support,
@@ -182,6 +212,17 @@ function checkShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, keyMask?: tf.Tens
     throw new RangeError(`attention: keyMask must be [B, S] = [${B}, ${k.shape[2]}], got [${keyMask.shape}]`);
   }
   return q.shape;
+}
+
+function checkParams(plan: AttentionPlan, params: Record<string, tf.Tensor>, H: number): void {
+  for (const { name } of plan.params) {
+    const t = params[name];
+    if (name === 'alpha') { checkAlphaRaw(t, H); continue; }
+    if (!t || t.rank !== 1 || t.shape[0] !== H || t.dtype !== 'float32') {
+      throw new RangeError(`attention: the plan's heads need params.${name}, a float32 tensor [${H}]; ` +
+        `got ${t ? `${t.dtype} [${t.shape}]` : 'none'}`);
+    }
+  }
 }
 
 function checkAlphaRaw(alphaRaw: tf.Tensor | undefined, H: number): void {

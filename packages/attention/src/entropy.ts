@@ -47,9 +47,10 @@ export function logitStats(logits: tf.Tensor, args: EntropyArgs = {}): EntropySt
     const [x, save] = a as [tf.Tensor, tf.GradSaveFunc];
     const rows = shiftRows(x);
     const logZ = tf.log(tf.sum(tf.exp(rows.z), last, true));       // ≥ 0: the max entry is 0
-    const logp = tf.sub(rows.z, logZ);
-    const p = tf.exp(logp);
-    const ell = tf.where(tf.greater(p, 0), logp, tf.zerosLike(logp));
+    // ℓ = ln p, with −∞ (masked) clipped to a finite value so that p·ℓ and p·d² are 0 there
+    // (a clip, not a comparison: on wasm a comparison with a broadcast operand is ~10× slower).
+    const ell = tf.clipByValue(tf.sub(rows.z, logZ), -1e15, 0);
+    const p = tf.exp(ell);
     const H = tf.neg(tf.sum(rows.restore(tf.mul(p, ell)), last, true));
     const d = tf.add(ell, H);
     const V = tf.sum(rows.restore(tf.mul(p, tf.square(d))), last, true);

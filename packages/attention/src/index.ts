@@ -44,7 +44,19 @@ export {
 } from './normaliser.js';
 export { aesSchedule, AES_SCHEDULE_DEFAULTS, type AesSchedule, type AesScheduleArgs } from './aes_schedule.js';
 export { attention, type AttentionArgs, type AttentionResult, type AttentionStats } from './attention.js';
-export { planAttention, alphaOf, learnedAlpha, initialAesState, type AttentionPlan, type AesGroup } from './plan.js';
+export {
+  planAttention,
+  alphaOf,
+  learnedAlpha,
+  initialAesState,
+  initialParam,
+  type AttentionPlan,
+  type AesGroup,
+  type ParamSpec,
+  type ParamInit,
+} from './plan.js';
+export { headProbs, ADAPTIVE_TEMP_POLY, ADAPTIVE_TEMP_FROM } from './head_maps.js';
+export { compileFormula, type Formula } from './formula.js';
 export { readsAreCheap, HOST_MEMORY_BACKENDS } from './capabilities.js';
 export { causalMask, type Layout } from './scores.js';
 export { multiHeadAttention, type MhaArgs, type MhaConfig, type MhaWeights, type KVCache } from './mha.js';

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { AttentionStats } from './attention.js';
 import { multiHeadAttention, type MhaWeights } from './mha.js';
 import type { NormaliserSpec } from './normaliser.js';
-import { alphaOf, planAttention, type AttentionPlan } from './plan.js';
+import { alphaOf, planAttention, type AttentionPlan, type ParamSpec } from './plan.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 
@@ -68,10 +68,10 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
     if (!Number.isInteger(keyDim) || keyDim < 1)
       throw new RangeError(`keyDim must be a positive integer, got ${keyDim}`);
     const normaliser = args.normaliser ?? 'softmax';
-    this.plan = planAttention(normaliser, { heads: numHeads });
-    kernelInitializer(args.kernelInitializer ?? 'glorotUniform');
     const alphaInit = args.alphaInit ?? 1.5;
     if (!(alphaInit > 1 && alphaInit < 2)) throw new RangeError(`alphaInit must be in (1, 2), got ${alphaInit}`);
+    this.plan = planAttention(normaliser, { heads: numHeads, alphaInit });
+    kernelInitializer(args.kernelInitializer ?? 'glorotUniform');
     this.cfg = {
       numHeads,
       keyDim,
@@ -111,9 +111,12 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
         this.w[name] = this.addWeight(name, [n], 'float32', tf.initializers.zeros());
       }
     }
-    if (this.plan.learned) {
-      const a = Math.log((this.cfg.alphaInit - 1) / (2 - this.cfg.alphaInit)); // sigmoid(a) = alphaInit − 1
-      this.w.alpha_raw = this.addWeight('alpha_raw', [H], 'float32', tf.initializers.constant({ value: a }));
+    for (const p of this.plan.params) {
+      const { init } = p;
+      const initializer = 'constant' in init ? tf.initializers.constant({ value: init.constant })
+        : 'uniform' in init ? tf.initializers.randomUniform({ minval: init.uniform[0], maxval: init.uniform[1] })
+          : tf.initializers.randomNormal({ mean: init.normal[0], stddev: init.normal[1] });
+      this.w[PARAM_WEIGHTS[p.name]] = this.addWeight(PARAM_WEIGHTS[p.name], [H], 'float32', initializer);
     }
     if (this.plan.aesGroups.length) {
       // Running ζ per head; NaN until the first training call. Saved with the weights, not trained.
@@ -157,7 +160,7 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
       bk: this.w.key_bias?.read(),
       bv: this.w.value_bias?.read(),
       bo: this.w.output_bias?.read(),
-      alphaRaw: this.w.alpha_raw?.read(),
+      params: Object.fromEntries(this.plan.params.map((p) => [p.name, this.w[PARAM_WEIGHTS[p.name]].read()])),
     };
     const { numHeads, keyDim, valueDim, causal } = this.cfg;
     const res = multiHeadAttention(
@@ -204,6 +207,11 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
     return new cls({ ...rest, ...options });
   }
 }
+
+/** The layer's weight of each learned per-head parameter (`alpha_raw`, as before the others came). */
+const PARAM_WEIGHTS: Record<ParamSpec['name'], string> = {
+  alpha: 'alpha_raw', aesShift: 'aes_shift', ssmaxS: 'ssmax_s', asentBeta: 'asent_beta', asentGamma: 'asent_gamma',
+};
 
 /** The config key that carries the layer's own options as JSON (see getConfig). */
 const OPTIONS_KEY = 'aesOptions';

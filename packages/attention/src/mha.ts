@@ -17,8 +17,10 @@ import type { AttentionPlan } from './plan.js';
 export type MhaWeights = {
   wq: tf.Tensor; wk: tf.Tensor; wv: tf.Tensor; wo: tf.Tensor;          // [D, H·d] ×3 (wv: H·dv), [H·dv, O]
   bq?: tf.Tensor; bk?: tf.Tensor; bv?: tf.Tensor; bo?: tf.Tensor;      // optional biases
-  /** Raw α per head `[H]` for 'learned' heads (α = 1 + sigmoid(a)). */
+  /** Raw α per head `[H]` for 'learned' heads (α = 1 + sigmoid(a)); same as `params.alpha`. */
   alphaRaw?: tf.Tensor;
+  /** The plan's learned per-head parameters `[H]`, by name (see AttentionPlan.params). */
+  params?: Record<string, tf.Tensor>;
 };
 
 export interface MhaConfig {
@@ -81,6 +83,7 @@ export function multiHeadAttention(
       causal: cfg.causal,
       plan: cfg.plan,
       alphaRaw: w.alphaRaw,
+      params: w.params,
       keyMask: args.keyMask,
       state: args.state,
       aesMode: args.aesMode,

@@ -32,17 +32,27 @@ export function defaultLayout(T: number, S: number): Layout {
   return !readsAreCheap() || T * S <= BATCHED_UP_TO ? 'batched' : 'perHead';
 }
 
-/** The masks of a call: causal with query i seeing keys j ≤ i + offset (null: none), padding from a 0/1 `[B, S]`. */
-export function scoreMasks(T: number, S: number, causalOffset: number | null, keyMask?: tf.Tensor): ScoreMasks {
-  return { causal: causalMask(T, S, causalOffset), keys: keyMask ? tf.log(tf.cast(keyMask, 'float32')) : null };
+/**
+ * The masks of a call: causal with query i seeing keys j ≤ i + offset (null: none), padding from a
+ * 0/1 `[B, S]`. `rows` restricts the causal mask to those query rows (in that order).
+ */
+export function scoreMasks(
+  T: number,
+  S: number,
+  causalOffset: number | null,
+  keyMask?: tf.Tensor,
+  rows?: number[],
+): ScoreMasks {
+  return { causal: causalMask(T, S, causalOffset, rows), keys: keyMask ? tf.log(tf.cast(keyMask, 'float32')) : null };
 }
 
-/** Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]`, or null. */
-export function causalMask(T: number, S: number, offset: number | null): tf.Tensor | null {
+/** Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]` (or `[rows, S]`), or null. */
+export function causalMask(T: number, S: number, offset: number | null, rows?: number[]): tf.Tensor | null {
   if (offset === null) return null;
-  const m = new Float32Array(T * S);
-  for (let i = 0; i < T; i++) m.fill(-Infinity, i * S + Math.max(0, Math.min(S, i + offset + 1)), (i + 1) * S);
-  return tf.tensor2d(m, [T, S]);
+  const at = rows ?? Array.from({ length: T }, (_, i) => i);
+  const m = new Float32Array(at.length * S);
+  at.forEach((i, r) => m.fill(-Infinity, r * S + Math.max(0, Math.min(S, i + offset + 1)), (r + 1) * S));
+  return tf.tensor2d(m, [at.length, S]);
 }
 
 /** Masked scores q·kᵀ of every head (q already scaled): `[H]` of HeadRows. */

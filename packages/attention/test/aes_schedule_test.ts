@@ -33,7 +33,7 @@ describe('aesSchedule', () => {
   it('defaults: frozen, cosine, and the built-in name expands to its formula', () => {
     expect(Object.isFrozen(AES_SCHEDULE_DEFAULTS)).toBe(true);
     const s = aesSchedule();
-    expect(s.args).toEqual({ S0: 0.3, Smax: 0.8, zmax: 1, shape: 'cosine' });
+    expect(s.args).toEqual({ S0: 0.1, Smax: 0.6, zmax: 1, shape: 'cosine' });
     expect(s.formula).toMatch(/cos\(pi/);
     expect(aesSchedule({ shape: s.formula }).zeta(0.55)).toBe(s.zeta(0.55));
   });
@@ -130,12 +130,15 @@ describe('aesSchedule', () => {
     bad({ shape: '"zmax"' }, /unsupported constant/);
     bad({ shape: 'zmax * (S > 0.5 ? 0 : 1)' }, /unsupported construct ConditionalNode/);
     bad({ shape: 'zmax * (Smax - S) % 2' }, /unsupported operator '%'/);
-    bad({ shape: 'zmax * (1 + sin(20*S))/2' }, /not monotone non-increasing.*at S = 0\.3/);
+    bad({ S0: 0.3, Smax: 0.8, shape: 'zmax * (1 + sin(20*S))/2' }, /not monotone non-increasing.*at S = 0\.3/);
     bad({ shape: 'zmax * (S - S0) / (Smax - S0)' }, /not monotone/);
-    bad({ shape: 'zmax * 0.5' }, /misses the endpoint.*at S = S0 = 0\.3/);
-    bad({ shape: 'zmax * (Smax - S) / (Smax - S0) - 1e-3 * zmax * (S - S0) / (Smax - S0)' }, /outside \[0, zmax\]/);
-    bad({ shape: 'zmax * 2 * (Smax - S) / (Smax - S0)' }, /outside \[0, zmax\] \(2\) at S = 0\.3/);
-    bad({ shape: 'zmax * (Smax - S) / (S - S0)' }, /not finite \(Infinity\) at S = 0\.3/);
+    bad({ S0: 0.3, Smax: 0.8, shape: 'zmax * 0.5' }, /misses the endpoint.*at S = S0 = 0\.3/);
+    bad(
+      { S0: 0.3, Smax: 0.8, shape: 'zmax * (Smax - S) / (Smax - S0) - 1e-3 * zmax * (S - S0) / (Smax - S0)' },
+      /outside \[0, zmax\]/,
+    );
+    bad({ S0: 0.3, Smax: 0.8, shape: 'zmax * 2 * (Smax - S) / (Smax - S0)' }, /outside \[0, zmax\] \(2\) at S = 0\.3/);
+    bad({ S0: 0.3, Smax: 0.8, shape: 'zmax * (Smax - S) / (S - S0)' }, /not finite \(Infinity\) at S = 0\.3/);
     bad({ shape: 'sqrt(0.5 - S)' }, /not finite \(NaN\)/);                 // mathjs gives a Complex
     bad({ S0: 0.2, smax: 0.9 } as AesScheduleArgs, /unknown arg\(s\) smax; valid keys: S0, Smax, zmax, shape/);
   });

@@ -9,13 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileSystemIO } from '@aes/node';
 import { expect, it } from 'vitest';
-import {
-  attention,
-  EntropicMultiHeadAttention,
-  multiHeadAttention,
-  planAttention,
-  type NormaliserSpec,
-} from '../src/index.js';
+import { attention, EntropicMultiHeadAttention, multiHeadAttention, type NormaliserSpec } from '../src/index.js';
 import { describeAllBackends, expectClose, expectNoLeak, values } from './helpers.js';
 
 const [B, T, D, H, d] = [2, 6, 12, 3, 4];
@@ -58,8 +52,20 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
     expectClose(values(y), values(expected), 1e-5);
   });
 
-  for (const spec of ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned'] as NormaliserSpec[]) {
-    it(`${spec}: KV-cache decoding, one token at a time, equals the full causal pass`, () => {
+  const cached: NormaliserSpec[] = [
+    'softmax',
+    'sparsemax',
+    'entmax15',
+    'alpha=1.3',
+    'learned',
+    'aes-row',
+    'ssmax',
+    'asentmax',
+    { asentmax: { alpha: 'learned' } },
+    'adaptive-temp',
+  ];
+  for (const spec of cached) {
+    it(`${JSON.stringify(spec)}: KV-cache decoding, one token at a time, equals the full causal pass`, () => {
       const layer = new EntropicMultiHeadAttention({
         numHeads: H,
         keyDim: d,
@@ -79,13 +85,18 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
         bk: w[5],
         bv: w[6],
         bo: w[7],
-        alphaRaw: w[8],
+        params: Object.fromEntries(layer.plan.params.map((p, i) => [p.name, w[8 + i]])),
       };
-      const cfg = { numHeads: H, keyDim: d, causal: true, plan: planAttention(spec, { heads: H }) };
+      const cfg = { numHeads: H, keyDim: d, causal: true, plan: layer.plan };
+      const state = layer.plan.aesGroups.length ? w[8 + layer.plan.params.length] : undefined;
       let cache;
       const steps: tf.Tensor[] = [];
       for (let t = 0; t < T; t++) {
-        const r = multiHeadAttention(tf.slice(xs, [0, t, 0], [B, 1, D]), weights, cfg, { cache });
+        const r = multiHeadAttention(tf.slice(xs, [0, t, 0], [B, 1, D]), weights, cfg, {
+          cache,
+          state,
+          aesMode: 'frozen',
+        });
         cache = r.present;
         steps.push(r.output);
       }
@@ -112,9 +123,9 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
     const loss = h.history.loss as number[];
     expect(loss[loss.length - 1]).toBeLessThan(0.9 * loss[0]);
     const after = layer.alphas();
-    expect(after.every((a) => a > 1 && a <= 2)).toBe(true);
+    expect(after.slice(0, 2).every((a) => a > 1 && a < 2)).toBe(true);
     expect(Math.abs(after[0] - 1.5) + Math.abs(after[1] - 1.5)).toBeGreaterThan(1e-3);
-    expect(after[2]).toBeGreaterThanOrEqual(1);                         // AES estimate set by training calls
+    expect(after[2] >= 1 && after[2] <= 2).toBe(true);                 // AES estimate set by training calls
   });
 
   it('save/load round trip: same outputs, learned α and AES state restored; usable in tf.model', async () => {
@@ -169,8 +180,9 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
 describeAllBackends('EntropicMultiHeadAttention serialisation', () => {
   // Every normaliser kind and every AES option, strings with capitals and symbols included.
   const specs: NormaliserSpec[] = [
-    'softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned', 'aes',
-    { alpha: 2.5 }, { alpha: 'learned' },
+    'softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned', 'aes', 'aes-row', 'ssmax', 'asentmax', 'adaptive-temp',
+    { alpha: 2.5 }, { alpha: 'learned' }, { ssmax: { init: 0.4 } }, { asentmax: { alpha: 'learned', delta: 0.5 } },
+    { aes: { per: 'row', scale: 'log-n', width: 'min(1, V / 2)', learn: true } },
     { aes: { S0: 0.2, Smax: 0.9, zmax: 2, shape: 'zmax * ((Smax - S) / (Smax - S0))^2' } },
     { aes: { shape: 'logistic', varentropyThreshold: 0.3, momentum: 0.25, measureOn: 'output', gradient: 'schedule' } },
   ];

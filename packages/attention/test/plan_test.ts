@@ -9,7 +9,7 @@ import { AES_DEFAULTS, alphaOf, attention, planAttention } from '../src/index.js
 
 describe('planAttention', () => {
   it('resolves every head once: fixed α with the name of its map, learned, AES with defaults and a schedule', () => {
-    const plan = planAttention(['softmax', 'entmax15', 'alpha=1.3', 'learned', 'aes', { aes: { S0: 0.1 } }, 'aes'], {
+    const plan = planAttention(['softmax', 'entmax15', 'alpha=1.3', 'learned', 'aes', { aes: { S0: 0.2 } }, 'aes'], {
       heads: 7,
     });
     expect(plan.heads.slice(0, 3)).toEqual([

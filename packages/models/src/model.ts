@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   alphaOf,
+  initialParam,
   matMul2d,
   multiHeadAttention,
   planAttention,
@@ -75,7 +76,7 @@ export function resolveConfig(cfg: Partial<GPTConfig> & { vocabSize: number }): 
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeError(`model dropout must be in [0, 1), got ${c.dropout}`);
   if (!(c.alphaInit > 1 && c.alphaInit < 2))
     throw new RangeError(`model alphaInit must be in (1, 2), got ${c.alphaInit}`);
-  layerHeads(c).forEach((hs) => planAttention(hs, { heads: c.nHead }));
+  layerHeads(c).forEach((hs) => planAttention(hs, { heads: c.nHead, alphaInit: c.alphaInit }));
   return c;
 }
 
@@ -130,8 +131,10 @@ export class GPT {
 
   constructor(config: Partial<GPTConfig> & { vocabSize: number }, opts: { seed: number }) {
     this.config = resolveConfig(config);
-    this.plans = layerHeads(this.config).map((hs) => planAttention(hs, { heads: this.config.nHead }));
-    const { vocabSize: V, nLayer, nEmbd: C, blockSize, bias, alphaInit } = this.config;
+    this.plans = layerHeads(this.config).map((hs) =>
+      planAttention(hs, { heads: this.config.nHead, alphaInit: this.config.alphaInit }),
+    );
+    const { vocabSize: V, nLayer, nEmbd: C, blockSize, bias } = this.config;
     // Distinct seeds per tensor; tfjs treats a seed of 0 as "no seed", so they start at 1.
     let seed = opts.seed * 100_003 + 1;
     const normal = (name: string, shape: number[], std = 0.02) =>
@@ -147,8 +150,11 @@ export class GPT {
       for (const w of ['wq', 'wk', 'wv']) normal(`${p}attn.${w}`, [C, C]);
       normal(`${p}attn.wo`, [C, C], residualStd);
       if (bias) for (const b of ['bq', 'bk', 'bv', 'bo']) zeros(`${p}attn.${b}`, [C]);
-      if (this.plans[l].learned)
-        this.add(`${p}attn.alpha`, tf.fill([this.config.nHead], Math.log((alphaInit - 1) / (2 - alphaInit))));
+      // The heads' learned parameters ('alpha', 'ssmaxS', …), one [H] variable each; only random
+      // starts take a seed (so models without them initialise exactly as before they existed).
+      for (const spec of this.plans[l].params) {
+        this.add(`${p}attn.${spec.name}`, initialParam(spec, this.config.nHead, 'constant' in spec.init ? 1 : seed++));
+      }
       // AES running ζ per head (NaN: no estimate yet): saved with the weights, never trained.
       if (this.plans[l].aesGroups.length) this.add(`${p}attn.aes_zeta`, tf.fill([this.config.nHead], NaN), false);
       ones(`${p}ln2.g`, [C]); zeros(`${p}ln2.b`, [C]);
@@ -208,9 +214,14 @@ export class GPT {
       for (let l = 0; l < this.config.nLayer; l++) {
         const q = (n: string) => p(`h${l}.${n}`);
         const w: MhaWeights = {
-          wq: q('attn.wq'), wk: q('attn.wk'), wv: q('attn.wv'), wo: q('attn.wo'),
+          wq: q('attn.wq'),
+          wk: q('attn.wk'),
+          wv: q('attn.wv'),
+          wo: q('attn.wo'),
           ...(bias ? { bq: q('attn.bq'), bk: q('attn.bk'), bv: q('attn.bv'), bo: q('attn.bo') } : {}),
-          alphaRaw: this.params.get(`h${l}.attn.alpha`),
+          params: Object.fromEntries(
+            this.plans[l].params.map((s) => [s.name, this.params.get(`h${l}.attn.${s.name}`)!]),
+          ),
         };
         const state = this.params.get(`h${l}.attn.aes_zeta`);
         const a = multiHeadAttention(layerNorm(x, q('ln1.g'), q('ln1.b')), w,

@@ -59,9 +59,9 @@ describe('GPT on a no-sync backend', () => {
         throw new Error(`output ${i}[${j}]: ${v} vs cpu ${ref[i][j]}`);
     }));
     // After the first step (state NaN before): layer 0's AES head has an estimate, its softmax head
-    // none; layer 1's two AES heads sit inside their schedule (0 < ζ < ζmax).
+    // none; layer 1's two AES heads have estimates in [0, ζmax].
     expect(ref[0][0]).toBeGreaterThanOrEqual(0);
     expect(Number.isNaN(ref[0][1])).toBe(true);
-    for (const z of ref[1]) expect(z > 0.05 && z < 0.95).toBe(true);
+    for (const z of ref[1]) expect(z >= 0 && z <= 1).toBe(true);
   });
 });
