@@ -5,7 +5,7 @@
  * CSV/JSON results and SVG+PNG plots (Vega-Lite, see @aes/train's plot module).
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend, silenceTfjs, type BackendName } from '@aes/node';
@@ -112,36 +112,11 @@ export function median(xs: number[]): number {
 }
 
 /**
- * A real text that needs no download: this repository's documentation and TypeScript sources
- * (README, docs/*.md, packages/*\/src/*.ts, in sorted order), written once to `.cache/aes/` and
- * returned as a path for `train({data})`. About 300 kB of English prose, formulas and code.
+ * A real text that needs no download and does not change: a snapshot of this repository's
+ * documentation and TypeScript sources (README, docs/*.md, packages/*\/src/*.ts of commit a7ac77f,
+ * 2026-12-01), committed as experiments/data/corpus.txt; returns its path for `train({data})`.
+ * About 380 kB of English prose, formulas and code.
  */
 export function repoCorpus(): string {
-  const root = join(import.meta.dirname, '..');
-  const files = [
-    'README.md',
-    ...readdirSync(join(root, 'docs'))
-      .filter((f) => f.endsWith('.md'))
-      .sort()
-      .map((f) => `docs/${f}`),
-  ];
-  for (const pkg of readdirSync(join(root, 'packages')).sort()) {
-    const src = join(root, 'packages', pkg, 'src');
-    if (existsSync(src))
-      files.push(
-        ...readdirSync(src)
-          .filter((f) => f.endsWith('.ts'))
-          .sort()
-          .map((f) => `packages/${pkg}/src/${f}`),
-      );
-  }
-  const text = files.map((f) => readFileSync(join(root, f), 'utf8')).join('\n\n');
-  const dir = join(root, '.cache', 'aes');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'repo_corpus.txt');
-  if (!existsSync(path) || readFileSync(path, 'utf8') !== text) {             // atomic: runs may overlap
-    writeFileSync(`${path}.${process.pid}.tmp`, text);
-    renameSync(`${path}.${process.pid}.tmp`, path);
-  }
-  return path;
+  return join(import.meta.dirname, 'data', 'corpus.txt');
 }

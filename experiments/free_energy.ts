@@ -1,6 +1,6 @@
 /**
  * Experiment 4: the free-energy reading of a temperature-scaled softmax. Tests the seed note's
- * "Free energy" section, as corrected in docs/math.md §7, on random logit vectors z = scale·N(0, 1).
+ * "Free energy" section, as corrected in docs/math.md §8, on random logit vectors z = scale·N(0, 1).
  *
  *   pnpm exp:free-energy            (quick: 200 vectors, n ∈ {10, 100, 1000}, 25 β in [0.05, 20])
  *   pnpm exp:free-energy --full     (1000 vectors, n up to 10000, 50 β, 200 solver vectors)

@@ -16,12 +16,79 @@ const ROOT = join(import.meta.dirname, '..');
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 
 /** The files with rendered blocks. */
-export const RENDERED = ['README.md', 'docs/bad_inputs.md'];
+export const RENDERED = ['README.md', 'docs/bad_inputs.md', 'docs/math.md'];
 
 const SECTIONS: Record<string, () => string> = {
   'main-job': mainJob,
   'bad-inputs': badInputs,
+  'aes-length': aesLength,
+  'aes-runs': aesRuns,
+  positions,
 };
+
+/** Rows of a committed CSV as objects (no quoted commas in these files). */
+function csv(path: string): Array<Record<string, string>> {
+  const [head, ...rows] = read(path).trim().split('\n');
+  const cols = head.split(',');
+  return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [cols[i], v])));
+}
+
+function aesLength(): string {
+  const rows = csv('experiments/results/aes/alpha_vs_n.csv');
+  const ns = [...new Set(rows.map((r) => r.n))];
+  const lines = [
+    '| score std σ | scale | ' + ns.map((n) => `n = ${n}`).join(' | ') + ' |',
+    `|---|---|${ns.map(() => '---|').join('')}`,
+  ];
+  for (const sigma of [...new Set(rows.map((r) => r.sigma))]) {
+    for (const scale of ['support', 'log-n']) {
+      const at = (n: string) => Number(rows.find((r) => r.sigma === sigma && r.n === n)![scale]).toFixed(3);
+      lines.push(`| ${sigma} | ${scale} | ${ns.map(at).join(' | ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function aesRuns(): string {
+  type Run = {
+    data: string;
+    variant: string;
+    steps: number;
+    valLoss: number;
+    valLossTrainRule: number;
+    exactMatch: number | null;
+    bitsPerChar: number | null;
+    alpha: number[][];
+    entropy: number[][];
+    support: number[][];
+  };
+  const runs = JSON.parse(read('experiments/results/aes/runs.json')) as Run[];
+  const f = (xs: number[][], d: number) => xs.map((l) => l.map((x) => x.toFixed(d)).join('/')).join(' · ');
+  const lines = [
+    '| data | AES | steps | val loss (eval rule / train rule) | exact match or bits/char | α per head | entropy | ' +
+    'support |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of runs) {
+    const score = r.exactMatch !== null ? `${(100 * r.exactMatch).toFixed(1)}%` : `${r.bitsPerChar!.toFixed(3)} b/c`;
+    lines.push(
+      `| ${r.data} | ${r.variant} | ${r.steps} | ${r.valLoss.toFixed(4)} / ${r.valLossTrainRule.toFixed(4)} | ` +
+        `${score} | ` +
+        `${f(r.alpha, 2)} | ${f(r.entropy, 2)} | ${f(r.support, 2)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function positions(): string {
+  const rows = csv('experiments/results/aes/positions.csv');
+  const lines = ['| --pos | steps | val loss | exact match |', '|---|---|---|---|'];
+  for (const r of rows)
+    lines.push(
+      `| ${r.pos} | ${r.steps} | ${Number(r.valLoss).toFixed(4)} | ${(100 * Number(r.exactMatch)).toFixed(1)}% |`,
+    );
+  return lines.join('\n');
+}
 
 function mainJob(): string {
   const run = JSON.parse(read('experiments/results/main_job/run.json')) as {

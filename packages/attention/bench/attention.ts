@@ -1,6 +1,7 @@
 /**
  * Bench of attention(): forward and forward+backward medians for softmax, sparsemax, entmax15,
- * learned α and AES heads at T = S ∈ {256, 1024, 2048}, H = 4, d = 64, B = 1, causal, with the ratio
+ * learned α, AES (per head and per row), SSMax, ASEntmax and adaptive-temperature heads at
+ * T = S ∈ {256, 1024, 2048}, H = 4, d = 64, B = 1, causal, with the ratio
  * to softmax attention measured in the same process (runs interleaved) and the achieved GFLOP/s
  * counting the two products, 4·B·H·T·S·d.
  *
@@ -9,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
-import { attention, stridedAttention, type NormaliserSpec } from '../src/index.js';
+import { attention, planAttention, stridedAttention, type NormaliserSpec } from '../src/index.js';
 import { selectBackend } from '@aes/node';
 import { parseFlags, summary, timeInterleaved } from './util.js';
 
@@ -23,9 +24,12 @@ const CONFIG = {
   warmup: 1,
   seed: 0,
   json: '',
+  /** Comma-separated subset of the normalisers below (softmax, the baseline, is always run). */
+  only: '',
 };
 const NORMALISERS: Record<string, NormaliserSpec> = {
   softmax: 'softmax', sparsemax: 'sparsemax', entmax15: 'entmax15', 'learned α': 'learned', AES: 'aes',
+  'AES per row': 'aes-row', SSMax: 'ssmax', ASEntmax: 'asentmax', 'adaptive T': 'adaptive-temp',
 };
 
 async function main() {
@@ -37,13 +41,22 @@ async function main() {
     `${cfg.warmup} warm-up`,
   );
   const rows: Array<Record<string, string | number>> = [];
-  const alphaRaw = tf.zeros([H]);                                    // learned heads start at α = 1.5
+  const params = {
+    // learned heads start at α = 1.5
+    alpha: tf.zeros([H]),
+    ssmaxS: tf.fill([H], 1 / Math.log(64)),
+    asentBeta: tf.fill([H], 0.5),
+    asentGamma: tf.zeros([H]),
+  };
   for (const T of cfg.lengths.split(',').map(Number)) {
     const [q, k, v] = [1, 2, 3].map((s) => tf.randomNormal([B, H, T, d], 0, 1, 'float32', cfg.seed + s));
     const dy = tf.randomNormal([B, H, T, d], 0, 1, 'float32', cfg.seed + 4);
-    const names = Object.keys(NORMALISERS);
+    const wanted = cfg.only ? new Set(['softmax', ...cfg.only.split(',')]) : null;
+    const names = Object.keys(NORMALISERS).filter((n) => !wanted || wanted.has(n));
+    // Plans are built once, as a Layer or model does (a spec resolved per call re-parses AES formulas).
+    const plans = Object.fromEntries(names.map((n) => [n, planAttention(NORMALISERS[n], { heads: H })]));
     const run = (name: string) => (qq: tf.Tensor) =>
-      attention(qq, k, v, { causal: true, normaliser: NORMALISERS[name], alphaRaw }).output;
+      attention(qq, k, v, { causal: true, plan: plans[name], params }).output;
     const fwd = (await timeInterleaved(names.map((n) => () => run(n)(q)), cfg.repeats, cfg.warmup)).map(summary);
     const both = (
       await timeInterleaved(
@@ -59,8 +72,8 @@ async function main() {
     names.forEach((name, i) => {
       const stats = attention(q, k, v, {
         causal: true,
-        normaliser: NORMALISERS[name],
-        alphaRaw,
+        plan: plans[name],
+        params,
         returnStats: true,
       }).stats!;
       rows.push({

@@ -28,6 +28,9 @@ import type { HeadRows } from './scores.js';
 /** The rows a head is measured on: score blocks and their visible-key counts (blocks of [..., T]). */
 export interface MeasuredRows { blocks: HeadRows; visible: tf.Tensor[] }
 
+/** Softmax entropy and varentropy of R rows of every head `[B, H, R]`, and their visible keys `[B, 1, R]`. */
+export interface HeadEntropy { entropy: tf.Tensor; varentropy: tf.Tensor; visible: tf.Tensor }
+
 export interface AesChoice {
   /**
    * α per head (undefined for non-AES heads): a number, a scalar tensor (device backends, or when
@@ -42,8 +45,10 @@ export interface AesChoice {
 
 export interface AesGateArgs {
   plan: AttentionPlan;
-  /** Rows to measure head h on (a per-head head may get a sample of its rows). */
-  rows: (h: number, group: AesGroup) => MeasuredRows;
+  /** Head h's score rows (per-row AES, and measuring on another map's output). */
+  rows: (h: number) => MeasuredRows;
+  /** Every head's softmax statistics at once (per-head AES; possibly on a sample of rows). */
+  all: () => HeadEntropy;
   state?: tf.Tensor;
   /** Evaluation: per-head heads use ζ̄; no head updates it. */
   frozen: boolean;
@@ -54,7 +59,7 @@ export interface AesGateArgs {
 type Stats = { S: tf.Tensor; V: tf.Tensor; w: tf.Tensor };
 
 /** α of every AES head and the new state. */
-export function aesChoice({ plan, rows, state, frozen, shift }: AesGateArgs): AesChoice {
+export function aesChoice({ plan, rows, all, state, frozen, shift }: AesGateArgs): AesChoice {
   const H = plan.heads.length;
   const prev = state ?? tf.fill([H], NaN);
   const prevHost = readsAreCheap() ? prev.dataSync() : null;
@@ -62,7 +67,7 @@ export function aesChoice({ plan, rows, state, frozen, shift }: AesGateArgs): Ae
   const shifts = shift ? unstack0(shift) : null;
   const zeta: tf.Tensor[] = [...prevHeads];
   const choice: AesChoice = { alpha: Array(H).fill(undefined), state: prev, modes: Array(H).fill(undefined) };
-  const toRead: Array<{ h: number; alpha: tf.Tensor; adaptive?: tf.Tensor }> = [];
+  const toRead: Pending[] = [];
   for (const group of plan.aesGroups) {
     const { heads, aes } = group;
     const known = prevHost ? heads.map((h) => !Number.isNaN(prevHost[h])) : null;
@@ -72,29 +77,53 @@ export function aesChoice({ plan, rows, state, frozen, shift }: AesGateArgs): Ae
       heads.forEach((h) => { choice.alpha[h] = 1 + prevHost![h] / aes.zmax; choice.modes[h] = 'fixed'; });
       continue;
     }
-    for (const [j, h] of heads.entries()) {
+    const measure = (h: number, j: number) => {
       const prevAlpha = aes.measureOn === 'softmax' ? 1 : prevHost ? (known![j] ? 1 + prevHost[h] / aes.zmax : 1)
         : tf.add(1, tf.div(nanToZero(prevHeads[h]), aes.zmax));
-      const measured = rows(h, group);
-      const st = measured.blocks.map((s, i) => rowStats(s, measured.visible[i], aes.measureOn, prevAlpha, aes.scale));
-      const s = shifts?.[h];
-      if (aes.per === 'head') {
-        const mean = (key: 'S' | 'V') => weightedMean(st.map((b) => b[key]), st.map((b) => b.w));
-        const g = gate(group, prevHeads[h], mean('S'), mean('V'), frozen, aes.learn ? s : undefined);
-        zeta[h] = g.zeta;
-        if (!numeric) choice.alpha[h] = g.alpha;
-        if (prevHost) toRead.push({ h, alpha: g.alpha, adaptive: g.adaptive }); else choice.modes[h] = 'device';
-      } else {
-        const perBlock = st.map((b, i) =>
-          rowGate(group, prevHeads[h], b, measured.blocks[i].shape, aes.learn ? s : undefined),
-        );
-        const w = st.map((b) => b.w);
-        const fresh = weightedMean(perBlock.map((b) => b.fresh), w);
-        zeta[h] = frozen ? prevHeads[h] : ema(prevHeads[h], fresh, aes.momentum);
-        choice.alpha[h] = perBlock.map((b) => b.alpha);
-        choice.modes[h] = prevHost ? 'row' : 'device';
-        if (numeric) toRead.push({ h, alpha: tf.concat(perBlock.map((b) => tf.reshape(b.alpha, [-1]))) });
-      }
+      const measured = rows(h);
+      return {
+        measured,
+        st: measured.blocks.map((s, i) => rowStats(s, measured.visible[i], aes.measureOn, prevAlpha, aes.scale)),
+      };
+    };
+    const shiftOf = (hs: readonly number[]) => (aes.learn && shifts ? tf.stack(hs.map((h) => shifts[h])) : undefined);
+    if (aes.per === 'head') {
+      // One gate for the group's heads, as vectors [n].
+      // (gradients through S̄ need every row: 'schedule' measures the full rows of each head)
+      const { S, V } =
+        aes.measureOn === 'softmax' && aes.gradient === 'stop'
+          ? headMeans(all(), heads, aes.scale)
+          : (() => {
+              const st = heads.map((h, j) => measure(h, j).st);
+              const mean = (key: 'S' | 'V') =>
+                tf.stack(
+                  st.map((b) =>
+                    weightedMean(
+                      b.map((x) => x[key]),
+                      b.map((x) => x.w),
+                    ),
+                  ),
+                );
+              return { S: mean('S'), V: mean('V') };
+            })();
+      const g = gate(group, tf.stack(heads.map((h) => prevHeads[h])), S, V, frozen, shiftOf(heads));
+      const [alphas, zetas] = [unstack0(g.alpha), unstack0(g.zeta)];
+      heads.forEach((h, j) => {
+        zeta[h] = zetas[j];
+        if (!numeric) choice.alpha[h] = tf.reshape(alphas[j], []);
+        if (!prevHost) choice.modes[h] = 'device';
+      });
+      if (prevHost) toRead.push({ heads, alpha: g.alpha, adaptive: g.adaptive });
+      continue;
+    }
+    for (const [j, h] of heads.entries()) {
+      const { measured, st } = measure(h, j);
+      const perBlock = st.map((b, i) => rowGate(group, prevHeads[h], b, measured.blocks[i].shape, shiftOf([h])));
+      const fresh = weightedMean(perBlock.map((b) => b.fresh), st.map((b) => b.w));
+      zeta[h] = frozen ? prevHeads[h] : ema(prevHeads[h], fresh, aes.momentum);
+      choice.alpha[h] = perBlock.map((b) => b.alpha);
+      choice.modes[h] = prevHost ? 'row' : 'device';
+      if (numeric) toRead.push({ heads: [h], alpha: tf.concat(perBlock.map((b) => tf.reshape(b.alpha, [-1]))) });
     }
   }
   choice.state = tf.stack(zeta);
@@ -102,27 +131,27 @@ export function aesChoice({ plan, rows, state, frozen, shift }: AesGateArgs): Ae
   return choice;
 }
 
+/** Gate results that wait on one read: a per-head group (α and adapted flags `[n]`) or one per-row head's α. */
+type Pending = { heads: readonly number[]; alpha: tf.Tensor; adaptive?: tf.Tensor };
+
 /**
  * One read for every head that waits on host values: a per-head α becomes a number (when no
  * gradient must reach it) and its mode is known; a per-row head whose rows all have α = 1 runs
  * as plain softmax.
  */
-function readBack(items: Array<{ h: number; alpha: tf.Tensor; adaptive?: tf.Tensor }>, choice: AesChoice): void {
-  const host = tf
-    .concat(
-      items.flatMap(({ alpha, adaptive }) =>
-        adaptive ? [tf.reshape(alpha, [1]), tf.reshape(adaptive, [1])] : [alpha],
-      ),
-    )
-    .dataSync();
+function readBack(items: Pending[], choice: AesChoice): void {
+  const host = tf.concat(items.flatMap(({ alpha, adaptive }) => (adaptive ? [alpha, adaptive] : [alpha]))).dataSync();
   let o = 0;
-  for (const { h, alpha, adaptive } of items) {
+  for (const { heads, alpha, adaptive } of items) {
     if (adaptive) {
-      choice.alpha[h] ??= host[o];
-      choice.modes[h] = host[o + 1] ? 'adaptive' : 'fixed';
-      o += 2;
+      const n = heads.length;
+      heads.forEach((h, j) => {
+        choice.alpha[h] ??= host[o + j];
+        choice.modes[h] = host[o + n + j] ? 'adaptive' : 'fixed';
+      });
+      o += 2 * n;
     } else {
-      if (host.subarray(o, o + alpha.size).every((a) => a === 1)) choice.alpha[h] = 1;
+      if (host.subarray(o, o + alpha.size).every((a) => a === 1)) choice.alpha[heads[0]] = 1;
       o += alpha.size;
     }
   }
@@ -137,9 +166,26 @@ function rowStats(s: tf.Tensor, visible: tf.Tensor, measureOn: 'softmax' | 'outp
   const st = measureOn === 'softmax' ? logitStats(s) : probStats(entmax(s, prevAlpha));
   const n = tf.reshape(visible, [-1]);
   const H = tf.reshape(st.entropy, [-1]);
-  const S = scale === 'support' ? tf.clipByValue(tf.div(tf.sub(tf.exp(H), 1), tf.maximum(tf.sub(n, 1), 1)), 0, 1)
+  return { S: scaleOf(H, n, scale), V: tf.reshape(st.varentropy, [-1]), w: tf.cast(tf.greater(n, 1), 'float32') };
+}
+
+/** S on the chosen scale from entropies H and visible keys n (broadcasting), clipped to [0, 1]. */
+function scaleOf(H: tf.Tensor, n: tf.Tensor, scale: 'support' | 'log-n'): tf.Tensor {
+  return scale === 'support' ? tf.clipByValue(tf.div(tf.sub(tf.exp(H), 1), tf.maximum(tf.sub(n, 1), 1)), 0, 1)
     : tf.div(H, tf.log(tf.maximum(n, 2)));
-  return { S, V: tf.reshape(st.varentropy, [-1]), w: tf.cast(tf.greater(n, 1), 'float32') };
+}
+
+/** The mean S and V of the given heads, over rows with ≥ 2 visible keys: `[n]` each. */
+function headMeans(
+  a: HeadEntropy,
+  heads: readonly number[],
+  scale: 'support' | 'log-n',
+): { S: tf.Tensor; V: tf.Tensor } {
+  const w = tf.cast(tf.greater(a.visible, 1), 'float32'); // [B, 1, R]
+  const total = tf.maximum(tf.sum(w), 1);
+  const idx = tf.tensor1d(heads as number[], 'int32');
+  const mean = (x: tf.Tensor) => tf.gather(tf.div(tf.sum(tf.mul(x, w), [0, 2]), total), idx);
+  return { S: mean(scaleOf(a.entropy, a.visible, scale)), V: mean(a.varentropy) };
 }
 
 function weightedMean(xs: tf.Tensor[], ws: tf.Tensor[]): tf.Tensor {
@@ -159,8 +205,8 @@ function freshZeta(group: AesGroup, S: tf.Tensor, V: tf.Tensor, shift?: tf.Tenso
 }
 
 /**
- * The per-head gate: running ζ̄ `p` (scalar; NaN: none yet), the head's mean S and V (scalars).
- * Returns α, the new ζ̄ and 1/0 for "adapted".
+ * The per-head gate on a group's n heads: running ζ̄ `p` `[n]` (NaN: none yet), the heads' mean S
+ * and V `[n]`. Returns α, the new ζ̄ and 1/0 for "adapted", each `[n]`.
  */
 function gate(group: AesGroup, p: tf.Tensor, S: tf.Tensor, V: tf.Tensor, frozen: boolean, shift?: tf.Tensor) {
   const { aes } = group;

@@ -9,13 +9,15 @@
  *   out    = p v                         [B, H, T, dv]
  */
 import * as tf from '@tensorflow/tfjs';
-import { aesChoice, type MeasuredRows } from './aes_gate.js';
-import { probStats } from './entropy.js';
+import { aesChoice, type HeadEntropy, type MeasuredRows } from './aes_gate.js';
+import { logitStats, probStats } from './entropy.js';
 import { headProbs } from './head_maps.js';
 import type { NormaliserSpec } from './normaliser.js';
 import { planAttention, type AttentionPlan } from './plan.js';
+import { alibiSlopes } from './positions.js';
 import {
-  acrossHeads, defaultLayout, headScores, mixValues, perRow, scoreMasks, visibleRows, type HeadRows, type Layout,
+  acrossHeads, allScores, defaultLayout, headScores, mixValues, perRow, scoreMasks, splitHeads, transposedKeys,
+  visibleRows, type HeadRows, type Layout, type ScoreMasks,
 } from './scores.js';
 import { supportSize } from './support.js';
 import type { HeadOutput } from './head_maps.js';
@@ -29,6 +31,8 @@ export interface AttentionArgs {
   keyMask?: tf.Tensor;
   /** Score scale. Default 1/√d. */
   scale?: number;
+  /** Add ALiBi position biases −m_h·|i − j| (positions.ts; query i at i + queryOffset). Default false. */
+  alibi?: boolean;
   /** The heads' normalisers, resolved once by `planAttention` (Layers and models do this). */
   plan?: AttentionPlan;
   /** Or their specs, resolved on this call: one for every head, or one per head. Default 'softmax'. */
@@ -106,14 +110,30 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const offset = args.causal ? args.queryOffset ?? S - T : null;
   const result = tf.tidy(() => {
     const qs = tf.mul(q, args.scale ?? 1 / Math.sqrt(d));
-    const masks = scoreMasks(T, S, offset, args.keyMask);
-    const scores = headScores(qs, k, masks, layout);
+    const slopes = args.alibi ? alibiSlopes(H) : undefined;
+    const masks = scoreMasks(T, S, offset, args.keyMask, undefined, slopes);
+    const full = layout === 'batched' ? allScores(qs, k, masks) : null;            // [B, H, T, S]
+    const keysT = full ? undefined : transposedKeys(k);
+    const scores = full ? splitHeads(full) : headScores(qs, k, masks, layout, keysT);
     let visible: tf.Tensor[] | undefined;
     const seen = () => (visible ??= visibleRows(masks, B, T, S, layout));
-    const aes = plan.aesGroups.length ? aesChoice({
-      plan, state: args.state, frozen: args.aesMode === 'frozen', shift: params.aesShift,
-      rows: measurement(qs, k, scores, seen, { B, T, S, offset, keyMask: args.keyMask, layout }),
-    }) : null;
+    const aes = plan.aesGroups.length
+      ? aesChoice({
+          plan,
+          state: args.state,
+          frozen: args.aesMode === 'frozen',
+          shift: params.aesShift,
+          ...measurement(qs, k, keysT, scores, full, masks, seen, {
+            B,
+            T,
+            S,
+            offset,
+            keyMask: args.keyMask,
+            layout,
+            slopes,
+          }),
+        })
+      : null;
     const heads = plan.heads.map((n, h) => {
       if (aes?.modes[h]) modes[h] = aes.modes[h]!;
       return headProbs(n, { scores: scores[h], visible: seen, params, h, aesAlpha: aes?.alpha[h] });
@@ -132,27 +152,54 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
 const MEASURED_ROWS = 32;
 
 /**
- * The rows the AES gate measures head h on. A per-head head needs only the mean S and V of its
- * rows, so for long sequences in the per-head layout it gets the scores of an evenly spaced sample
- * of MEASURED_ROWS queries (their own small products: a gather of score rows costs more on wasm);
- * per-row heads and short sequences get every row.
+ * What the AES gate measures. `all`: softmax entropy and varentropy of every head at once, `[B, H, R]`,
+ * with the rows' visible keys `[B, 1, R]` — for long sequences in the per-head layout on an evenly
+ * spaced sample of R = MEASURED_ROWS query rows (their own small 2-D products with the transposed keys
+ * the scores used: per-head AES needs only the means, and a gather of score rows costs more on wasm
+ * than recomputing them). `rows`: the
+ * score blocks of one head (per-row AES, or measuring on another map's output).
  */
-function measurement(q: tf.Tensor, k: tf.Tensor, scores: HeadRows[], visible: () => tf.Tensor[],
-  c: { B: number; T: number; S: number; offset: number | null; keyMask?: tf.Tensor; layout: Layout }) {
-  let sample: { scores: HeadRows[]; visible: tf.Tensor[] } | undefined;
-  return (h: number, group: { aes: { per: 'head' | 'row' } }): MeasuredRows => {
-    if (group.aes.per === 'row' || c.layout !== 'perHead' || c.T <= MEASURED_ROWS)
-      return { blocks: scores[h], visible: visible() };
-    if (!sample) {
-      const rows = Array.from({ length: MEASURED_ROWS }, (_, i) => Math.round((i * (c.T - 1)) / (MEASURED_ROWS - 1)));
-      const masks = scoreMasks(c.T, c.S, c.offset, c.keyMask, rows);
-      const qRows = tf.gather(q, tf.tensor1d(rows, 'int32'), 2);                       // [B, H, r, d]
-      sample = {
-        scores: headScores(qRows, k, masks, 'perHead'),
-        visible: visibleRows(masks, c.B, rows.length, c.S, 'perHead'),
-      };
-    }
-    return { blocks: sample.scores[h], visible: sample.visible };
+function measurement(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  keysT: tf.Tensor2D[] | undefined,
+  scores: HeadRows[],
+  full: tf.Tensor | null,
+  masks: ScoreMasks,
+  visible: () => tf.Tensor[],
+  c: {
+    B: number;
+    T: number;
+    S: number;
+    offset: number | null;
+    keyMask?: tf.Tensor;
+    layout: Layout;
+    slopes?: number[];
+  },
+) {
+  let all: HeadEntropy | undefined;
+  return {
+    rows: (h: number): MeasuredRows => ({ blocks: scores[h], visible: visible() }),
+    all: (): HeadEntropy => {
+      if (all) return all;
+      let s: tf.Tensor,
+        m = masks,
+        R = c.T;
+      if (full) s = full;
+      else if (c.T <= MEASURED_ROWS) s = allScores(q, k, masks);
+      else {
+        const rows = Array.from({ length: MEASURED_ROWS }, (_, i) => Math.round((i * (c.T - 1)) / (MEASURED_ROWS - 1)));
+        m = scoreMasks(c.T, c.S, c.offset, c.keyMask, rows, c.slopes);
+        const qRows = tf.gather(q, tf.tensor1d(rows, 'int32'), 2);
+        const sample = headScores(qRows, k, m, 'perHead', keysT);                   // [H][B] of [r, S]
+        s = tf.stack(Array.from({ length: c.B }, (_, b) => tf.stack(sample.map((h) => h[b]))));   // [B, H, r, S]
+        R = rows.length;
+      }
+      const st = logitStats(s);
+      const n = tf.reshape(visibleRows(m, c.B, R, c.S, 'batched')[0], [c.B, 1, R]);
+      all = { entropy: st.entropy, varentropy: st.varentropy, visible: n };
+      return all;
+    },
   };
 }
 

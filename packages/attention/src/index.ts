@@ -59,6 +59,7 @@ export { headProbs, ADAPTIVE_TEMP_POLY, ADAPTIVE_TEMP_FROM } from './head_maps.j
 export { compileFormula, type Formula } from './formula.js';
 export { readsAreCheap, HOST_MEMORY_BACKENDS } from './capabilities.js';
 export { causalMask, type Layout } from './scores.js';
+export { rope, alibiSlopes, alibiDistance, ROPE_BASE } from './positions.js';
 export { multiHeadAttention, type MhaArgs, type MhaConfig, type MhaWeights, type KVCache } from './mha.js';
 export { matMul2d } from './matmul.js';
 export { stridedAttention } from './strided.js';

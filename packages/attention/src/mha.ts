@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { attention, type AttentionResult } from './attention.js';
 import { matMul2d } from './matmul.js';
+import { rope } from './positions.js';
 import type { AttentionPlan } from './plan.js';
 
 /** Weights of one attention block. Kernels are `[in, out]`; heads are contiguous column blocks. */
@@ -32,6 +33,11 @@ export interface MhaConfig {
   causal?: boolean;
   /** The heads' normalisers (`planAttention`). */
   plan: AttentionPlan;
+  /**
+   * Positions inside attention: 'rope' rotates queries and keys, 'alibi' biases the scores
+   * (positions.ts); none by default (learned positions, or none at all, live outside).
+   */
+  positions?: 'rope' | 'alibi';
 }
 
 /** Keys and values of earlier positions, `[B, H, S_past, d]` and `[B, H, S_past, dv]`. */
@@ -76,10 +82,14 @@ export function multiHeadAttention(
   };
   let modes: string[] = [];
   const res = tf.tidy(() => {
+    const past = args.cache?.k.shape[2] ?? 0;
+    let q = project(x, w.wq, w.bq, d);
     let k = project(y, w.wk, w.bk, d);
     let v = project(y, w.wv, w.bv, dv);
+    if (cfg.positions === 'rope') [q, k] = [rope(q, past), rope(k, past)];   // cached keys are already rotated
     if (args.cache) [k, v] = [tf.concat([args.cache.k, k], 2), tf.concat([args.cache.v, v], 2)];
-    const r = attention(project(x, w.wq, w.bq, d), k, v, {
+    const r = attention(q, k, v, {
+      alibi: cfg.positions === 'alibi',
       causal: cfg.causal,
       plan: cfg.plan,
       alphaRaw: w.alphaRaw,

@@ -11,14 +11,22 @@
 import * as tf from '@tensorflow/tfjs';
 import { readsAreCheap } from './capabilities.js';
 import { matMul2d, unstack0 } from './matmul.js';
+import { alibiDistance } from './positions.js';
 
 export type Layout = 'perHead' | 'batched';
 
 /** One head's rows `[B, T, S]`, as blocks in batch order: B × `[T, S]` or 1 × `[B, T, S]`. */
 export type HeadRows = tf.Tensor[];
 
-/** Additive masks (0 keep, −∞ drop): causal `[T, S]` and padding `[B, S]`, or null. */
-export interface ScoreMasks { causal: tf.Tensor | null; keys: tf.Tensor | null }
+/**
+ * What is added to the scores: masks (0 keep, −∞ drop), causal `[T, S]` and padding `[B, S]`, and
+ * ALiBi's slope · distance per head (distance `[T, S]`), each or null.
+ */
+export interface ScoreMasks {
+  causal: tf.Tensor | null;
+  keys: tf.Tensor | null;
+  alibi: { slopes: number[]; distance: tf.Tensor } | null;
+}
 
 /**
  * Largest T·S computed in the batched layout by default where reads are cheap (cpu, wasm): for
@@ -34,16 +42,17 @@ export function defaultLayout(T: number, S: number): Layout {
 
 /**
  * The masks of a call: causal with query i seeing keys j ≤ i + offset (null: none), padding from a
- * 0/1 `[B, S]`. `rows` restricts the causal mask to those query rows (in that order).
+ * 0/1 `[B, S]`, and ALiBi biases when `alibi` gives the slopes. `rows` restricts everything to those
+ * query rows (in that order).
  */
-export function scoreMasks(
-  T: number,
-  S: number,
-  causalOffset: number | null,
-  keyMask?: tf.Tensor,
-  rows?: number[],
-): ScoreMasks {
-  return { causal: causalMask(T, S, causalOffset, rows), keys: keyMask ? tf.log(tf.cast(keyMask, 'float32')) : null };
+export function scoreMasks(T: number, S: number, causalOffset: number | null, keyMask?: tf.Tensor, rows?: number[],
+  alibi?: number[]): ScoreMasks {
+  const at = rows ?? Array.from({ length: T }, (_, i) => i);
+  return {
+    causal: causalMask(T, S, causalOffset, rows),
+    keys: keyMask ? tf.log(tf.cast(keyMask, 'float32')) : null,
+    alibi: alibi ? { slopes: alibi, distance: alibiDistance(at, S, causalOffset ?? S - T) } : null,
+  };
 }
 
 /** Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]` (or `[rows, S]`), or null. */
@@ -55,26 +64,60 @@ export function causalMask(T: number, S: number, offset: number | null, rows?: n
   return tf.tensor2d(m, [at.length, S]);
 }
 
-/** Masked scores q·kᵀ of every head (q already scaled): `[H]` of HeadRows. */
-export function headScores(q: tf.Tensor, k: tf.Tensor, masks: ScoreMasks, layout: Layout): HeadRows[] {
-  const [B, H, T, d] = q.shape as number[];
+/** The keys of every (b, h) transposed for plain 2-D products: B·H tensors `[d, S]`, index b·H + h. */
+export function transposedKeys(k: tf.Tensor): tf.Tensor2D[] {
+  return perHead(k).map((t) => tf.transpose(t) as tf.Tensor2D);
+}
+
+/**
+ * Masked scores q·kᵀ of every head (q already scaled): `[H]` of HeadRows. The per-head layout takes
+ * the transposed keys when the caller has them (`transposedKeys`).
+ */
+export function headScores(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  masks: ScoreMasks,
+  layout: Layout,
+  keysT?: tf.Tensor2D[],
+): HeadRows[] {
+  const [B, H] = q.shape as number[];
   const S = k.shape[2] as number;
   if (layout === 'perHead') {
     const qs = perHead(q);
-    const kTs = perHead(k).map((t) => tf.transpose(t) as tf.Tensor2D);
+    const kTs = keysT ?? transposedKeys(k);
     const keyRows = masks.keys ? unstack0(masks.keys).map((r) => tf.reshape(r, [1, S])) : null;
-    return Array.from({ length: H }, (_, h) => Array.from({ length: B }, (_, b) => {
-      let s: tf.Tensor = matMul2d(qs[b * H + h], kTs[b * H + h]);
-      if (masks.causal) s = tf.add(s, masks.causal);
-      return keyRows ? tf.add(s, keyRows[b]) : s;
-    }));
+    return Array.from({ length: H }, (_, h) => {
+      const add = additive(masks, h);
+      return Array.from({ length: B }, (_, b) => {
+        let s: tf.Tensor = matMul2d(qs[b * H + h], kTs[b * H + h]);
+        if (add) s = tf.add(s, add);
+        return keyRows ? tf.add(s, keyRows[b]) : s;
+      });
+    });
   }
+  return splitHeads(allScores(q, k, masks));
+}
+
+/** `[B, H, T, S]` → the batched layout's HeadRows (one `[B, T, S]` block per head). */
+export function splitHeads(s: tf.Tensor): HeadRows[] {
+  const [B, H, T, S] = s.shape as number[];
+  // (split's gradient fails for a single piece, as unstack0's comment explains)
+  return (H === 1 ? [s] : tf.split(s, H, 1)).map((u) => [tf.reshape(u, [B, T, S])]);
+}
+
+/** Masked scores of every head as one batched product, `[B, H, T, S]` (q already scaled). */
+export function allScores(q: tf.Tensor, k: tf.Tensor, masks: ScoreMasks): tf.Tensor {
+  const [B, H, T, d] = q.shape as number[];
+  const S = k.shape[2] as number;
   let s: tf.Tensor = tf.matMul(tf.reshape(q, [B * H, T, d]), tf.reshape(k, [B * H, S, d]), false, true);
   s = tf.reshape(s, [B, H, T, S]);
   if (masks.causal) s = tf.add(s, masks.causal);
+  if (masks.alibi) {
+    const slopes = tf.reshape(tf.tensor1d(masks.alibi.slopes), [1, H, 1, 1]);
+    s = tf.add(s, tf.mul(slopes, masks.alibi.distance));
+  }
   if (masks.keys) s = tf.add(s, tf.reshape(masks.keys, [B, 1, 1, S]));
-  // (split's gradient fails for a single piece, as unstack0's comment explains)
-  return (H === 1 ? [s] : tf.split(s, H, 1)).map((u) => [tf.reshape(u, [B, T, S])]);
+  return s;
 }
 
 /** Σ_j p_ij v_j for every head: probabilities in the layout of `headScores`, v `[B, H, S, dv]` → `[B, H, T, dv]`. */
@@ -132,6 +175,13 @@ export function perRow(
  */
 export function acrossHeads(heads: HeadRows[], T: number, f: (blocks: tf.Tensor[]) => tf.Tensor): tf.Tensor {
   return tf.concat(heads[0].map((_, i) => tf.reshape(f(heads.map((rows) => rows[i])), [-1, T])), 0);
+}
+
+/** The causal mask plus head h's ALiBi bias `[T, S]`, or null when neither applies. */
+function additive(masks: ScoreMasks, h: number): tf.Tensor | null {
+  const bias = masks.alibi ? tf.mul(masks.alibi.distance, masks.alibi.slopes[h]) : null;
+  if (bias && masks.causal) return tf.add(bias, masks.causal);
+  return bias ?? masks.causal;
 }
 
 /** [B, H, N, e] → B·H tensors [N, e], index b·H + h. */

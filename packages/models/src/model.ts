@@ -2,7 +2,7 @@
  * A small GPT (decoder-only transformer) in the spirit of nanoGPT, with the attention normaliser
  * chosen per layer or per head: softmax, sparsemax, entmax15, a fixed α, a learned α or AES.
  *
- *   x = wte[tokens] + wpe[positions]
+ *   x = wte[tokens] (+ wpe[positions] with learned positions; RoPE / ALiBi act inside attention)
  *   for each block: x = x + attn(LN₁(x));  x = x + mlp(LN₂(x))     (pre-LayerNorm, GELU MLP)
  *   logits = LN_f(x) · W_headᵀ                                     (W_head = wte when tied)
  *
@@ -33,8 +33,13 @@ export interface GPTConfig {
   nHead: number;
   /** Model width C. */
   nEmbd: number;
-  /** Longest context (positions learned). */
+  /** Training context; with learned positions also the longest context. */
   blockSize: number;
+  /**
+   * Positions: 'learned' absolute embeddings (nanoGPT; they stop at blockSize), 'rope' (rotary),
+   * 'alibi' (linear biases per head) or 'nope' (none: the causal mask alone orders the tokens).
+   */
+  pos: 'learned' | 'rope' | 'alibi' | 'nope';
   /** Dropout rate on embeddings, attention output and MLP output (training only). */
   dropout: number;
   /** Share the token embedding with the output projection. */
@@ -56,12 +61,15 @@ export const GPT_DEFAULTS: Readonly<Omit<GPTConfig, 'vocabSize'>> = Object.freez
   nHead: 4,
   nEmbd: 64,
   blockSize: 64,
+  pos: 'learned',
   dropout: 0,
   weightTying: true,
   bias: true,
   attention: 'softmax',
   alphaInit: 1.5,
 });
+
+const POSITIONS: readonly GPTConfig['pos'][] = ['learned', 'rope', 'alibi', 'nope'];
 
 /** Fills defaults, rejects unknown keys and inconsistent sizes with clear messages. */
 export function resolveConfig(cfg: Partial<GPTConfig> & { vocabSize: number }): GPTConfig {
@@ -74,6 +82,10 @@ export function resolveConfig(cfg: Partial<GPTConfig> & { vocabSize: number }): 
   }
   if (c.nEmbd % c.nHead) throw new RangeError(`model nEmbd (${c.nEmbd}) must be divisible by nHead (${c.nHead})`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeError(`model dropout must be in [0, 1), got ${c.dropout}`);
+  if (!POSITIONS.includes(c.pos))
+    throw new RangeError(`model pos must be one of ${POSITIONS.join(', ')}, got ${String(c.pos)}`);
+  if (c.pos === 'rope' && (c.nEmbd / c.nHead) % 2)
+    throw new RangeError(`model pos 'rope' needs an even head size, got ${c.nEmbd / c.nHead}`);
   if (!(c.alphaInit > 1 && c.alphaInit < 2))
     throw new RangeError(`model alphaInit must be in (1, 2), got ${c.alphaInit}`);
   layerHeads(c).forEach((hs) => planAttention(hs, { heads: c.nHead, alphaInit: c.alphaInit }));
@@ -96,6 +108,11 @@ export function layerHeads(c: GPTConfig): NormaliserSpec[][] {
 export interface ForwardArgs {
   /** Dropout on, and AES heads adapt (and update their running ζ). Default false. */
   training?: boolean;
+  /**
+   * The AES α rule: 'auto' (the training rule: the varentropy gate) or 'frozen' (per-head AES uses
+   * its running ζ̄). Default: 'auto' in training, 'frozen' otherwise; ζ̄ changes only in training.
+   */
+  aesMode?: 'auto' | 'frozen';
   /** Seed of this call's dropout masks (training with dropout > 0). */
   dropoutSeed?: number;
   /** Return per-layer attention statistics. */
@@ -143,7 +160,7 @@ export class GPT {
     const ones = (name: string, shape: number[]) => this.add(name, tf.ones(shape));
     const residualStd = 0.02 / Math.sqrt(2 * nLayer);                   // nanoGPT's scaled init of c_proj
     normal('wte', [V, C]);
-    normal('wpe', [blockSize, C]);
+    if (this.config.pos === 'learned') normal('wpe', [blockSize, C]);
     for (let l = 0; l < nLayer; l++) {
       const p = `h${l}.`;
       ones(`${p}ln1.g`, [C]); zeros(`${p}ln1.b`, [C]);
@@ -200,17 +217,24 @@ export class GPT {
       throw new TypeError(`GPT.forward: tokens must be int32 [B, T], got ${tokens.dtype} [${tokens.shape}]`);
     const [B, T] = tokens.shape as [number, number];
     const past = args.cache?.[0]?.k.shape[2] ?? 0;
-    if (past + T > blockSize) throw new RangeError(`GPT.forward: ${past + T} positions exceed blockSize ${blockSize}`);
+    if (this.config.pos === 'learned' && past + T > blockSize) {
+      throw new RangeError(
+        `GPT.forward: ${past + T} positions exceed blockSize ${blockSize}, where learned positions stop ` +
+          '(a model with --pos rope, alibi or nope has no such limit)',
+      );
+    }
     const p = (n: string) => this.params.get(n)!;
     const drop = (x: tf.Tensor, salt: number) =>
       args.training && dropout > 0 ? tf.dropout(x, dropout, undefined, (args.dropoutSeed ?? 0) * 1009 + salt + 1) : x;
     const stats: AttentionStats[] = [];
     const present: KVCache[] = [];
+    const positions = this.config.pos === 'rope' || this.config.pos === 'alibi' ? this.config.pos : undefined;
     const logits = tf.tidy(() => {
       const onehot = tf.cast(tf.oneHot(tf.reshape(tokens, [B * T]), V), 'float32');        // [B·T, V]
       const tok = matMul2d(onehot as tf.Tensor2D, p('wte') as tf.Tensor2D);
-      const pos = tf.tile(tf.slice(p('wpe'), [past, 0], [T, C]), [B, 1]);
-      let x: tf.Tensor = drop(tf.reshape(tf.add(tok, pos), [B, T, C]), 0);
+      const emb =
+        this.config.pos === 'learned' ? tf.add(tok, tf.tile(tf.slice(p('wpe'), [past, 0], [T, C]), [B, 1])) : tok;
+      let x: tf.Tensor = drop(tf.reshape(emb, [B, T, C]), 0);
       for (let l = 0; l < this.config.nLayer; l++) {
         const q = (n: string) => p(`h${l}.${n}`);
         const w: MhaWeights = {
@@ -224,9 +248,17 @@ export class GPT {
           ),
         };
         const state = this.params.get(`h${l}.attn.aes_zeta`);
-        const a = multiHeadAttention(layerNorm(x, q('ln1.g'), q('ln1.b')), w,
-          { numHeads: H, keyDim: C / H, causal: true, plan: this.plans[l] },
-          { cache: args.cache?.[l], state, aesMode: args.training ? 'auto' : 'frozen', returnStats: args.returnStats });
+        const a = multiHeadAttention(
+          layerNorm(x, q('ln1.g'), q('ln1.b')),
+          w,
+          { numHeads: H, keyDim: C / H, causal: true, plan: this.plans[l], positions },
+          {
+            cache: args.cache?.[l],
+            state,
+            aesMode: args.aesMode ?? (args.training ? 'auto' : 'frozen'),
+            returnStats: args.returnStats,
+          },
+        );
         if (args.training && a.state) state!.assign(a.state);       // on the device: no read
         if (a.stats) stats.push(a.stats);
         if (args.keepCache) present.push({ k: tf.keep(a.present.k), v: tf.keep(a.present.v) });

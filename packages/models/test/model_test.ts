@@ -49,13 +49,50 @@ for (const backend of ['cpu', 'wasm'] as const) {
         /unknown attention normaliser/,
       );
       expect(() => gpt.forward(tf.tensor2d([[1, 2]], [1, 2], 'float32'))).toThrow(/int32/);
-      expect(() => gpt.forward(tokens([Array(13).fill(1)]))).toThrow(/exceed blockSize 12/);
+      expect(() => gpt.forward(tokens([Array(13).fill(1)]))).toThrow(
+        /exceed blockSize 12, where learned positions stop .*--pos rope/,
+      );
       gpt.dispose();
     });
 
-    for (const spec of ['softmax', 'sparsemax', 'entmax15', 'alpha=1.3', 'learned', 'aes'] as const) {
-      it(`${spec}: logits with the KV cache equal the full pass`, () => {
-        const gpt = new GPT({ ...small, attention: spec }, { seed: 2 });
+    it('rope, alibi and nope run past blockSize; learned positions have no table beyond it', () => {
+      for (const pos of ['rope', 'alibi', 'nope'] as const) {
+        const gpt = new GPT({ ...small, pos }, { seed: 3 });
+        expect(gpt.params.has('wpe')).toBe(false);
+        expect(gpt.forward(tokens([Array(30).fill(2)])).logits.shape).toEqual([1, 30, 11]);
+        gpt.dispose();
+      }
+      expect(() => new GPT({ ...small, pos: 'sinusoidal' as never }, { seed: 0 })).toThrow(
+        /pos must be one of learned, rope, alibi, nope/,
+      );
+    });
+
+    const cases = [
+      ...(
+        [
+          'softmax',
+          'sparsemax',
+          'entmax15',
+          'alpha=1.3',
+          'learned',
+          'aes',
+          'aes-row',
+          'ssmax',
+          'asentmax',
+          'adaptive-temp',
+        ] as const
+      ).map((spec) => [spec, 'learned'] as const),
+      ...(['rope', 'alibi', 'nope'] as const).flatMap(
+        (pos) =>
+          [
+            ['learned', pos],
+            ['aes-row', pos],
+          ] as const,
+      ),
+    ];
+    for (const [spec, pos] of cases) {
+      it(`${spec}, ${pos} positions: logits with the KV cache equal the full pass`, () => {
+        const gpt = new GPT({ ...small, attention: spec, pos }, { seed: 2 });
         const seq = [3, 1, 4, 1, 5, 9, 2, 6];
         gpt.forward(tokens([seq]), { training: true }).logits.dispose();    // AES: sets the running ζ
         const full = gpt.forward(tokens([seq])).logits;

@@ -32,6 +32,8 @@ export interface TrainConfig {
    */
   attention: string;
   alphaInit: number;
+  /** Positions: learned | rope | alibi | nope (see GPTConfig.pos). */
+  pos: 'learned' | 'rope' | 'alibi' | 'nope';
   /** Text tokenizer. */
   tokenizer: 'char' | 'byte';
   /** Peak learning rate of the weights. */
@@ -65,7 +67,7 @@ export interface TrainConfig {
 
 export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   data: 'task:sort', out: '', steps: 1200, batch: 32, accum: 1, blockSize: 64,
-  layers: 2, heads: 4, embd: 64, dropout: 0, attention: 'learned', alphaInit: 1.5, tokenizer: 'char',
+  layers: 2, heads: 4, embd: 64, dropout: 0, attention: 'learned', alphaInit: 1.5, pos: 'learned', tokenizer: 'char',
   lr: 3e-3, alphaLr: 3e-2, weightDecay: 0.1, warmup: 40, minLrRatio: 0.1, clip: 1,
   evalEvery: 100, evalBatches: 4, ckptEvery: 400, logEvery: 10, seed: 0, valFraction: 0.1,
   cacheDir: '.cache/aes', resume: false, overwrite: false,
@@ -85,6 +87,7 @@ export const TRAIN_FLAG_HELP: Readonly<Record<keyof TrainConfig, string>> = Obje
   dropout: 'dropout rate (training only)',
   attention: "normaliser per layer with ',', per head with '/' (softmax, sparsemax, entmax15, alpha=<x>, learned, aes)",
   alphaInit: 'initial α of learned heads, in (1, 2)',
+  pos: 'positions: learned (stop at the block size), rope, alibi or nope (none)',
   tokenizer: 'char or byte (texts)',
   lr: 'peak learning rate of the weights',
   alphaLr: 'peak learning rate of learned α',
@@ -108,9 +111,11 @@ type AttentionSpec = NormaliserSpec | Array<NormaliserSpec | NormaliserSpec[]>;
 
 /**
  * `softmax,learned/aes` → per-layer specs. A single item (no ',') applies to every layer: a plain
- * name to every head, a '/' list head by head in each of the `layers` layers.
+ * name to every head, a '/' list head by head in each of the `layers` layers. A JSON value (starting
+ * with `{` or `[`) is taken as the model's attention spec itself, e.g. `{"aes":{"per":"row"}}`.
  */
 export function parseAttention(list: string, layers?: number): AttentionSpec {
+  if (/^\s*[[{]/.test(list)) return parseJsonAttention(list, layers);
   const perLayer = list.split(',').map((l) => l.trim().split('/').map((h) => h.trim() as NormaliserSpec));
   for (const spec of perLayer.flat()) parseNormaliser(spec);
   if (perLayer.length === 1) {
@@ -124,6 +129,25 @@ export function parseAttention(list: string, layers?: number): AttentionSpec {
   return perLayer.map((heads) => (heads.length === 1 ? heads[0] : heads));
 }
 
+function parseJsonAttention(list: string, layers?: number): AttentionSpec {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(list);
+  } catch (e) {
+    throw new RangeError(`--attention is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(spec)) {
+    parseNormaliser(spec as NormaliserSpec);
+    return spec as NormaliserSpec;
+  }
+  if (layers !== undefined && spec.length !== layers) {
+    throw new RangeError(`--attention lists ${spec.length} layers in JSON, but --layers is ${layers}`);
+  }
+  for (const layer of spec)
+    (Array.isArray(layer) ? layer : [layer]).forEach((h) => parseNormaliser(h as NormaliserSpec));
+  return spec as AttentionSpec;
+}
+
 /** Checks ranges of a full config (the CLI has already checked types). */
 export function checkTrainConfig(c: TrainConfig): void {
   const positive = ['steps', 'batch', 'accum', 'blockSize', 'layers', 'heads', 'embd', 'evalEvery', 'evalBatches',
@@ -134,6 +158,8 @@ export function checkTrainConfig(c: TrainConfig): void {
   for (const k of ['lr', 'alphaLr'] as const) if (!(c[k] > 0)) fail(`--${k} must be > 0, got ${c[k]}`);
   if (!(c.valFraction > 0 && c.valFraction < 1)) fail(`--valFraction must be in (0, 1), got ${c.valFraction}`);
   if (c.tokenizer !== 'char' && c.tokenizer !== 'byte') fail(`--tokenizer must be char or byte, got ${c.tokenizer}`);
+  if (!['learned', 'rope', 'alibi', 'nope'].includes(c.pos))
+    fail(`--pos must be learned, rope, alibi or nope, got ${c.pos}`);
   const spec = parseAttention(c.attention, c.layers);
   for (const layer of Array.isArray(spec) ? spec : [spec]) {
     if (Array.isArray(layer) && layer.length !== c.heads) {

@@ -126,7 +126,7 @@ async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<
   const source = await openSource({ ...cfg, savedTokenizer: resumed?.tokenizer });
   const modelCfg: Partial<GPTConfig> & { vocabSize: number } = {
     vocabSize: source.vocabSize, nLayer: cfg.layers, nHead: cfg.heads, nEmbd: cfg.embd, blockSize: source.blockSize,
-    dropout: cfg.dropout, attention: parseAttention(cfg.attention, cfg.layers), alphaInit: cfg.alphaInit,
+    dropout: cfg.dropout, attention: parseAttention(cfg.attention, cfg.layers), alphaInit: cfg.alphaInit, pos: cfg.pos,
   };
   const model = resumed?.model ?? new GPT(modelCfg, { seed: cfg.seed });
   if (resumed) checkResumable(resumed.meta, cfg, model.config, modelCfg);
@@ -227,15 +227,21 @@ function trainStep(run: Run): { loss: number; gradNorm: number; lr: number; toke
 }
 
 /** Mean cross-entropy (nats/token) of next-token prediction, over masked positions if a mask is given. */
-export function lossOf(model: GPT, batch: Batch, training: boolean, dropoutSeed = 0): tf.Tensor {
+export function lossOf(
+  model: GPT,
+  batch: Batch,
+  training: boolean,
+  dropoutSeed = 0,
+  aesMode?: 'auto' | 'frozen',
+): tf.Tensor {
   return tf.tidy(() => {
     const [B, T] = [batch.x.length, batch.x[0].length];
     const V = model.config.vocabSize;
     const x = tf.tensor2d(batch.x, [B, T], 'int32');
-    const logits = model.forward(x, { training, dropoutSeed }).logits;
+    const logits = model.forward(x, { training, dropoutSeed, aesMode }).logits;
     const logp = tf.logSoftmax(tf.reshape(logits, [B * T, V]));
     const target = tf.cast(tf.oneHot(tf.tensor1d(batch.y.flat(), 'int32'), V), 'float32');
-    const nll = tf.neg(tf.sum(tf.mul(logp, target), 1));                           // [B·T]
+    const nll = tf.neg(tf.sum(tf.mul(logp, target), 1)); // [B·T]
     if (!batch.mask) return tf.mean(nll);
     const m = tf.tensor1d(batch.mask.flat(), 'float32');
     return tf.div(tf.sum(tf.mul(nll, m)), tf.maximum(tf.sum(m), 1));
@@ -243,14 +249,18 @@ export function lossOf(model: GPT, batch: Batch, training: boolean, dropoutSeed 
 }
 
 /** Validation metrics on the source's fixed batches, with per-head statistics from the first one. */
-export function evaluate(model: GPT, source: Source): EvalMetrics {
+export function evaluate(model: GPT, source: Source, opts: { aesMode?: 'auto' | 'frozen' } = {}): EvalMetrics {
   const batches = source.evalBatches();
+  const { aesMode } = opts;
   let loss = 0, exact = 0, tokenAcc = 0;
   for (const b of batches) {
-    loss += tf.tidy(() => lossOf(model, b, false).dataSync()[0]) / batches.length;
+    loss += tf.tidy(() => lossOf(model, b, false, 0, aesMode).dataSync()[0]) / batches.length;
     if (source.task) {
       const pred = tf.tidy(
-        () => tf.argMax(model.forward(tf.tensor2d(b.x, undefined, 'int32')).logits, 2).arraySync() as number[][],
+        () =>
+          tf
+            .argMax(model.forward(tf.tensor2d(b.x, undefined, 'int32'), { aesMode }).logits, 2)
+            .arraySync() as number[][],
       );
       const acc = taskAccuracy(pred, { x: b.x, y: b.y, mask: b.mask! });
       exact += acc.exactMatch / batches.length;
@@ -258,7 +268,7 @@ export function evaluate(model: GPT, source: Source): EvalMetrics {
     }
   }
   const x0 = tf.tensor2d(batches[0].x, undefined, 'int32');
-  const r = model.forward(x0, { returnStats: true });
+  const r = model.forward(x0, { returnStats: true, aesMode });
   x0.dispose();
   const perHead = (f: (s: NonNullable<typeof r.stats>[number]) => tf.Tensor) =>
     r.stats!.map((s) => tf.tidy(() => Array.from(tf.mean(f(s), [0, 2]).dataSync())));    // [B, H, T] → [H]
@@ -266,7 +276,13 @@ export function evaluate(model: GPT, source: Source): EvalMetrics {
     loss,
     ...(source.charsPerToken ? { bitsPerChar: loss / Math.LN2 / source.charsPerToken } : {}),
     ...(source.task ? { exactMatch: exact, tokenAccuracy: tokenAcc } : {}),
-    alpha: model.alphas(),
+    // per-row AES: the mean α of its rows (it has no single α); the others: α of the parameters / state
+    alpha: model.alphas().map((layer, l) => layer.map((a, h) => {
+      const n = model.plans[l].heads[h];
+      return n.kind === 'aes' && n.aes.per === 'row'
+        ? tf.tidy(() => tf.mean(tf.slice(r.stats![l].rowAlpha, [0, h, 0], [-1, 1, -1])).dataSync()[0])
+        : a;
+    })),
     entropy: perHead((s) => s.entropy),
     varentropy: perHead((s) => s.varentropy),
     supportFraction: perHead((s) => s.supportFraction),
@@ -286,7 +302,8 @@ function checkResumable(
   if (!prev || typeof meta.step !== 'number' || !Array.isArray(meta.rng))
     throw new Error('cannot resume: the checkpoint holds no training state');
   const diff = (['data', 'batch', 'accum', 'seed'] as const).filter((k) => prev[k] !== cfg[k]);
-  for (const k of ['nLayer', 'nHead', 'nEmbd', 'blockSize'] as const) if (saved[k] !== wanted[k]) diff.push(k as never);
+  for (const k of ['nLayer', 'nHead', 'nEmbd', 'blockSize', 'pos'] as const)
+    if (saved[k] !== wanted[k]) diff.push(k as never);
   if (diff.length) throw new Error(`cannot resume: ${diff.join(', ')} differ from the checkpoint's run`);
 }
 
