@@ -7,21 +7,22 @@
  *   pnpm exp:training           (quick: 2 layers × 4 heads × width 32, 150 steps, 3 seeds; ~10 min)
  *   pnpm exp:training --full    (400 steps: the size in docs/results.md; ~30 min on 2 cores)
  *
- * The text is this repository's docs and sources (`repoCorpus`, character-level), so nothing is
- * downloaded. Runs go to results/training/runs/ (not committed); the summary tables and plots to
+ * The grid is experiments/grids/training.yaml (an `aes sweep` file); the text is the pinned snapshot
+ * of this repository's docs and sources (experiments/data/corpus.txt, character-level), so nothing
+ * is downloaded. Runs go to results/training/runs/ (not committed); the summary tables and plots to
  * results/training/.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TRAIN_DEFAULTS, train } from '@aes/train';
-import { repoCorpus, startRun, type Json } from './common.js';
+import { expandGrid, readResult, runLocal } from '@aes/train';
+import { parse as parseYaml } from 'yaml';
+import { startRun, type Json } from './common.js';
 
-const QUICK = {
-  datasets: 'task:sort,task:recall:pairs=4,text', normalisers: 'softmax,sparsemax,entmax15,learned,aes', seeds: 3,
-  steps: 150, textSteps: 150, batch: 16, layers: 2, heads: 4, embd: 32, blockSize: 64, evalBatches: 2,
-};
-const FULL = { steps: 400, textSteps: 400, evalBatches: 4 };
+const QUICK = { steps: 150, evalBatches: 2, workers: 1, grid: '' };
+const FULL = { steps: 400, evalBatches: 4 };
+const GRID = join(import.meta.dirname, 'grids', 'training.yaml');
+const NAMES: Record<string, string> = { 'experiments/data/corpus.txt': 'text' };
 
 type Stat = { mean: number; std: number };
 const stat = (xs: number[]): Stat => {
@@ -33,67 +34,65 @@ export async function run(argv: string[]): Promise<Json> {
   const { cfg, dir, writeCsv, writeJson, plot } = await startRun('training', QUICK, FULL, argv);
   const perRun: Array<Record<string, number | string>> = [];
   const alphas: Array<Record<string, number | string>> = [];
-  const corpus = cfg.datasets.includes('text') ? repoCorpus() : '';
-  for (const dataset of cfg.datasets.split(',')) {
-    for (const norm of cfg.normalisers.split(',')) {
-      for (let seed = 0; seed < cfg.seeds; seed++) {
-        const out = join(dir, 'runs', dataset.replace(/[:=,]/g, '_'), norm, `seed${seed}`);
-        const steps = dataset === 'text' ? cfg.textSteps : cfg.steps;
-        rmSync(out, { recursive: true, force: true });               // this experiment's own scratch run
-        const res = await train({
-          ...TRAIN_DEFAULTS,
-          data: dataset === 'text' ? corpus : dataset,
-          out,
-          steps,
-          seed,
-          attention: norm,
-          batch: cfg.batch,
-          layers: cfg.layers,
-          heads: cfg.heads,
-          embd: cfg.embd,
-          blockSize: cfg.blockSize,
-          evalEvery: steps,
-          ckptEvery: steps,
-          logEvery: steps,
-          evalBatches: cfg.evalBatches,
-          warmup: Math.round(steps / 10),
-        });
-        const last = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
-          .trim()
-          .split('\n')
-          .map((l) => JSON.parse(l))
-          .filter((r) => r.split === 'train')
-          .at(-1);
-        const f = res.final;
-        const support = f.supportFraction.flat().reduce((a, b) => a + b, 0) / f.supportFraction.flat().length;
-        perRun.push({
-          dataset,
-          normaliser: norm,
-          seed,
-          valLoss: f.loss,
-          accuracy: f.exactMatch ?? NaN,
-          bitsPerChar: f.bitsPerChar ?? NaN,
-          supportFraction: support,
-          tokensPerSecond: last.tokensPerSecond,
-        });
-        f.alpha.forEach((layer, l) =>
-          layer.forEach((a, h) =>
-            alphas.push({ dataset, normaliser: norm, seed, layer: `layer ${l}`, head: h, alpha: a }),
-          ),
-        );
-        console.log(
-          `${dataset} ${norm} seed ${seed}: val loss ` +
-          `${f.loss.toFixed(4)}${f.exactMatch !== undefined ? `, exact ${(100 * f.exactMatch).toFixed(1)}%` : ''}, ` +
-          `support ${(100 * support).toFixed(0)}%`,
-        );
-      }
-    }
+  // The grid of experiments/grids/training.yaml, at this size, on the sweep runner (finished runs
+  // are kept and skipped: delete results/training/runs to train again). One runner by default, so
+  // that the tokens/s of different normalisers are comparable.
+  const gridPath = cfg.grid || GRID;
+  const raw = parseYaml(readFileSync(gridPath, 'utf8')) as { base: Record<string, unknown> };
+  const steps = cfg.steps;
+  const sweep = expandGrid(
+    {
+      ...raw,
+      out: join(dir, 'runs'),
+      base: {
+        ...raw.base,
+        steps,
+        'eval-every': steps,
+        'ckpt-every': steps,
+        'log-every': steps,
+        'eval-batches': cfg.evalBatches,
+        warmup: Math.round(steps / 10),
+      },
+    },
+    'training',
+    gridPath,
+  );
+  const failures = await runLocal(sweep, { workers: cfg.workers, retries: 0, backend: cfg.backend }, {
+    progress: (p) => console.error(`training runs ${p.done}/${p.total} done`),
+    failed: (run, error) => console.error(`run ${run} failed: ${error}`),
+  });
+  if (Object.keys(failures).length) throw new Error(`training: runs failed: ${JSON.stringify(failures)}`);
+  for (const run of sweep.runs) {
+    const { final: f } = readResult(run.config.out);
+    const dataset = NAMES[run.config.data] ?? run.config.data, norm = run.config.attention, seed = run.config.seed;
+    const last = readFileSync(join(run.config.out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.split === 'train')
+      .at(-1);
+    const support = f.supportFraction.flat().reduce((a, b) => a + b, 0) / f.supportFraction.flat().length;
+    perRun.push({
+      dataset,
+      normaliser: norm,
+      seed,
+      valLoss: f.loss,
+      accuracy: f.exactMatch ?? NaN,
+      bitsPerChar: f.bitsPerChar ?? NaN,
+      supportFraction: support,
+      tokensPerSecond: last.tokensPerSecond,
+    });
+    f.alpha.forEach((layer, l) =>
+      layer.forEach((a, h) => alphas.push({ dataset, normaliser: norm, seed, layer: `layer ${l}`, head: h, alpha: a })),
+    );
   }
+  const datasets = [...new Set(perRun.map((r) => r.dataset as string))];
+  const normalisers = [...new Set(perRun.map((r) => r.normaliser as string))];
   writeCsv('runs.csv', perRun);
   writeCsv('alpha.csv', alphas);
   const summary: Array<Record<string, number | string>> = [];
-  for (const dataset of cfg.datasets.split(',')) {
-    for (const norm of cfg.normalisers.split(',')) {
+  for (const dataset of datasets) {
+    for (const norm of normalisers) {
       const rs = perRun.filter((r) => r.dataset === dataset && r.normaliser === norm);
       const s = (k: string) => stat(rs.map((r) => r[k] as number));
       const row: Record<string, number | string> = { dataset, normaliser: norm };
@@ -105,7 +104,7 @@ export async function run(argv: string[]): Promise<Json> {
     }
   }
   writeCsv('summary.csv', summary);
-  const best = Object.fromEntries(cfg.datasets.split(',').map((d) => {
+  const best = Object.fromEntries(datasets.map((d) => {
     const rows = summary
       .filter((r) => r.dataset === d)
       .sort((a, b) => (a.valLossMean as number) - (b.valLossMean as number));

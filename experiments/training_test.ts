@@ -1,5 +1,5 @@
 /** Smoke test of experiment 2 at a tiny size: files, shapes and sane numbers. */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,29 +11,11 @@ describe('experiment: training comparison', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes per-run and summary tables, α values and plots', async () => {
+    const grid = join(dir, 'grid.yaml');
+    writeFileSync(grid, 'base: {layers: 1, heads: 2, embd: 8, batch: 4}\n' +
+      'axes: {data: [task:copy:len=3], attention: [softmax, learned, aes], seed: [0, 1]}\n');
     const verdict = (await run([
-      '--out',
-      dir,
-      '--backend',
-      'cpu',
-      '--datasets',
-      'task:copy:len=3',
-      '--normalisers',
-      'softmax,learned,aes',
-      '--seeds',
-      '2',
-      '--steps',
-      '4',
-      '--layers',
-      '1',
-      '--heads',
-      '2',
-      '--embd',
-      '8',
-      '--batch',
-      '4',
-      '--eval-batches',
-      '1',
+      '--out', dir, '--backend', 'cpu', '--grid', grid, '--steps', '4', '--eval-batches', '1',
     ])) as Record<string, { ranking: string[] }>;
     expect(verdict['task:copy:len=3'].ranking).toHaveLength(3);
     for (const f of [

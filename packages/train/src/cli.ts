@@ -5,6 +5,7 @@
  * does not.
  */
 import * as tf from '@tensorflow/tfjs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { generate, loadCheckpoint, Rng, type Tokenizer } from '@aes/models';
@@ -15,6 +16,11 @@ import { writeTrainingPlots } from './plot.js';
 import { makeSampler, SAMPLE_DEFAULTS, SAMPLE_FLAG_HELP } from './sampling.js';
 import { openSource } from './source.js';
 import { isTaskSpec } from './tasks.js';
+import { loadGrid } from './grid.js';
+import { runState } from './pool.js';
+import {
+  printStatus, recordSweep, redisConnection, runLocal, runQueued, startWorker, writeReport, type SweepProgress,
+} from './sweep.js';
 import { evaluate, train, type EvalMetrics, type TrainEvent } from './trainer.js';
 
 /** Where the CLI writes: standard output, standard error, and whether the output is a terminal. */
@@ -29,6 +35,8 @@ const USAGE = `aes — adaptive entropy sparsity attention: train, sample, evalu
   aes train  --data <file|url|task:NAME[:k=v,…]> --steps N [--out DIR] [flags]
   aes sample --ckpt DIR --prompt TEXT [--sampler NAME] [flags]
   aes eval   --ckpt DIR [--data …]
+  aes sweep  GRID.(json|yaml) [--workers N] [--retries R] [--report] [--queue redis://HOST:PORT [--status]]
+  aes worker --queue redis://HOST:PORT [--concurrency N]
   aes --help | aes <command> --help
 
 Tasks: task:copy, task:reverse, task:sort, task:recall, task:needle (e.g. task:needle:len=64).
@@ -52,6 +60,20 @@ const EVAL_FLAG_HELP: Record<keyof typeof EVAL_DEFAULTS, string> = {
   cacheDir: 'where downloaded texts are kept',
 };
 const TRAIN_FLAGS = { ...TRAIN_DEFAULTS, stopAt: 0, backend: 'wasm' };
+const SWEEP_DEFAULTS = { workers: cpus().length, retries: 1, queue: '', status: false, report: false, backend: 'wasm' };
+const SWEEP_FLAG_HELP: Record<keyof typeof SWEEP_DEFAULTS, string> = {
+  workers: 'local runner processes (one run each at a time)',
+  retries: 'tries again after a run fails, up to this many times',
+  queue: 'redis://HOST:PORT: put the runs on a BullMQ queue for aes worker processes instead of running them here',
+  status: 'with --queue: print done / running / failed / waiting and exit',
+  report: 'write report.csv and report.svg/png',
+  backend: BACKEND_HELP,
+};
+const WORKER_DEFAULTS = { queue: '', concurrency: 1, lockSeconds: 30, backend: 'wasm' };
+const WORKER_FLAG_HELP: Record<keyof typeof WORKER_DEFAULTS, string> = {
+  queue: 'redis://HOST:PORT of the sweep queue', concurrency: 'runs at a time (one runner process each)',
+  lockSeconds: 'a run whose worker stops answering this long goes to another worker', backend: BACKEND_HELP,
+};
 const HELP: Record<string, [Record<string, unknown>, Record<string, string>]> = {
   train: [
     TRAIN_FLAGS,
@@ -59,6 +81,8 @@ const HELP: Record<string, [Record<string, unknown>, Record<string, string>]> = 
   ],
   sample: [SAMPLE_DEFAULTS, { ...SAMPLE_FLAG_HELP, backend: BACKEND_HELP }],
   eval: [EVAL_DEFAULTS, EVAL_FLAG_HELP],
+  sweep: [SWEEP_DEFAULTS, SWEEP_FLAG_HELP],
+  worker: [WORKER_DEFAULTS, WORKER_FLAG_HELP],
 };
 
 /**
@@ -73,7 +97,9 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     if (command === 'train') await trainCommand(rest, io);
     else if (command === 'sample') await sampleCommand(rest, io);
     else if (command === 'eval') await evalCommand(rest, io);
-    else throw new FlagError(`unknown command '${command}'; use train, sample or eval (aes --help)`);
+    else if (command === 'sweep') return await sweepCommand(rest, io);
+    else if (command === 'worker') await workerCommand(rest, io);
+    else throw new FlagError(`unknown command '${command}'; use train, sample, eval, sweep or worker (aes --help)`);
     return 0;
   } catch (e) {
     io.err(`error: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -222,6 +248,73 @@ async function sampleCommand(argv: string[], io: Io): Promise<void> {
     writeFileSync(f.trace, `${trace.join('\n')}\n`);
     io.err(`wrote ${res.records.length} decision records to ${f.trace}\n`);
   }
+}
+
+/** `aes sweep GRID`: runs a grid locally or through a queue; exit 1 when some run failed. */
+async function sweepCommand(argv: string[], io: Io): Promise<number> {
+  const [grid, ...rest] = argv;
+  if (!grid || grid.startsWith('--'))
+    throw new FlagError('aes sweep: give the grid file first: aes sweep GRID.(json|yaml) [flags]');
+  const f = parseFlags(rest, SWEEP_DEFAULTS, 'sweep');
+  if (!(Number.isInteger(f.workers) && f.workers >= 1))
+    throw new FlagError(`aes sweep: --workers must be a positive integer, got ${f.workers}`);
+  if (!(Number.isInteger(f.retries) && f.retries >= 0))
+    throw new FlagError(`aes sweep: --retries must be an integer ≥ 0, got ${f.retries}`);
+  if (f.status && !f.queue) throw new FlagError('aes sweep: --status needs --queue');
+  const sweep = loadGrid(grid);
+  const connection = f.queue ? redisConnection(f.queue) : null;
+  if (f.status) {
+    const p = await printStatus(sweep, connection!);
+    io.out(`${sweep.name}: ${progressLine(p)}\n`);
+    return 0;
+  }
+  if (f.report && sweep.runs.every((r) => runState(r.config.out) === 'done')) {
+    io.out(`wrote ${(await writeReport(sweep)).join(', ')}\n`);
+    return 0;
+  }
+  recordSweep(sweep, grid);
+  io.out(`sweep ${sweep.name}: ${sweep.runs.length} runs in ${sweep.out}` +
+    `${connection ? ` through ${f.queue}` : ` on ${Math.min(f.workers, sweep.runs.length)} local runners`}\n`);
+  let last = '';
+  const report = {
+    progress: (p: SweepProgress) => {
+      const line = progressLine(p);
+      if (line === last) return;
+      last = line;
+      io.out(io.tty ? `\r${line.padEnd(80)}` : `${line}\n`);
+    },
+    failed: (run: string, error: string, retry: boolean) =>
+      io.err(`${io.tty ? '\n' : ''}run ${run} failed${retry ? ' (trying again)' : ''}: ${error}\n`),
+  };
+  const failures = connection
+    ? await runQueued(sweep, { connection, retries: f.retries, backend: f.backend, follow: true }, report)
+    : await runLocal(sweep, { workers: f.workers, retries: f.retries, backend: f.backend }, report);
+  if (io.tty) io.out('\n');
+  if (f.report) io.out(`wrote ${(await writeReport(sweep)).join(', ')}\n`);
+  const failed = Object.keys(failures);
+  if (failed.length) io.err(`${failed.length} run(s) failed: ${failed.join(', ')}\n`);
+  return failed.length ? 1 : 0;
+}
+
+function progressLine(p: SweepProgress): string {
+  const eta = p.etaSeconds === null ? '' : `, ETA ${Math.round(p.etaSeconds)} s`;
+  return `runs ${p.done}/${p.total} done, ${p.running} running, ${p.failed} failed, ${p.waiting} waiting${eta}`;
+}
+
+/** `aes worker`: takes runs from the queue until stopped (SIGINT / SIGTERM end it cleanly). */
+async function workerCommand(argv: string[], io: Io): Promise<void> {
+  const f = parseFlags(argv, WORKER_DEFAULTS, 'worker');
+  if (!f.queue) throw new FlagError('aes worker: --queue redis://HOST:PORT is required');
+  if (!(Number.isInteger(f.concurrency) && f.concurrency >= 1))
+    throw new FlagError(`aes worker: --concurrency must be a positive integer`);
+  const connection = redisConnection(f.queue);
+  const worker = startWorker({ connection, concurrency: f.concurrency, lockSeconds: f.lockSeconds,
+    onEvent: (what) => io.out(`${what}\n`) });
+  io.out(`worker on ${f.queue}, ${f.concurrency} at a time (pid ${process.pid})\n`);
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
+  await worker.close();
 }
 
 /** Characters of `text` that `tokenizer` reads as <unk> (a char tokenizer built from another text). */

@@ -12,3 +12,8 @@ export { renderChart, writeChart, writeTrainingPlots } from './plot.js';
 export { parseFlags, FlagError } from './flags.js';
 export { defaultOutDir, prepareOutDir, timeStamp } from './run_dir.js';
 export { runCli, formatMetrics, type Io } from './cli.js';
+export { loadGrid, expandGrid, type Sweep, type SweepRun } from './grid.js';
+export { runSweepJob, runState, readResult, RunnerPool, type SweepJob, type RunResult } from './pool.js';
+export {
+  runLocal, runQueued, startWorker, writeReport, queueStatus, redisConnection, QUEUE_NAME, type SweepProgress,
+} from './sweep.js';

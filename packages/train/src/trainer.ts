@@ -75,6 +75,9 @@ export async function train(
   const t0 = performance.now();
   let tokens = 0;
   while (run.step < Math.min(cfg.steps, cfg.stopAt ?? Infinity)) {
+    // Let timers and messages run between steps (a sweep worker renews its job lock, and a child
+    // whose parent died notices it); a step is far longer than this turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
     const { loss, gradNorm, lr, tokens: n } = trainStep(run);
     tokens += n;
     const step = run.step;
@@ -118,6 +121,8 @@ interface Run {
 async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<Run> {
   mkdirSync(cfg.out, { recursive: true });
   const ckptDir = join(cfg.out, 'ckpt');
+  // A run killed between the two renames of a save has its last checkpoint in ckpt.old.
+  if (cfg.resume && !existsSync(ckptDir) && existsSync(`${ckptDir}.old`)) renameSync(`${ckptDir}.old`, ckptDir);
   const resumed = cfg.resume
     ? await loadCheckpoint(fileSystemIO(ckptDir), ckptDir).catch((e) => {
         throw new Error(`cannot resume: ${(e as Error).message}`);
@@ -310,8 +315,9 @@ function checkResumable(
 /** On resume, drop metric lines past the checkpoint (they will be written again). */
 function keepMetricsUpTo(path: string, step: number): void {
   if (!existsSync(path)) return;
+  const stepOf = (l: string) => { try { return (JSON.parse(l) as { step: number }).step; } catch { return Infinity; } };
   const kept = readFileSync(path, 'utf8')
     .split('\n')
-    .filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
+    .filter((l) => l && stepOf(l) <= step);                            // (a killed run may leave half a line)
   writeFileSync(path, kept.map((l) => `${l}\n`).join(''));
 }

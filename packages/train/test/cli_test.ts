@@ -56,7 +56,7 @@ describe('aes (subprocess)', () => {
     expect((await aes(['train', '--attention', 'relu', '--out', join(dir, 'x')])).err).toMatch(
       /unknown attention normaliser/,
     );
-  });
+  }, 180_000);
 
   it('train → sample (trace) → eval on a small text', async () => {
     const out = join(dir, 'run');
@@ -124,5 +124,5 @@ describe('aes (subprocess)', () => {
     expect(e.code).toBe(0);
     expect(e.out).toMatch(/loss \d+\.\d+ nats\/token/);
     expect((await aes(['sample', '--ckpt', join(dir, 'none'), '--backend', 'cpu'])).err).toMatch(/no checkpoint at/);
-  });
+  }, 180_000);
 });
