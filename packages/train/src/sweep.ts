@@ -6,7 +6,7 @@
  * one died (BullMQ's stalled-job detection) resumes from its last checkpoint.
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sweep, SweepRun } from './grid.js';
 import { readResult, runState, RunnerPool, type RunResult, type SweepJob } from './pool.js';
@@ -238,7 +238,42 @@ export async function writeReport(sweep: Sweep): Promise<string[]> {
       ...(second ? { color: { field: second, type: 'nominal' } } : {}),
     },
   }, join(sweep.out, 'report'));
-  return [csv, ...charts];
+  return [csv, ...charts, ...(await lengthChart(sweep, done))];
+}
+
+/**
+ * Accuracy against evaluation length (log x), one line per setting, for runs whose metrics hold
+ * per-length validation records (`{"split": "val", "length": L, "exact": …}`, `--eval-lengths`).
+ */
+async function lengthChart(sweep: Sweep, done: RunResult[]): Promise<string[]> {
+  const points = done.flatMap((r) => {
+    const dir = sweep.runs.find((x) => x.name === r.name)!.config.out;
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    const last = lines.filter((x) => x.split === 'val' && typeof x.length === 'number');
+    const step = Math.max(...last.map((x) => x.step as number));
+    const setting =
+      Object.entries(r.axes)
+        .filter(([k]) => k !== 'seed')
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || r.name;
+    return last
+      .filter((x) => x.step === step)
+      .map((x) => ({ setting, seed: r.axes.seed ?? 0, length: x.length, exact: x.exact }));
+  });
+  if (!points.length) return [];
+  return writeChart({
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title: `${sweep.name}: exact match against length`,
+    width: 480, height: 280, data: { values: points },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'length', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'evaluation length' },
+      y: { aggregate: 'mean', field: 'exact', type: 'quantitative', title: 'exact match (mean over seeds)' },
+      color: { field: 'setting', type: 'nominal' },
+    },
+  }, join(sweep.out, 'report_length'));
 }
 
 /** `sweep.json` in the output directory: what was asked, for a later `--report` or `--status`. */
