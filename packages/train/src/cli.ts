@@ -22,6 +22,7 @@ import {
   printStatus, recordSweep, redisConnection, runLocal, runQueued, startWorker, writeReport, type SweepProgress,
 } from './sweep.js';
 import { evaluate, train, type EvalMetrics, type TrainEvent } from './trainer.js';
+import { evaluateLengths, parseLengths, type LengthMetrics } from './eval_lengths.js';
 
 /** Where the CLI writes: standard output, standard error, and whether the output is a terminal. */
 export interface Io {
@@ -53,11 +54,13 @@ const EVAL_DEFAULTS = {
   evalBatches: 8,
   batch: 32,
   cacheDir: TRAIN_DEFAULTS.cacheDir,
+  evalLengths: '',
 };
 const EVAL_FLAG_HELP: Record<keyof typeof EVAL_DEFAULTS, string> = {
   ckpt: 'checkpoint directory (a run\'s ckpt/)', data: 'data to evaluate on (default: the data it was trained on)',
   backend: BACKEND_HELP, evalBatches: 'validation batches', batch: 'sequences per batch',
   cacheDir: 'where downloaded texts are kept',
+  evalLengths: "also evaluate at these lengths, e.g. '64,128,256' or '1x,2x,4x' (multiples of the training length)",
 };
 const TRAIN_FLAGS = { ...TRAIN_DEFAULTS, stopAt: 0, backend: 'wasm' };
 const SWEEP_DEFAULTS = { workers: cpus().length, retries: 1, queue: '', status: false, report: false, backend: 'wasm' };
@@ -148,6 +151,7 @@ async function trainCommand(argv: string[], io: Io): Promise<void> {
   if (io.tty) io.out('\n');
   const files = await writeTrainingPlots(out);
   io.out(`\nfinal validation (step ${result.step}):\n${formatMetrics(result.final)}\n`);
+  if (result.lengths.length) io.out(`\nby length:\n${formatLengths(result.lengths)}\n`);
   io.out(
     `\nwrote ${join(out, 'metrics.jsonl')}, ${join(out, 'config.json')}, ${join(out, 'ckpt')}/, ${files.join(', ')}\n`,
   );
@@ -178,6 +182,20 @@ function progressPrinter(every: number, io: Io): (e: TrainEvent) => void {
       io.out(io.tty ? `\r${msg.padEnd(100)}\n` : `${msg}\n`);
     }
   };
+}
+
+/** The per-length table: length, tokens, exact match, token accuracy, loss, mean α and support per layer. */
+export function formatLengths(rows: LengthMetrics[]): string {
+  const pct = (x?: number) => (x === undefined ? '   –  ' : `${(100 * x).toFixed(1).padStart(5)}%`);
+  const mean = (g: number[][]) => g.map((l) => (l.reduce((a, b) => a + b, 0) / l.length).toFixed(2)).join('/');
+  return [
+    `  length  tokens  exact   tokens-right  loss     α (mean per layer)  support`,
+    ...rows.map(
+      (r) =>
+        `  ${String(r.length).padStart(6)}  ${String(r.tokens).padStart(6)}  ${pct(r.exact)}  ` +
+        `${pct(r.tokenAccuracy)}       ${r.loss.toFixed(4)}   ${mean(r.alpha).padEnd(18)}  ${mean(r.support)}`,
+    ),
+  ].join('\n');
 }
 
 /** The end-of-run summary (the README quotes it, rendered from a committed run). */
@@ -217,6 +235,11 @@ async function evalCommand(argv: string[], io: Io): Promise<void> {
   }
   if (data !== trainedOn) io.err(`note: evaluating on ${data}; the model was trained on ${trainedOn}\n`);
   io.out(`${source.describe()}\n${formatMetrics(evaluate(model, source))}\n`);
+  const lengths = parseLengths(f.evalLengths, source.trainLength);
+  if (lengths.length) {
+    const rows = evaluateLengths(model, source, lengths, Number(meta.step ?? 0));
+    io.out(`\nby length:\n${formatLengths(rows)}\n`);
+  }
 }
 
 async function sampleCommand(argv: string[], io: Io): Promise<void> {

@@ -3,6 +3,7 @@
  * onto it one to one), and the parser of the `--attention` list.
  */
 import { parseNormaliser, type NormaliserSpec } from '@aes/attention';
+import { parseLengths } from './eval_lengths.js';
 
 export interface TrainConfig {
   /** Text file path, http(s) URL, or `task:NAME[:k=v,…]`. */
@@ -50,6 +51,8 @@ export interface TrainConfig {
   evalEvery: number;
   /** Validation batches per evaluation. */
   evalBatches: number;
+  /** Also evaluate at these lengths (the task's length parameter, or tokens of text), e.g. '64,128'. */
+  evalLengths: string;
   ckptEvery: number;
   /** Train metrics are logged every this many steps. */
   logEvery: number;
@@ -69,7 +72,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = Object.freeze({
   data: 'task:sort', out: '', steps: 1200, batch: 32, accum: 1, blockSize: 64,
   layers: 2, heads: 4, embd: 64, dropout: 0, attention: 'learned', alphaInit: 1.5, pos: 'learned', tokenizer: 'char',
   lr: 3e-3, alphaLr: 3e-2, weightDecay: 0.1, warmup: 40, minLrRatio: 0.1, clip: 1,
-  evalEvery: 100, evalBatches: 4, ckptEvery: 400, logEvery: 10, seed: 0, valFraction: 0.1,
+  evalEvery: 100, evalBatches: 4, evalLengths: '', ckptEvery: 400, logEvery: 10, seed: 0, valFraction: 0.1,
   cacheDir: '.cache/aes', resume: false, overwrite: false,
 });
 
@@ -97,6 +100,8 @@ export const TRAIN_FLAG_HELP: Readonly<Record<keyof TrainConfig, string>> = Obje
   clip: 'global gradient-norm clip (0: off)',
   evalEvery: 'steps between evaluations',
   evalBatches: 'validation batches per evaluation',
+  evalLengths: "also evaluate at these lengths (a task's length parameter, a text's tokens), e.g. '64,128' or " +
+    "multiples of the training length '1x,2x,4x': exact match, accuracy, α per head at each",
   ckptEvery: 'steps between checkpoints',
   logEvery: 'steps between train-loss lines',
   seed: 'seed of weights and batches',
@@ -160,6 +165,7 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (c.tokenizer !== 'char' && c.tokenizer !== 'byte') fail(`--tokenizer must be char or byte, got ${c.tokenizer}`);
   if (!['learned', 'rope', 'alibi', 'nope'].includes(c.pos))
     fail(`--pos must be learned, rope, alibi or nope, got ${c.pos}`);
+  parseLengths(c.evalLengths);
   const spec = parseAttention(c.attention, c.layers);
   for (const layer of Array.isArray(spec) ? spec : [spec]) {
     if (Array.isArray(layer) && layer.length !== c.heads) {

@@ -17,3 +17,4 @@ export { runSweepJob, runState, readResult, RunnerPool, type SweepJob, type RunR
 export {
   runLocal, runQueued, startWorker, writeReport, queueStatus, redisConnection, QUEUE_NAME, type SweepProgress,
 } from './sweep.js';
+export { evaluateLengths, parseLengths, type LengthMetrics, type EvalLengthsArgs } from './eval_lengths.js';

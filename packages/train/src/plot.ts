@@ -32,19 +32,23 @@ export async function writeChart(spec: vl.TopLevelSpec, base: string): Promise<s
   return [`${base}.svg`, `${base}.png`];
 }
 
-type Row = { step: number; split: string; loss?: number; alpha?: number[][] };
+type Row = { step: number; split: string; loss?: number; alpha?: number[][]; length?: number };
 
 /** loss.svg/png (train and validation loss) and alpha.svg/png (α per head) from a run's metrics. */
 export async function writeTrainingPlots(outDir: string): Promise<string[]> {
   const rows = readFileSync(join(outDir, 'metrics.jsonl'), 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as Row);
+    .map((l) => JSON.parse(l) as Row)
+    .filter((r) => r.length === undefined); // per-length rows have their own chart (aes sweep --report)
   const loss = rows
     .filter((r) => typeof r.loss === 'number')
     .map((r) => ({ step: r.step, loss: r.loss, split: r.split }));
-  const alpha = rows.filter((r) => r.split === 'val' && r.alpha).flatMap((r) =>
-    r.alpha!.flatMap((layer, l) => layer.map((a, h) => ({ step: r.step, alpha: a, head: `layer ${l} head ${h}` }))));
+  const alpha = rows
+    .filter((r) => r.split === 'val' && r.alpha)
+    .flatMap((r) =>
+      r.alpha!.flatMap((layer, l) => layer.map((a, h) => ({ step: r.step, alpha: a, head: `layer ${l} head ${h}` }))),
+    );
   const common = { width: 480, height: 260, $schema: 'https://vega.github.io/schema/vega-lite/v6.json' } as const;
   const files = await writeChart(
     {

@@ -20,6 +20,13 @@ export interface Source {
   trainBatch(batch: number, rng: Rng): Batch;
   /** The same validation batches on every call. */
   evalBatches(): Batch[];
+  /**
+   * Tasks: the same validation batches at exactly `length` (the task's length parameter) on every
+   * call; texts: windows of `length` tokens from the validation text. `sequences` per batch.
+   */
+  evalAt(length: number, sequences: number): Batch[];
+  /** The length `2x` of `--eval-lengths` multiplies: a task's length parameter, a text's block size. */
+  trainLength: number;
   describe(): string;
 }
 
@@ -52,6 +59,8 @@ export async function openSource(a: SourceArgs): Promise<Source> {
     charsPerToken: valChars / val.length,
     trainBatch: (batch, rng) => randomWindows(train, batch, a.blockSize, rng),
     evalBatches: () => evals,
+    evalAt: (length, sequences) => evalWindows(val, sequences, length, a.evalBatches),
+    trainLength: a.blockSize,
     describe: () =>
       `${a.data}: ${ids.length} ${tokenizer.kind} tokens (vocabulary ${tokenizer.vocabSize}), ${train.length} train ` +
       `/ ${val.length} validation`,
@@ -74,6 +83,11 @@ function taskSource(task: Task, a: SourceArgs): Source {
     ),
     trainBatch: (batch, rng) => task.sample(batch, rng),
     evalBatches: () => evals,
+    evalAt: (length, sequences) => {
+      const rng = new Rng(a.seed + 0x5eed + 7919 * length);
+      return Array.from({ length: a.evalBatches }, () => task.sampleAt(sequences, length, rng));
+    },
+    trainLength: task.params[task.lengthParam],
     describe: () =>
       `task ${task.name} ${JSON.stringify(task.params)}: vocabulary ${task.vocabSize}, sequences of ${task.seqLen}`,
   };

@@ -12,6 +12,17 @@
  *   copy     x₁…x_len SEP x₁…x_len          reverse  x₁…x_len SEP x_len…x₁
  *   sort     x₁…x_len SEP sorted(x)          recall   k₁ v₁ … k_P v_P QUERY k_i v_i   (keys distinct)
  *   needle   FILL… KEY v FILL… QUERY v       (haystack of `len` tokens holding KEY v once)
+ *
+ * The length-generalisation suite of the ASEntmax paper (Vasylenko et al. 2026), in the same format:
+ *
+ *   mqmtar     a a : b b , … then 4 × (Q a a → b b)   multi-query multi-token associative recall:
+ *              2-token keys and values over an alphabet of 256; ⌊len/6⌋ pairs
+ *   flipflop   w b i b w b … r → b   (write with probability write/100, else ignore): the last written bit
+ *   nback      x₁ … x_len → x_{t−n} at every t ≥ n (n = 2)                 (a label per position)
+ *   localcount runs of 2…reps equal symbols → the 0-based index within the run   (a label per position)
+ *
+ * `vary` draws each training batch's length uniformly from len ± vary (the paper trains at 48 ± 16);
+ * `sampleAt(batch, L)` makes examples of length L for evaluation at fixed lengths.
  */
 import type { Rng } from '@aes/models';
 
@@ -27,8 +38,12 @@ export interface Task {
   vocabSize: number;
   /** Tokens per example; a model needs blockSize ≥ seqLen − 1. */
   seqLen: number;
-  /** `batch` fresh examples; deterministic given the state of `rng`. */
+  /** `batch` fresh examples (one length per batch, see `vary`); deterministic given the state of `rng`. */
   sample(batch: number, rng: Rng): TaskBatch;
+  /** The parameter that sets a task's length ('len', or 'pairs' for recall). */
+  lengthParam: string;
+  /** `batch` examples with the length parameter set to `length` (evaluation at fixed lengths). */
+  sampleAt(batch: number, length: number, rng: Rng): TaskBatch;
   /** A readable name per token id (`vocabSize` of them), e.g. '7', 'k3', '<sep>'. */
   tokenNames(): string[];
 }
@@ -40,17 +55,32 @@ export interface TaskInfo {
   ranges: Readonly<Record<string, readonly [number, number]>>;
 }
 
-/** One example's layout: its tokens and how many of the last ones are the answer. */
-interface Layout { names: string[]; seqLen: number; answerLen: number; example(rng: Rng): number[] }
+/**
+ * One example's layout: token names, its length, and how to make one. `example` gives a sequence
+ * whose last `answerLen` tokens are the answer (next-token form); `labelled` gives x, y and the mask
+ * directly (tasks with an answer at many positions).
+ */
+type Layout = { names: string[]; seqLen: number } & (
+  | { answerLen: number; example(rng: Rng): number[] }
+  | { labelled(rng: Rng): { x: number[]; y: number[]; mask: number[] } }
+);
 
 /** The built-in tasks (names → description, defaults, ranges). Defaults train in a few hundred steps. */
 export const TASKS: Readonly<Record<string, TaskInfo>> = Object.freeze({
-  copy: info('x SEP x: repeat the input', { len: 8, vocab: 10 }, { len: [1, 1024], vocab: [2, 1024] }),
-  reverse: info('x SEP reverse(x): the input backwards', { len: 8, vocab: 10 }, { len: [1, 1024], vocab: [2, 1024] }),
+  copy: info(
+    'x SEP x: repeat the input',
+    { len: 8, vocab: 10, vary: 0 },
+    { len: [1, 4096], vocab: [2, 1024], vary: [0, 4095] },
+  ),
+  reverse: info(
+    'x SEP reverse(x): the input backwards',
+    { len: 8, vocab: 10, vary: 0 },
+    { len: [1, 4096], vocab: [2, 1024], vary: [0, 4095] },
+  ),
   sort: info(
     'x SEP sorted(x): the input in ascending order',
-    { len: 8, vocab: 10 },
-    { len: [1, 1024], vocab: [2, 1024] },
+    { len: 8, vocab: 10, vary: 0 },
+    { len: [1, 4096], vocab: [2, 1024], vary: [0, 4095] },
   ),
   recall: info(
     'associative recall: k1 v1 … kP vP QUERY k_i → v_i; keys are the first ⌊vocab/2⌋ symbols, values the rest',
@@ -59,11 +89,34 @@ export const TASKS: Readonly<Record<string, TaskInfo>> = Object.freeze({
   ),
   needle: info(
     'needle retrieval: a haystack of len tokens (FILL, or random symbols if noise=1) holding KEY v once, then QUERY ' +
-    '→ v',
+      '→ v',
     { len: 32, vocab: 16, noise: 0 },
     { len: [2, 4096], vocab: [1, 1024], noise: [0, 1] },
   ),
+  mqmtar: info(
+    'multi-query multi-token associative recall: a a : b b , …, then 4 × (Q a a → b b); ⌊len/6⌋ pairs',
+    { len: 48, vary: 0, alphabet: 256, queries: 4 },
+    { len: [24, 16384], vary: [0, 8192], alphabet: [2, 1024], queries: [1, 64] },
+  ),
+  flipflop: info(
+    'flip-flop: (w|i) bit pairs, then r → the last written bit; write with probability write/100',
+    { len: 48, vary: 0, write: 80 },
+    { len: [4, 16384], vary: [0, 8192], write: [1, 99] },
+  ),
+  nback: info(
+    'n-back: at every position t ≥ n, the token n positions back',
+    { len: 48, vary: 0, n: 2, vocab: 16 },
+    { len: [3, 16384], vary: [0, 8192], n: [1, 64], vocab: [2, 1024] },
+  ),
+  localcount: info(
+    'local count: runs of 2…reps equal symbols; at every position, its 0-based index in its run',
+    { len: 48, vary: 0, reps: 4, vocab: 16 },
+    { len: [4, 16384], vary: [0, 8192], reps: [2, 64], vocab: [3, 1024] },
+  ),
 });
+
+/** The length parameter of each task. */
+const LENGTH_PARAM: Record<string, string> = { recall: 'pairs' };
 
 const LAYOUTS: Record<string, (p: Record<string, number>) => Layout> = {
   copy: (p) => sequenceToSequence(p, (x) => x),
@@ -106,6 +159,64 @@ const LAYOUTS: Record<string, (p: Record<string, number>) => Layout> = {
       },
     };
   },
+  mqmtar: ({ len, alphabet, queries }: Record<string, number>): Layout => {
+    const [COLON, COMMA, Q] = [alphabet, alphabet + 1, alphabet + 2];
+    const pairs = Math.max(queries, Math.floor(len / 6));
+    if (pairs > alphabet * alphabet)
+      throw new RangeError(`task mqmtar: ${pairs} pairs need more than alphabet² distinct keys`);
+    return {
+      names: [...range(alphabet).map(String), ':', ',', '<q>'], seqLen: 6 * pairs + 5 * queries,
+      labelled: (rng) => {
+        const keys = new Set<number>();
+        while (keys.size < pairs) keys.add(rng.int(alphabet * alphabet));
+        const ks = [...keys].map((k) => [Math.floor(k / alphabet), k % alphabet]);
+        const vs = ks.map(() => [rng.int(alphabet), rng.int(alphabet)]);
+        const seq = ks.flatMap((k, i) => [...k, COLON, ...vs[i], COMMA]);
+        const answer: number[] = [];
+        for (let q = 0; q < queries; q++) {
+          const i = rng.int(pairs);
+          seq.push(Q, ...ks[i], ...vs[i]);
+          answer.push(seq.length - 2, seq.length - 1);            // positions of the value tokens
+        }
+        const at = new Set(answer.map((p) => p - 1));             // y[t] = seq[t + 1]
+        return { x: seq.slice(0, -1), y: seq.slice(1), mask: range(seq.length - 1).map((t) => (at.has(t) ? 1 : 0)) };
+      },
+    };
+  },
+  flipflop: ({ len, write }: Record<string, number>): Layout => {
+    const [W, I, R, B0] = [0, 1, 2, 3];
+    const pairs = Math.max(2, Math.floor(len / 2));
+    return {
+      names: ['w', 'i', 'r', '0', '1'], seqLen: 2 * pairs, answerLen: 1,
+      example: (rng) => {
+        const cmds = [W, ...range(pairs - 2).map(() => (rng.int(100) < write ? W : I)), R];
+        const bits = range(pairs).map(() => rng.int(2));
+        let last = 0;
+        cmds.forEach((c, i) => { if (c === W) last = bits[i]; });
+        return [...cmds.flatMap((c, i) => (c === R ? [R] : [c, B0 + bits[i]])), B0 + last];
+      },
+    };
+  },
+  nback: ({ len, n, vocab }: Record<string, number>): Layout => ({
+    names: range(vocab).map(String), seqLen: len + 1,
+    labelled: (rng) => {
+      const x = range(len).map(() => rng.int(vocab));
+      return { x, y: x.map((_, t) => (t >= n ? x[t - n] : 0)), mask: x.map((_, t) => (t >= n ? 1 : 0)) };
+    },
+  }),
+  localcount: ({ len, reps, vocab }: Record<string, number>): Layout => ({
+    names: [...range(vocab).map(String), ...range(reps).map((c) => `#${c}`)], seqLen: len + 1,
+    labelled: (rng) => {
+      const x: number[] = [], y: number[] = [];
+      while (x.length < len) {
+        let s = rng.int(vocab);
+        if (s === x.at(-1)) s = (s + 1 + rng.int(vocab - 1)) % vocab;  // no two runs of the same symbol in a row
+        const run = 2 + rng.int(reps - 1);
+        for (let c = 0; c < run && x.length < len; c++) { x.push(s); y.push(vocab + c); }
+      }
+      return { x, y, mask: x.map(() => 1) };
+    },
+  }),
 };
 
 /** True for a `task:…` spec (as opposed to a file path or URL). */
@@ -155,10 +266,28 @@ export function makeTask(name: string, overrides: Record<string, number> = {}): 
     if (v < r[0] || v > r[1]) throw new RangeError(`task ${name}: ${k}=${v} is out of range [${r[0]}, ${r[1]}]`);
   }
   const params = { ...inf.defaults, ...overrides };
-  const layout = LAYOUTS[name](params);
+  const lengthParam = LENGTH_PARAM[name] ?? 'len';
+  const vary = params.vary ?? 0;
+  const lo = params[lengthParam] - vary, hi = params[lengthParam] + vary;
+  const [min] = inf.ranges[lengthParam];
+  if (lo < min)
+    throw new RangeError(`task ${name}: ${lengthParam} − vary = ${lo} is below the smallest ${lengthParam}, ${min}`);
+  const layouts = new Map<number, Layout>();
+  const layoutAt = (length: number) => {
+    if (!layouts.has(length)) layouts.set(length, LAYOUTS[name]({ ...params, [lengthParam]: length }));
+    return layouts.get(length)!;
+  };
+  const layout = layoutAt(hi);
   return {
-    name, params, vocabSize: layout.names.length, seqLen: layout.seqLen,
-    sample: (batch, rng) => sampleBatch(layout, batch, rng),
+    name, params, vocabSize: layout.names.length, seqLen: layout.seqLen, lengthParam,
+    sample: (batch, rng) => sampleBatch(layoutAt(vary ? lo + rng.int(hi - lo + 1) : hi), batch, rng),
+    sampleAt: (batch, length, rng) => {
+      const [rmin, rmax] = inf.ranges[lengthParam];
+      if (!Number.isInteger(length) || length < rmin || length > rmax) {
+        throw new RangeError(`task ${name}: length ${length} is out of range [${rmin}, ${rmax}]`);
+      }
+      return sampleBatch(layoutAt(length), batch, rng);
+    },
     tokenNames: () => [...layout.names],
   };
 }
@@ -206,9 +335,14 @@ function sequenceToSequence({ len, vocab }: Record<string, number>, answer: (x: 
 function sampleBatch(layout: Layout, batch: number, rng: Rng): TaskBatch {
   if (!Number.isInteger(batch) || batch < 1)
     throw new RangeError(`task sample: batch must be a positive integer, got ${batch}`);
-  const firstAnswer = layout.seqLen - 1 - layout.answerLen;   // y[t] = seq[t + 1]; the answer ends the sequence
   const out: TaskBatch = { x: [], y: [], mask: [] };
   for (let b = 0; b < batch; b++) {
+    if ('labelled' in layout) {
+      const e = layout.labelled(rng);
+      out.x.push(e.x); out.y.push(e.y); out.mask.push(e.mask);
+      continue;
+    }
+    const firstAnswer = layout.seqLen - 1 - layout.answerLen;   // y[t] = seq[t + 1]; the answer ends the sequence
     const seq = layout.example(rng);
     out.x.push(seq.slice(0, -1));
     out.y.push(seq.slice(1));

@@ -15,6 +15,7 @@ import { GPT, Rng, loadCheckpoint, saveCheckpoint, type GPTConfig } from '@aes/m
 import { AdamW, clipByGlobalNorm, lrScaleAt } from './adamw.js';
 import { parseAttention } from './config.js';
 import { openSource, type Batch, type Source } from './source.js';
+import { checkLengths, evaluateLengths, parseLengths, type LengthMetrics } from './eval_lengths.js';
 import { defaultOutDir, prepareOutDir } from './run_dir.js';
 import { taskAccuracy } from './tasks.js';
 import type { TrainConfig } from './config.js';
@@ -32,7 +33,7 @@ export type TrainEvent =
       movedAside: string | null;
     }
   | { type: 'step'; step: number; total: number; loss: number; lr: number; tokensPerSecond: number; gradNorm: number }
-  | { type: 'eval'; step: number; metrics: EvalMetrics }
+  | { type: 'eval'; step: number; metrics: EvalMetrics; lengths: LengthMetrics[] }
   | { type: 'checkpoint'; step: number; dir: string };
 
 export interface EvalMetrics {
@@ -47,7 +48,13 @@ export interface EvalMetrics {
   supportFraction: number[][];
 }
 
-export interface TrainResult { step: number; final: EvalMetrics; outDir: string }
+export interface TrainResult {
+  step: number;
+  final: EvalMetrics;
+  outDir: string;
+  /** The last evaluation at each of `evalLengths`. */
+  lengths: LengthMetrics[];
+}
 
 /**
  * Trains per `cfg` (see TRAIN_DEFAULTS), writing into `cfg.out` (checked first, see run_dir.ts):
@@ -69,6 +76,9 @@ export async function train(
     0,
   );
   onEvent({ type: 'start', step: run.step, total: cfg.steps, source: source.describe(), params, out, movedAside });
+  const lengths = parseLengths(cfg.evalLengths, source.trainLength);
+  checkLengths(model, source, lengths);
+  let lengthRows: LengthMetrics[] = [];
   // The curves start at the initialisation (a resumed run already logged it).
   let final: EvalMetrics | null = run.resumedAt === null ? evaluate(model, source) : null;
   if (final) run.log({ step: 0, split: 'val', ...final });
@@ -88,14 +98,17 @@ export async function train(
     if (step % cfg.evalEvery === 0 || step === cfg.steps) {
       final = evaluate(model, source);
       run.log({ step, split: 'val', ...final });
-      onEvent({ type: 'eval', step, metrics: final });
+      lengthRows = evaluateLengths(model, source, lengths, step);
+      lengthRows.forEach((r) => run.log({ ...r }));
+      onEvent({ type: 'eval', step, metrics: final, lengths: lengthRows });
     }
     if (step % cfg.ckptEvery === 0 || step === cfg.steps) onEvent({ type: 'checkpoint', step, dir: await run.save() });
   }
   final ??= evaluate(model, source); // resumed at the last step
+  if (lengths.length && !lengthRows.length) lengthRows = evaluateLengths(model, source, lengths, run.step);
   run.opt.dispose();
   model.dispose();
-  return { step: run.step, final, outDir: out };
+  return { step: run.step, final, outDir: out, lengths: lengthRows };
 }
 
 /** Everything a run holds between steps; `save` writes a checkpoint of it. */

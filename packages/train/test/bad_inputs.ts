@@ -274,7 +274,7 @@ export const BAD_INPUTS: BadInput[] = [
     input: '`aes fly` (unknown command)',
     gets: 'error naming the commands; exit 2',
     check: async () => {
-      await expectCli(['fly'], 2, /unknown command 'fly'; use train, sample or eval/);
+      await expectCli(['fly'], 2, /unknown command 'fly'; use train, sample, eval, sweep or worker/);
     },
   },
   {
@@ -334,6 +334,20 @@ export const BAD_INPUTS: BadInput[] = [
     gets: 'error listing the tasks; exit 1',
     check: async (dir) => {
       await expectCli(tiny(join(dir, 'r'), '--data', 'task:bogus'), 1, /unknown task 'bogus'; available: copy/);
+    },
+  },
+  {
+    area: 'cli',
+    input: '`--eval-lengths 8,x`, or a length beyond where learned positions stop',
+    gets: 'error naming the entry, or the positions needed and `--pos rope, alibi or nope`; exit 1',
+    fixed: true,
+    check: async (dir) => {
+      await expectCli(tiny(join(dir, 'r'), '--eval-lengths', '8,x'), 1, /integers or multiples like 2x, got 'x'/);
+      await expectCli(
+        tiny(join(dir, 'r2'), '--eval-lengths', '1x,4'),
+        1,
+        /--eval-lengths 4 needs 8 positions, beyond the block size 6 where learned positions stop; train with --pos/,
+      );
     },
   },
   {

@@ -125,4 +125,18 @@ describe('aes (subprocess)', () => {
     expect(e.out).toMatch(/loss \d+\.\d+ nats\/token/);
     expect((await aes(['sample', '--ckpt', join(dir, 'none'), '--backend', 'cpu'])).err).toMatch(/no checkpoint at/);
   }, 180_000);
+
+  it('train and eval on a task at several lengths print the by-length table', async () => {
+    const out = join(dir, 'lengths');
+    const flags = ['--layers', '1', '--heads', '1', '--embd', '8', '--batch', '4', '--backend', 'cpu'];
+    const t = await aes([
+      'train', '--data', 'task:copy:len=4', '--pos', 'rope', '--steps', '2', '--eval-lengths', '1x,3x', '--out', out,
+      ...flags,
+    ]);
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/by length:\n  length  tokens  exact[^\n]*\n +4 +8 [^\n]*\n +12 +24 /);
+    const e = await aes(['eval', '--ckpt', join(out, 'ckpt'), '--eval-lengths', '16', '--backend', 'cpu']);
+    expect(e.code).toBe(0);
+    expect(e.out).toMatch(/by length:\n[^\n]*\n +16 +32 /);
+  }, 180_000);
 });

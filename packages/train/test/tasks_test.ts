@@ -125,7 +125,7 @@ describe('tasks', () => {
     expect(isTaskSpec('data/input.txt')).toBe(false);
     expect(parseTask('task:needle:len=64').params).toEqual({ len: 64, vocab: 16, noise: 0 });
     expect(parseTask('task:recall: pairs = 3 ,vocab=8').params).toEqual({ pairs: 3, vocab: 8 });
-    expect(makeTask('sort', { len: 4 }).params).toEqual({ len: 4, vocab: 10 });
+    expect(makeTask('sort', { len: 4 }).params).toEqual({ len: 4, vocab: 10, vary: 0 });
     for (const [name, inf] of Object.entries(TASKS)) {
       expect(parseTask(`task:${name}`).params).toEqual(inf.defaults);
       expect(inf.description.length).toBeGreaterThan(10);
@@ -138,10 +138,12 @@ describe('tasks', () => {
       "unknown task 'shuffle'; available: copy, reverse, sort, recall, needle",
     );
     expect(() => parseTask('task:toString')).toThrow(/unknown task/);
-    expect(() => parseTask('task:copy:width=3')).toThrow("task copy: unknown parameter 'width'; valid: len, vocab");
+    expect(() => parseTask('task:copy:width=3')).toThrow(
+      "task copy: unknown parameter 'width'; valid: len, vocab, vary",
+    );
     expect(() => parseTask('task:copy:len=2.5')).toThrow("task copy: len must be an integer, got '2.5'");
     expect(() => parseTask('task:copy:len=abc')).toThrow(/must be an integer/);
-    expect(() => parseTask('task:copy:len=0')).toThrow('task copy: len=0 is out of range [1, 1024]');
+    expect(() => parseTask('task:copy:len=0')).toThrow('task copy: len=0 is out of range [1, 4096]');
     expect(() => parseTask('task:needle:noise=2')).toThrow(/noise=2 is out of range \[0, 1\]/);
     expect(() => parseTask('task:copy:len')).toThrow(/malformed parameter 'len'/);
     expect(() => parseTask('task:copy:len=3,len=4')).toThrow(/given twice/);
@@ -173,5 +175,78 @@ describe('taskAccuracy', () => {
   it('errors on shape mismatches', () => {
     expect(() => taskAccuracy(batch.y.slice(1), batch)).toThrow(/3 prediction rows for a batch of 4/);
     expect(() => taskAccuracy(batch.y.map((r) => r.slice(1)), batch)).toThrow(/row 0 has 5 predictions for 6 targets/);
+  });
+});
+
+describe('the length-generalisation suite', () => {
+  const rng = () => new Rng(7);
+  it('mqmtar: 2-token keys and values, ⌊len/6⌋ pairs, 4 queries whose answers are their values', () => {
+    const task = parseTask('task:mqmtar');
+    const { x, y, mask } = task.sample(16, rng());
+    const [COLON, COMMA, Q] = [256, 257, 258];
+    for (let b = 0; b < 16; b++) {
+      const seq = [...x[b], y[b].at(-1)!];
+      expect(seq.length).toBe(8 * 6 + 4 * 5);
+      const table = new Map<string, string>();
+      for (let p = 0; p < 8; p++) {
+        const at = p * 6;
+        expect([seq[at + 2], seq[at + 5]]).toEqual([COLON, COMMA]);
+        table.set(`${seq[at]},${seq[at + 1]}`, `${seq[at + 3]},${seq[at + 4]}`);
+      }
+      expect(table.size).toBe(8);                                          // keys are distinct
+      const answered: number[] = [];
+      for (let q = 0; q < 4; q++) {
+        const at = 48 + q * 5;
+        expect(seq[at]).toBe(Q);
+        expect(`${seq[at + 3]},${seq[at + 4]}`).toBe(table.get(`${seq[at + 1]},${seq[at + 2]}`));
+        answered.push(at + 2, at + 3);                                     // y positions that predict the value
+      }
+      expect(mask[b].flatMap((m, t) => (m ? [t] : []))).toEqual(answered);
+    }
+  });
+
+  it('flipflop: (w|i, bit) pairs from a write, then r; the answer is the last written bit', () => {
+    const { x, y, mask } = parseTask('task:flipflop:len=20,write=50').sample(32, rng());
+    for (let b = 0; b < 32; b++) {
+      const seq = [...x[b], y[b].at(-1)!];
+      expect(seq.length).toBe(20);
+      expect(seq[0]).toBe(0);                                               // starts with a write
+      expect(seq[18]).toBe(2);                                              // read
+      let last = -1;
+      for (let i = 0; i < 18; i += 2) if (seq[i] === 0) last = seq[i + 1];
+      expect(seq[19]).toBe(last);
+      expect(mask[b].reduce((a, c) => a + c)).toBe(1);
+    }
+  });
+
+  it('nback and localcount: a label at every position, by their rules', () => {
+    const nb = parseTask('task:nback:len=30').sample(8, rng());
+    for (let b = 0; b < 8; b++) {
+      nb.x[b].forEach((_, t) => expect([nb.y[b][t], nb.mask[b][t]]).toEqual(t >= 2 ? [nb.x[b][t - 2], 1] : [0, 0]));
+    }
+    const lc = parseTask('task:localcount:len=40,reps=4').sample(8, rng());
+    for (let b = 0; b < 8; b++) {
+      let run = 0;
+      lc.x[b].forEach((s, t) => {
+        run = t > 0 && lc.x[b][t - 1] === s ? run + 1 : 0;
+        expect(lc.y[b][t]).toBe(16 + run);
+        expect(run).toBeLessThan(4);
+      });
+      expect(lc.mask[b].every((m) => m === 1)).toBe(true);
+    }
+  });
+
+  it('vary draws each batch from len ± vary; sampleAt makes any length; seqLen is the longest training length', () => {
+    const task = parseTask('task:copy:len=48,vary=16');
+    expect(task.seqLen).toBe(2 * 64 + 1);
+    const r = rng();
+    const lengths = new Set(Array.from({ length: 60 }, () => task.sample(2, r).x[0].length));
+    expect(Math.min(...lengths)).toBeGreaterThanOrEqual(2 * 32);
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(2 * 64);
+    expect(lengths.size).toBeGreaterThan(10);
+    expect(task.sampleAt(2, 512, r).x[0].length).toBe(2 * 512);
+    expect(parseTask('task:flipflop:len=48,vary=16').sampleAt(1, 256, r).x[0].length).toBe(255);
+    expect(() => parseTask('task:copy:len=8,vary=8')).toThrow(/len − vary = 0 is below the smallest len, 1/);
+    expect(() => task.sampleAt(1, 0, r)).toThrow(/length 0 is out of range/);
   });
 });
