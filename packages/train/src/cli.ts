@@ -15,7 +15,7 @@ import { FlagError, givenFlags, parseFlags } from './flags.js';
 import { writeTrainingPlots } from './plot.js';
 import { makeSampler, SAMPLE_DEFAULTS, SAMPLE_FLAG_HELP } from './sampling.js';
 import { openSource } from './source.js';
-import { isTaskSpec } from './tasks.js';
+import { isTaskSpec, TASKS } from './tasks.js';
 import { loadGrid } from './grid.js';
 import { runState } from './pool.js';
 import {
@@ -40,9 +40,10 @@ const USAGE = `aes — adaptive entropy sparsity attention: train, sample, evalu
   aes worker --queue redis://HOST:PORT [--concurrency N]
   aes --help | aes <command> --help
 
-Tasks: task:copy, task:reverse, task:sort, task:recall, task:needle (e.g. task:needle:len=64).
-Attention (--attention): softmax | sparsemax | entmax15 | alpha=<x> | learned | aes, per layer with ',',
-  per head with '/'; one '/' list applies to every layer.
+Tasks: ${Object.keys(TASKS).map((t) => `task:${t}`).join(', ')}
+  (e.g. task:copy:len=16,vary=8; a wrong parameter's error lists the valid ones).
+Attention (--attention): softmax | sparsemax | entmax15 | alpha=<x> | learned | aes | aes-row | ssmax | asentmax |
+  adaptive-temp, per layer with ',', per head with '/'; one '/' list applies to every layer.
 Samplers (--sampler): greedy, temperature, topk, topp, minp, typical, entmax, entropix, free-energy.
 Backends (--backend): wasm (default) | cpu | webgpu | tensorflow | auto.`;
 

@@ -30,8 +30,10 @@ export interface LengthMetrics {
 export interface EvalLengthsArgs {
   /** Positions per chunk. Default 512. */
   chunk?: number;
-  /** Tokens per validation batch (sequences = max(1, ⌊tokens / length⌋)). Default 4096. */
+  /** Tokens per validation batch: sequences = max(minSequences, ⌊tokensPerBatch / tokens⌋). Default 4096. */
   tokensPerBatch?: number;
+  /** At least this many sequences per batch, so long lengths keep a usable sample. Default 32. */
+  minSequences?: number;
 }
 
 /**
@@ -89,10 +91,10 @@ function evaluateLength(
   step: number,
   args: EvalLengthsArgs,
 ): LengthMetrics {
-  const { chunk = 512, tokensPerBatch = 4096 } = args;
+  const { chunk = 512, tokensPerBatch = 4096, minSequences = 32 } = args;
   const probe = source.evalAt(length, 1)[0];
   const tokens = probe.x[0].length;
-  const batches = source.evalAt(length, Math.max(1, Math.floor(tokensPerBatch / tokens)));
+  const batches = source.evalAt(length, Math.max(minSequences, Math.floor(tokensPerBatch / tokens)));
   let peak = tf.memory().numBytes;
   let lossSum = 0,
     count = 0,

@@ -82,7 +82,7 @@ describe('evaluateLengths', () => {
         { seed: 5 },
       );
       const before = tf.memory().numTensors;
-      const rows = evaluateLengths(model, src, [4, 20], 7, { chunk: 6, tokensPerBatch: 3 * 40 });
+      const rows = evaluateLengths(model, src, [4, 20], 7, { chunk: 6, tokensPerBatch: 3 * 40, minSequences: 1 });
       expect(tf.memory().numTensors).toBe(before);
       expect(rows.map((r) => [r.length, r.tokens, r.step])).toEqual([[4, 8, 7], [20, 40, 7]]);
       for (const r of rows) {
@@ -111,7 +111,7 @@ describe('evaluateLengths', () => {
       { vocabSize: src.vocabSize, nLayer: 1, nHead: 1, nEmbd: 8, blockSize: 17, pos: 'rope' },
       { seed: 1 },
     );
-    const [r] = evaluateLengths(model, src, [40], 0, { chunk: 16, tokensPerBatch: 80 });
+    const [r] = evaluateLengths(model, src, [40], 0, { chunk: 16, tokensPerBatch: 80, minSequences: 1 });
     expect(r.tokens).toBe(40);
     expect(r.exact).toBeUndefined();
     expect(r.loss).toBeCloseTo(oracle(model, src, 40, 2).loss, 4);

@@ -112,6 +112,18 @@ describe('tasks', () => {
     expect([...asked].sort()).toEqual([0, 1, 2]);
   });
 
+  it('recall pairs=4: answering with a random in-context value scores 1/4 + 3/4 · 1/8 ≈ 34.4%, not 12.5%', () => {
+    // values are drawn with replacement from 8 symbols, so another pair's value is the answer 1/8 of the time
+    const recall = parseTask('task:recall:pairs=4');
+    const rng = new Rng(11), pick = new Rng(12);
+    const n = 20000, batch = recall.sample(n, rng);
+    const guesses = batch.x.map((x) => x.map((t, i) => (i % 2 === 1 && i < 8 ? t : -1)).filter((t) => t >= 0));
+    const pred = batch.y.map((y, b) => y.map((t, i) => (i === y.length - 1 ? guesses[b][pick.int(4)] : t)));
+    const { exactMatch } = taskAccuracy(pred, batch);
+    expect(exactMatch).toBeGreaterThan(0.344 - 0.01);
+    expect(exactMatch).toBeLessThan(0.344 + 0.01);
+  });
+
   it('is deterministic by seed and differs across seeds', () => {
     for (const name of Object.keys(TASKS)) {
       const task = parseTask(`task:${name}`);
