@@ -16,8 +16,9 @@
  *    subset of the keys (every `probeStride`-th key, plus the key at the query's own position;
  *    causal masks respected): a few solver steps from the left, whose iterates stay below the
  *    subset's threshold.
- * 3. A key block is kept for a query block when some row has bound > θ₀ − δ (δ = 1e-4·(1 + |θ₀|)
- *    absorbs float32 rounding of the bounds, so a skip is never wrong). Kept blocks are gathered,
+ * 3. A key block is kept for a query block when some row has bound > θ₀ − δ, δ the float32 rounding
+ *    bound of the row's dot products (`roundingScales`: ∝ d·u·Σ_d |q_d| max|k_d|, u = 2⁻²⁴), so a
+ *    skip is never wrong however large and cancelling the products are. Kept blocks are gathered,
  *    and the query block runs dense α-entmax attention on them alone.
  * When a head keeps more than `denseAbove` of its visible blocks (high-entropy heads: the bounds
  * are loose and θ₀ is low), the gathering would cost more than it saves: that head runs the dense
@@ -351,6 +352,11 @@ function planBlocks(
   }
   // θ₀ per row: a lower bound of the probe subset's threshold (4 solver steps from the left).
   const theta = entmaxThresholdBounds(probe, T, R, alpha);
+  const { rowError, qNorm } = roundingScales(qd, kd, T, S, d);
+  const gamma = gammaF32(d + 2);
+  // δ of row i against block b (see `roundingScales`); the floor's δ has no ball term.
+  const margin = (i: number, b: number) =>
+    5 * gamma * (rowError[i] + (b < 0 ? 0 : qNorm[i] * radius[b])) + 1e-12 * (1 + Math.abs(theta[i]));
   const keep: number[][] = [];
   let kept = 0,
     visible = 0;
@@ -364,7 +370,7 @@ function planBlocks(
       for (let r = 0; r < rows; r++) {
         const i = a * bq + r,
           t = theta[i];
-        if (!(ub[i * nK + b] <= t - margin(t))) {
+        if (!(ub[i * nK + b] <= t - margin(i, b))) {
           list.push(b);
           break;
         } // NaN keeps
@@ -375,13 +381,39 @@ function planBlocks(
     keep.push(list);
   }
   // Per row, a score at or below which p = 0 (θ₀ less the rounding margin): the row maps start there.
-  const floor = Float64Array.from(theta, (t) => (Number.isFinite(t) ? t - margin(t) : -Infinity));
+  const floor = Float64Array.from(theta, (t, i) => (Number.isFinite(t) ? t - margin(i, -1) : -Infinity));
   return { keep, keptShare: kept / Math.max(visible, 1), floor };
 }
 
-/** Float32 rounding allowance of a threshold and of the score bounds compared with it. */
-function margin(theta: number): number {
-  return 1e-4 * (1 + Math.abs(theta));
+/** γ_n = n·u/(1 − n·u), u = 2⁻²⁴: a float32 sum of n products is off by at most γ_n Σ|x_i y_i|. */
+export function gammaF32(n: number): number {
+  const u = 2 ** -24;
+  return (n * u) / (1 - n * u);
+}
+
+/**
+ * What bounds the rounding of row i's float32 dot products with any key: W_i = Σ_d |q_id| max_j |k_jd|
+ * (every |q_i·k_j| term sum Σ_d |q_id k_jd| is ≤ W_i), and ‖q_i‖ for the ball bound's ‖q‖·r term.
+ * The skip test ub ≤ θ₀ − δ is safe with δ = 5 γ_{d+2} (W_i + ‖q_i‖ r_b) (docs/math.md): the
+ * computed bound is off by at most (γ_{d+2} + u)(W_i + ‖q_i‖ r_b), the probe scores and so θ₀ (a
+ * threshold moves by at most the largest change of its scores) by γ_d W_i, and the scores the dense
+ * path computes by γ_d W_i, twice (the skipped score and the row's other scores).
+ */
+function roundingScales(qd: Float32Array, kd: Float32Array, T: number, S: number, d: number) {
+  const kMax = new Float64Array(d);
+  for (let j = 0; j < S; j++) for (let e = 0; e < d; e++) kMax[e] = Math.max(kMax[e], Math.abs(kd[j * d + e]));
+  const rowError = new Float64Array(T), qNorm = new Float64Array(T);
+  for (let i = 0; i < T; i++) {
+    let w = 0, n2 = 0;
+    for (let e = 0; e < d; e++) {
+      const x = qd[i * d + e];
+      w += Math.abs(x) * kMax[e];
+      n2 += x * x;
+    }
+    rowError[i] = w;
+    qNorm[i] = Math.sqrt(n2);
+  }
+  return { rowError, qNorm };
 }
 
 /** Bounding box and ball of each key block (the last block's missing rows ignored). */

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { attention, blockSparseAttention, clusteredHeads, type BlockSparseArgs } from '../src/index.js';
 import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from '../src/js_rows.js';
+import { mulberry32 } from '../src/synthetic.js';
 import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
 import { entmaxJvpRef, entmaxRef } from './reference.js';
 
@@ -117,6 +118,40 @@ describeAllBackends('blockSparseAttention', () => {
     const forced = blockSparseAttention(q, k, v, { ...blocks, causal: true, denseAbove: 1 });
     expect(forced.stats.mode.every((m) => m === 'sparse')).toBe(true);
     expectClose(values(forced.output), dense, 2e-5, 1e-4);
+  });
+
+  it('large, cancelling products (terms ~1e4, scores ~1e-3 apart): no key with p > 0 is skipped', () => {
+    // One query against keys A·c + s_j q/|q|² with q·c = 0: each score s_j is a small difference of
+    // products of size ~A. Half the keys sit just above the sparsemax threshold (p ~ 1e-3), half far
+    // below it. The rounding of the bounds (~1e-2 here) exceeds a margin that scales with θ₀ alone
+    // (1e-4·(1 + |θ₀|) skips supported keys here and fails this test); V = I makes the output
+    // the probability row itself, so a wrong skip shows as an exact 0 where the dense row is > 0.
+    const [S, d, A] = [64, 8, 1e4];
+    let wrong = 0, skipped = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const rnd = mulberry32(seed);
+      const q = Array.from({ length: d }, (_, e) => (e % 2 ? -1 : 1) * (1 + 0.5 * rnd()));
+      const c = q.map((_, e) => (e % 2 ? -q[e - 1] : q[e + 1]));
+      const qq = q.reduce((s, x) => s + x * x, 0);
+      const kd = new Float32Array(S * d);
+      for (let j = 0; j < S; j++) {
+        const s = j === 0 ? 1 : j % 2 ? 0.004 * rnd() : -1 - rnd();
+        for (let e = 0; e < d; e++) kd[j * d + e] = A * c[e] + (s * q[e]) / qq;
+      }
+      const [qt, k] = [tf.tensor4d(q, [1, 1, 1, d]), tf.tensor4d(kd, [1, 1, S, d])];
+      const v = tf.reshape(tf.eye(S), [1, 1, S, S]);
+      const sp = blockSparseAttention(qt, k, v, {
+        alpha: 2, blockSize: 1, queryBlockSize: 1, probeStride: 64, denseAbove: 1, scale: 1,
+      });
+      const dense = values(attention(qt, k, v, { normaliser: 'sparsemax', scale: 1 }).output);
+      const sparse = values(sp.output);
+      dense.forEach((p, j) => { if (p > 0 && sparse[j] === 0) wrong++; });
+      expectClose(sparse, dense, 1e-5, 1e-4);
+      skipped += sp.stats.skipRate[0] / 20;
+      tf.dispose([qt, k, v, sp.output]);
+    }
+    expect(wrong).toBe(0);
+    expect(skipped).toBeGreaterThan(0.4);   // the keys far below the threshold are still skipped
   });
 
   it('clear errors; no leaked tensors across forward and backward', () => {
