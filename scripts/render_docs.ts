@@ -6,17 +6,20 @@
  *
  *   main-job    README: what the main job printed (experiments/results/main_job/, scripts/main_job.sh)
  *   bad-inputs  docs/bad_inputs.md: the table of packages/train/test/bad_inputs.ts
+ *   aes-*, positions   docs/math.md: experiments/results/aes/
+ *   complexity-*, training-*, sampling-*, free-energy-*   docs/results.md (render_results.ts)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BAD_INPUTS } from '../packages/train/test/bad_inputs.js';
+import { csv, RESULT_SECTIONS, wrap } from './render_results.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 
 /** The files with rendered blocks. */
-export const RENDERED = ['README.md', 'docs/bad_inputs.md', 'docs/math.md'];
+export const RENDERED = ['README.md', 'docs/bad_inputs.md', 'docs/math.md', 'docs/results.md'];
 
 const SECTIONS: Record<string, () => string> = {
   'main-job': mainJob,
@@ -24,14 +27,8 @@ const SECTIONS: Record<string, () => string> = {
   'aes-length': aesLength,
   'aes-runs': aesRuns,
   positions,
+  ...RESULT_SECTIONS,
 };
-
-/** Rows of a committed CSV as objects (no quoted commas in these files). */
-function csv(path: string): Array<Record<string, string>> {
-  const [head, ...rows] = read(path).trim().split('\n');
-  const cols = head.split(',');
-  return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [cols[i], v])));
-}
 
 function aesLength(): string {
   const rows = csv('experiments/results/aes/alpha_vs_n.csv');
@@ -113,19 +110,6 @@ function mainJob(): string {
     wrap(`Exact match ${solved ? `first reaches ${solved[2]}% at step ${solved[1]}` : 'stays below 99%'}. ` +
       `The learned α, all 1.5 at the start, end at: ${alphas.join('; ')}.`),
   ].join('\n');
-}
-
-/** Greedy word wrap at `width` columns. */
-function wrap(text: string, width = 100): string {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/)) {
-    if (line && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else line = line ? `${line} ${word}` : word;
-  }
-  return [...lines, line].join('\n');
 }
 
 function badInputs(): string {

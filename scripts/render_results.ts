@@ -1,0 +1,230 @@
+/**
+ * The sections of docs/results.md that quote numbers, rendered from the committed result files of
+ * experiments/results/ (see render_docs.ts). Each section names the run it comes from (its date in
+ * config.json), so a table that predates a change of the code says so.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = <T = any>(p: string): T => JSON.parse(read(p)) as T;
+
+/** Rows of a committed CSV as objects (fields may be quoted). */
+export function csv(path: string): Array<Record<string, string>> {
+  const split = (line: string) => {
+    const out: string[] = [];
+    let cur = '', quoted = false;
+    for (const ch of line) {
+      if (ch === '"') quoted = !quoted;
+      else if (ch === ',' && !quoted) { out.push(cur); cur = ''; } else cur += ch;
+    }
+    return [...out, cur];
+  };
+  const [head, ...rows] = read(path).trim().split('\n');
+  const cols = split(head);
+  return rows.map((r) => Object.fromEntries(split(r).map((v, i) => [cols[i], v])));
+}
+
+/** Greedy word wrap at `width` columns. */
+export function wrap(text: string, width = 100): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].join('\n');
+}
+
+const fix = (x: number | string, d: number) => Number(x).toFixed(d);
+const pct = (x: number | string, d = 1) => `${(100 * Number(x)).toFixed(d)}%`;
+const table = (head: string[], rows: string[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---|').join('')}`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
+/** "Run of YYYY-MM-DD (tfjs …, backend)" from an experiment's config.json. */
+function runOf(exp: string): string {
+  const c = json(`experiments/results/${exp}/config.json`);
+  return `run of ${String(c.date).slice(0, 10)}, ${c.backend.name} (${c.backend.detail}), tfjs ${c.versions.tfjs}`;
+}
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const MAPS = ['softmax', 'entmax α=1.25', 'entmax15', 'sparsemax', 'entmax α=3', 'AES'];
+
+function complexitySupport(): string {
+  const rows = csv('experiments/results/complexity/support.csv');
+  const ns = [...new Set(rows.map((r) => r.n))];
+  const at = (n: string, scale: string, map: string) =>
+    rows.find((r) => r.n === n && r.scale === scale && r.map === map)!;
+  const cell = (n: string, map: string) => {
+    const r = at(n, '1', map);
+    return map === 'AES' ? `${fix(r.support, 1)} (α = ${fix(r.alpha, 2)})` : fix(r.support, map === 'softmax' ? 0 : 2);
+  };
+  const fits = json('experiments/results/complexity/fits.json').support as Record<string, number>;
+  const big = ns.at(-1)!;
+  return [
+    wrap(`(${runOf('complexity')}.) Scores N(0, 1), scale 1; mean non-zeros per row:`),
+    '',
+    table(['n', ...MAPS], [ns[0], big].map((n) => [n, ...MAPS.map((m) => cell(n, m))])),
+    '',
+    wrap(`Fitted growth of the support with n (k ~ n^γ): ${MAPS.map((m) => `${m} ${fix(fits[m], 2)}`).join(', ')}. ` +
+      `At n = ${big}, AES picks α = ${['0.5', '1', '2', '4'].map((s) => `${fix(at(big, s, 'AES').alpha, 2)} at ` +
+      `scale ${s}`).join(', ')}; sparsemax keeps ${fix(at(big, '4', 'sparsemax').support, 1)} of ${big} keys at ` +
+      'scale 4.'),
+  ].join('\n');
+}
+
+function complexityTrained(): string {
+  const rows = csv('experiments/results/complexity/trained_support.csv');
+  const fits = json('experiments/results/complexity/fits.json').trainedSupport as Record<string, number>;
+  const ns = ['8', '16', '32', '64'];
+  const names: Record<string, string> = { learned: 'learned α', aes: 'AES' };
+  const body = Object.keys(fits).map((m) => [
+    names[m] ?? m,
+    ...ns.map((n) => fix(rows.find((r) => r.normaliser === m && r.n === n)?.support ?? NaN, 1)),
+    fix(fits[m], 2),
+  ]);
+  return table(['visible keys n', ...ns, 'fitted γ (n ≥ 8)'], body);
+}
+
+function complexityWork(): string {
+  const fits = json('experiments/results/complexity/fits.json');
+  const timing = csv('experiments/results/complexity/timing.csv');
+  const big = timing.at(-1)!.n;
+  const ms = (k: string) => fix(timing.find((r) => r.n === big && r.kernel === k)!.ms, 1);
+  const sparse = '2n²d + n² log₂ k₀ + 2·Σk·d';
+  const body = [
+    ['dense softmax attention', '4n²d', fix(fits.flops.dense, 2), fix(fits.time['dense softmax'], 2)],
+    ['sparsity-aware sparsemax', sparse, fix(fits.flops['sparsemax sparse-aware total'], 2),
+      fix(fits.time.sparsemax, 2)],
+    ['sparsity-aware entmax15', 'same', fix(fits.flops['entmax15 sparse-aware total'], 2), fix(fits.time.entmax15, 2)],
+    ['strided pattern, stride √n (Child et al.)', '4n·2√n·d', fix(fits.flops.strided, 2),
+      fix(fits.time['strided √n'], 2)],
+  ];
+  return [
+    table(['method', 'FLOPs', 'γ (FLOPs)', 'γ (measured time, n ≥ 256)'], body),
+    '',
+    wrap(`Measured at n = ${big}: dense ${ms('dense softmax')} ms, sparsemax ${ms('sparsemax')} ms, entmax15 ` +
+      `${ms('entmax15')} ms, strided ${ms('strided √n')} ms (timing.csv).`),
+  ].join('\n');
+}
+
+function complexitySlopes(): string {
+  const f = json('experiments/results/complexity/fits.json');
+  return wrap(`Slopes (log cost against log ζ over α ∈ {1.25, 1.5, 2, 3}, n = 4096): sparsity-aware total ` +
+    `${fix(f.zeta.totalSlope, 3)}, the products with V restricted to the support alone ` +
+    `${fix(f.zeta.valuesSlope, 2)}; against the rows' softmax varentropy ${fix(f.varentropy.totalSlope, 3)}. ` +
+    `The claims "∝ 1/ζ" and "∝ 1/varentropy" need ${f.zeta.claim}.`);
+}
+
+const NORMS = ['softmax', 'sparsemax', 'entmax15', 'learned', 'aes'];
+const NORM_NAMES = ['softmax', 'sparsemax', 'entmax15', 'learned α', 'AES'];
+
+function trainingTable(): string {
+  const s = csv('experiments/results/training/summary.csv');
+  const get = (data: string, norm: string) => s.find((r) => r.dataset === data && r.normaliser === norm)!;
+  const best = (data: string, key: string, low: boolean) => {
+    const xs = NORMS.map((n) => Number(get(data, n)[key]));
+    return xs.indexOf(low ? Math.min(...xs) : Math.max(...xs));
+  };
+  const row = (label: string, data: string, key: string, show: (r: Record<string, string>) => string, low = true) => {
+    const b = best(data, `${key}Mean`, low);
+    return [label, ...NORMS.map((n, i) => (i === b ? `**${show(get(data, n))}**` : show(get(data, n))))];
+  };
+  const pm = (key: string, d: number, scale = 1) => (r: Record<string, string>) =>
+    `${(scale * Number(r[`${key}Mean`])).toFixed(d)} ± ${(scale * Number(r[`${key}Std`])).toFixed(d)}`;
+  const body = [
+    row('sort: val loss (nats/token)', 'task:sort', 'valLoss', pm('valLoss', 3)),
+    row('sort: exact match (%)', 'task:sort', 'accuracy', pm('accuracy', 1, 100), false),
+    row('recall: val loss', 'task:recall:pairs=4', 'valLoss', pm('valLoss', 3)),
+    row('recall: exact match (%)', 'task:recall:pairs=4', 'accuracy', pm('accuracy', 1, 100), false),
+    row('text: bits/char', 'text', 'bitsPerChar', pm('bitsPerChar', 3)),
+    ['support (fraction of visible keys), text', ...NORMS.map((n) => fix(get('text', n).supportFractionMean, 2))],
+    row('training speed, text (tokens/s)', 'text', 'tokensPerSecond',
+      (r) => Math.round(Number(r.tokensPerSecondMean)).toLocaleString('en-US'), false),
+  ];
+  const alpha = csv('experiments/results/training/alpha.csv').filter((r) => r.normaliser === 'learned');
+  const per = (data: string) => ['layer 0', 'layer 1'].map((l) => {
+    const xs = alpha.filter((r) => r.dataset === data && r.layer === l).map((r) => Number(r.alpha));
+    return `${l} median ${fix(median(xs), 2)} (${fix(Math.min(...xs), 2)}–${fix(Math.max(...xs), 2)})`;
+  }).join(', ');
+  const names: Record<string, string> = { 'task:sort': 'sort', 'task:recall:pairs=4': 'recall', text: 'text' };
+  return [
+    `(${runOf('training')}.) Mean ± std over the seeds; best per row in bold:`,
+    '',
+    table(['dataset', ...NORM_NAMES], body),
+    '',
+    wrap(`Learned α after training (all heads and seeds; they start at 1.5): ` +
+      Object.entries(names).map(([d, n]) => `${n} — ${per(d)}`).join('; ') + '.'),
+  ].join('\n');
+}
+
+function samplingTable(): string {
+  const rows = csv('experiments/results/sampling/metrics.csv');
+  const body = rows.map((r) => [
+    r.sampler, `${fix(r.distinct1, 2)} / ${fix(r.distinct2, 2)} / ${fix(r.distinct3, 2)}`, fix(r.repetition4, 3),
+    fix(r.meanLogLik, 2), fix(r.meanEntropy, 2), fix(r.meanKept, 1),
+    r.meanTemperature ? fix(r.meanTemperature, 2) : '–',
+  ]);
+  const br = csv('experiments/results/sampling/branches.csv');
+  const total = br.reduce((a, r) => a + Number(r.count), 0);
+  const fired = br.filter((r) => Number(r.count) > 0);
+  const never = br.filter((r) => Number(r.count) === 0).map((r) => r.branch);
+  const v = (r: Record<string, string>) => `${r.branch} ${pct(r.share)} (mean entropy ${fix(r.meanEntropyBits, 2)} ` +
+    `bits, varentropy ${fix(r.meanVarentropyBits, 2)} bits²)`;
+  return [
+    `(${runOf('sampling')}.)`,
+    '',
+    table(['sampler', 'distinct-1 / 2 / 3', 'repeated 4-grams', 'mean ln p (nats/char)', 'entropy (nats)',
+      'tokens kept', 'mean T'], body),
+    '',
+    wrap(`Entropix branches over ${total.toLocaleString('en-US')} decisions: ${fired.map(v).join(', ')}; never ` +
+      `${never.join(', ')}.`),
+  ].join('\n');
+}
+
+function freeEnergyTable(): string {
+  const s = json('experiments/results/free_energy/summary.json');
+  const c = json('experiments/results/free_energy/config.json').config;
+  const e = (x: number, d = 1) => x.toExponential(d);
+  const hc = s.heatCapacity;
+  const by = s.solver.byTol as Array<{ tol: number; medianIterations: number; maxIterations: number }>;
+  const body = [
+    [`S = β(⟨E⟩ − F) over ${s.identity.points.toLocaleString('en-US')} (vector, β) points`,
+      `max error ${e(s.identity.maxAbsError)} nats (float64 rounding)`],
+    ['the seed note\'s printed form S = β⁻¹⟨E⟩ + F',
+      `wrong at every point: off by ${fix(s.seedForm.minAbsDeviation, 2)}` +
+      ` … ${fix(s.seedForm.maxAbsDeviation, 0)} nats (median ${fix(s.seedForm.medianAbsDeviation, 1)})`],
+    ['dS/dT = V/T, V = Var(ln p) (heat capacity), central differences',
+      `max relative error ${e(hc.maxRelError)} on ${hc.scored} of ${hc.points} points (the other ` +
+      `${hc.points - hc.scored} have V < ${c.vFloor} nats², nearly one-hot rows where differences of S drown in ` +
+      `rounding: ${fix(hc.maxRelErrorUnscored, 3)})`],
+    [`target-entropy solve (Newton in ln T, bracket-safe), ${s.solver.solves.toLocaleString('en-US')} solves`,
+      `${s.solver.convergedShare === 1 ? 'all' : pct(s.solver.convergedShare)} converged; iterations median ` +
+      `${by.map((b) => b.medianIterations).join(' / ')} and max ${by.map((b) => b.maxIterations).join(' / ')} at ` +
+      `tolerances ${by.map((b) => e(b.tol, 0)).join(' / ')} nats`],
+  ];
+  return [
+    wrap(`(${runOf('free_energy')}; random logit vectors of n ∈ {${c.sizes.split(',').join(', ')}} at scales ` +
+      `${c.scales.split(',').join(', ')}; β on a log grid in [${c.betaMin}, ${c.betaMax}].)`),
+    '',
+    table(['check', 'result'], body),
+  ].join('\n');
+}
+
+export const RESULT_SECTIONS: Record<string, () => string> = {
+  'complexity-support': complexitySupport,
+  'complexity-trained': complexityTrained,
+  'complexity-work': complexityWork,
+  'complexity-slopes': complexitySlopes,
+  'training-table': trainingTable,
+  'sampling-table': samplingTable,
+  'free-energy-table': freeEnergyTable,
+};
