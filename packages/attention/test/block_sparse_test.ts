@@ -120,6 +120,31 @@ describeAllBackends('blockSparseAttention', () => {
     expectClose(values(forced.output), dense, 2e-5, 1e-4);
   });
 
+  it('counts what it computes: a head of known block structure gives the known number of scores', () => {
+    // 8 key blocks of 8 identical keys 10·e_b; query block a (8 queries) is e_a. Row i's scores are 10
+    // on its own block and 0 elsewhere, so its support is its own block (p = 1/8 each, threshold > 0),
+    // and a plan that is tight keeps exactly that block for each query block.
+    const [n, b, d] = [64, 8, 8];
+    const qd = new Float32Array(n * d), kd = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) { qd[i * d + Math.floor(i / b)] = 1; kd[i * d + Math.floor(i / b)] = 10; }
+    const [q, k, v] = [tf.tensor4d(qd, [1, 1, n, d]), tf.tensor4d(kd, [1, 1, n, d]), tf.randomNormal([1, 1, n, 4])];
+    const args = { blockSize: b, queryBlockSize: b, probeStride: 4, denseAbove: 1, scale: 1 };
+    for (const alpha of [2, 1.5]) {
+      const free = blockSparseAttention(q, k, v, { ...args, alpha });
+      expect(free.stats.skipRate[0]).toBe(1 - (n * b) / (n * n));           // 512 of 4096 scores computed
+      expect(free.stats.keptBlocks[0]).toBe(1 / 8);                          // 8 of 64 block pairs
+      // Causal: query block a sees blocks 0 … a (36 pairs) and keeps its own; row r of a block sees r + 1
+      // of its own keys: 8 · (1 + … + 8) = 288 of the n(n + 1)/2 = 2080 visible scores.
+      const causal = blockSparseAttention(q, k, v, { ...args, alpha, causal: true });
+      expect(causal.stats.skipRate[0]).toBe(1 - 288 / 2080);
+      expect(causal.stats.keptBlocks[0]).toBe(8 / 36);
+      const dense = attention(q, k, v, { normaliser: { alpha }, causal: true, scale: 1 }).output;
+      expectClose(values(causal.output), values(dense), 1e-5, 1e-4);
+      tf.dispose([free.output, causal.output, dense]);
+    }
+    tf.dispose([q, k, v]);
+  });
+
   it('large, cancelling products (terms ~1e4, scores ~1e-3 apart): no key with p > 0 is skipped', () => {
     // One query against keys A·c + s_j q/|q|² with q·c = 0: each score s_j is a small difference of
     // products of size ~A. Half the keys sit just above the sparsemax threshold (p ~ 1e-3), half far
