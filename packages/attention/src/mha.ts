@@ -54,18 +54,21 @@ export interface MhaArgs {
   returnStats?: boolean;
   /** Earlier keys/values; the new ones are appended and returned as `present`. */
   cache?: KVCache;
+  /** Also return this call's queries `[B, H, T, d]` (after RoPE, before the score scale), for analysis. */
+  returnQueries?: boolean;
 }
 
 /**
  * Projects, attends and projects back. `x` is `[B, T, D]`; returns `output` `[B, T, O]`, the
- * attention statistics and AES state of `attention`, and `present` (the KV cache after this call).
+ * attention statistics and AES state of `attention`, `present` (the KV cache after this call) and,
+ * when asked, `queries`.
  */
 export function multiHeadAttention(
   x: tf.Tensor,
   w: MhaWeights,
   cfg: MhaConfig,
   args: MhaArgs = {},
-): AttentionResult & { present: KVCache } {
+): AttentionResult & { present: KVCache; queries?: tf.Tensor } {
   if (x.rank !== 3) throw new RangeError(`multiHeadAttention: x must be [B, T, D], got [${x.shape}]`);
   const { numHeads: H, keyDim: d } = cfg;
   const dv = cfg.valueDim ?? d;
@@ -107,9 +110,10 @@ export function multiHeadAttention(
     return {
       output: tf.reshape(out, [B, T, w.wo.shape[1] as number]),
       present: { k, v },
+      ...(args.returnQueries ? { queries: q } : {}),
       ...(stats ? { stats } : {}),
       ...(state ? { state } : {}),
     };
   });
-  return { ...(res as Omit<AttentionResult, 'modes'> & { present: KVCache }), modes };
+  return { ...(res as Omit<AttentionResult, 'modes'> & { present: KVCache; queries?: tf.Tensor }), modes };
 }

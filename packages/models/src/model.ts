@@ -121,6 +121,8 @@ export interface ForwardArgs {
   cache?: KVCache[];
   /** Return this call's KV cache as `present` (the caller disposes it). Default false. */
   keepCache?: boolean;
+  /** Return each layer's queries `[B, H, T, d]` (after RoPE) as `queries`, for analysis (caller disposes). */
+  keepQueries?: boolean;
 }
 
 export interface ForwardResult {
@@ -130,6 +132,8 @@ export interface ForwardResult {
   stats?: AttentionStats[];
   /** KV cache after this call, per layer, with `keepCache` (dispose when done); else empty. */
   present: KVCache[];
+  /** Per layer, with `keepQueries`: with `present`'s keys and values, what each head attended with. */
+  queries?: tf.Tensor[];
 }
 
 /**
@@ -228,6 +232,7 @@ export class GPT {
       args.training && dropout > 0 ? tf.dropout(x, dropout, undefined, (args.dropoutSeed ?? 0) * 1009 + salt + 1) : x;
     const stats: AttentionStats[] = [];
     const present: KVCache[] = [];
+    const queries: tf.Tensor[] = [];
     const positions = this.config.pos === 'rope' || this.config.pos === 'alibi' ? this.config.pos : undefined;
     const logits = tf.tidy(() => {
       const onehot = tf.cast(tf.oneHot(tf.reshape(tokens, [B * T]), V), 'float32');        // [B·T, V]
@@ -257,8 +262,10 @@ export class GPT {
             state,
             aesMode: args.aesMode ?? (args.training ? 'auto' : 'frozen'),
             returnStats: args.returnStats,
+            returnQueries: args.keepQueries,
           },
         );
+        if (a.queries) queries.push(tf.keep(a.queries));
         if (args.training && a.state) state!.assign(a.state);       // on the device: no read
         if (a.stats) stats.push(a.stats);
         if (args.keepCache) present.push({ k: tf.keep(a.present.k), v: tf.keep(a.present.v) });
@@ -278,7 +285,7 @@ export class GPT {
       stats.forEach((s) => Object.values(s).forEach((t) => tf.keep(t)));
       return tf.reshape(out, [B, T, V]);
     });
-    return { logits, present, ...(args.returnStats ? { stats } : {}) };
+    return { logits, present, ...(args.returnStats ? { stats } : {}), ...(args.keepQueries ? { queries } : {}) };
   }
 
   dispose(): void {

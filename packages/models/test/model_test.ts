@@ -131,6 +131,28 @@ for (const backend of ['cpu', 'wasm'] as const) {
       gpt.dispose();
     });
 
+    it('keepQueries: layer 0\'s queries are LayerNorm(token embedding)·W_q, split by head (float64 in JS)', () => {
+      const gpt = new GPT({ ...small, pos: 'nope', attention: 'sparsemax' }, { seed: 6 });
+      const seq = [3, 1, 4, 1, 5];
+      const r = gpt.forward(tokens([seq]), { keepQueries: true, keepCache: true });
+      expect(r.queries!.map((q) => q.shape)).toEqual([[1, 2, 5, 4], [1, 2, 5, 4]]);
+      const [wte, wq, g, b] = ['wte', 'h0.attn.wq', 'h0.ln1.g', 'h0.ln1.b'].map((n) => gpt.params.get(n)!.dataSync());
+      const C = 8, q0 = r.queries![0].dataSync();
+      seq.forEach((tok, t) => {
+        const x = Array.from(wte.subarray(tok * C, (tok + 1) * C));
+        const mean = x.reduce((a, v) => a + v, 0) / C;
+        const sd = Math.sqrt(x.reduce((a, v) => a + (v - mean) ** 2, 0) / C + 1e-5);
+        const ln = x.map((v, c) => ((v - mean) / sd) * g[c] + b[c]);
+        for (let col = 0; col < C; col++) {
+          const want = ln.reduce((a, v, c) => a + v * wq[c * C + col], 0);
+          const [h, e] = [Math.floor(col / 4), col % 4];
+          expect(Math.abs(q0[(h * 5 + t) * 4 + e] - want)).toBeLessThan(1e-5);
+        }
+      });
+      tf.dispose([r.logits, ...r.queries!, ...r.present.flatMap((c) => [c.k, c.v])]);
+      gpt.dispose();
+    });
+
     it('no leaked tensors across forward passes and generation', () => {
       const gpt = new GPT({ ...small, attention: ['aes', 'sparsemax'] }, { seed: 4 });
       const x = tokens([[1, 2, 3]]);
