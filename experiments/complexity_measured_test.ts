@@ -1,0 +1,39 @@
+/** Smoke test of experiment 1b (complexity measured on heads) at the quick size, on untrained models. */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '@aes/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from './complexity_measured.js';
+
+describe('experiment: complexity measured', () => {
+  let dir: string;
+  beforeAll(async () => { await selectBackend('cpu'); dir = mkdtempSync(join(tmpdir(), 'aes-exp-')); });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('counts and times every head; untrained (high-entropy) heads skip nothing and fall back to dense', async () => {
+    const fits = (await run(['--out', dir, '--backend', 'cpu', '--lengths', '128,256', '--repeats', '1'])) as {
+      work: Record<string, number>;
+      skipRate: Record<string, number>;
+    };
+    for (const f of ['config.json', 'heads.csv', 'timing.csv', 'fits.json', 'scores_vs_n.svg', 'time_vs_n.png',
+      'skip_vs_entropy.svg', 'skip_vs_varentropy.svg'])
+      expect(existsSync(join(dir, f))).toBe(true);
+    const [head, ...lines] = readFileSync(join(dir, 'heads.csv'), 'utf8').trim().split('\n');
+    const cols = head.split(',');
+    const rows = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], v])));
+    expect(rows.length).toBe(2 * 2 * 4);                                  // 2 models × 2 lengths × 4 heads
+    for (const r of rows) {
+      const n = Number(r.n);
+      expect(Number(r.visible)).toBe((n * (n + 1)) / 2);
+      expect(Number(r.alpha)).toBeGreaterThan(1);
+      expect(r.mode).toBe('dense');                                       // nothing to skip at init
+      expect(Number(r.computed)).toBe(Number(r.visible));
+      expect(Number(r.entropy)).toBeGreaterThan(0.9);                     // near-uniform rows
+    }
+    for (const m of Object.keys(fits.work)) expect(fits.work[m]).toBeCloseTo(Math.log(256 * 257 / (128 * 129)) /
+      Math.log(2), 6);
+    const timing = readFileSync(join(dir, 'timing.csv'), 'utf8').trim().split('\n');
+    expect(timing.length - 1).toBe(2 * 2 * 4);                            // 2 models × 2 lengths × 4 methods
+  });
+});
