@@ -1,7 +1,8 @@
 /**
  * `pnpm bench`'s last step: merges bench/maps.json, bench/attention.json and bench/block_sparse.json
  * (written by the bench scripts in the same invocation) into bench/results.json — machine, backend,
- * versions, medians and ratios — and prints a short table.
+ * versions, configs, medians and ratios — and prints a short table. bench/results.json is committed: the
+ * README's performance tables are rendered from it (scripts/render_docs.ts).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -10,7 +11,9 @@ type Bench = {
   backend: { name: string; detail: string };
   tfjs: string;
   node: string;
+  config: Record<string, unknown>;
   rows: Array<Record<string, number | string>>;
+  sweep?: Array<Record<string, number>>;
 };
 const read = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as Bench;
 const [maps, att, sparse] = [read('bench/maps.json'), read('bench/attention.json'), read('bench/block_sparse.json')];
@@ -24,9 +27,11 @@ const results = {
   },
   backend: maps.backend,
   versions: { tfjs: maps.tfjs, node: maps.node },
+  config: { maps: maps.config, attention: att.config, blockSparse: sparse.config },
   maps: maps.rows,
   attention: att.rows,
   blockSparse: sparse.rows,
+  sweep: sparse.sweep ?? [],
 };
 writeFileSync('bench/results.json', JSON.stringify(results, null, 2));
 const fmt = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '–');

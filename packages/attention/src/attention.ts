@@ -16,11 +16,15 @@ import type { NormaliserSpec } from './normaliser.js';
 import { planAttention, type AttentionPlan } from './plan.js';
 import { alibiSlopes } from './positions.js';
 import {
-  acrossHeads, allScores, defaultLayout, headScores, mixValues, perRow, scoreMasks, splitHeads, transposedKeys,
+  acrossHeads, allScores, defaultLayout, headScores, mixValues, perHead, perRow, scoreMasks, splitHeads, transposedKeys,
   visibleRows, type HeadRows, type Layout, type ScoreMasks,
 } from './scores.js';
 import { supportSize } from './support.js';
 import type { HeadOutput } from './head_maps.js';
+import type { BlockSkipArgs, BlockSparseStats } from './block_sparse.js';
+import { readsAreCheap } from './capabilities.js';
+import { matMul2d } from './matmul.js';
+import { skipConfig, skipHead, type SkippedHead } from './skip_heads.js';
 
 export interface AttentionArgs {
   /** Query i sees keys j ≤ i + queryOffset. Default false. */
@@ -53,6 +57,13 @@ export interface AttentionArgs {
   returnStats?: boolean;
   /** How the products are computed (scores.ts). Default: batched for T·S ≤ 128² or on device backends. */
   layout?: Layout;
+  /**
+   * Exact block skipping (skip_heads.ts) for the heads whose map has zeros this call (α > 1: fixed,
+   * learned, per-head AES, ASEntmax). 'auto' (default): where reads are cheap, in the per-head layout,
+   * from 1024 keys on (`minKeys`), without keyMask, ALiBi or returnStats (statistics need every score);
+   * a head whose plan keeps more than `denseAbove` (0.5) of its blocks runs dense. false: never.
+   */
+  blockSkip?: 'auto' | false | BlockSkipArgs;
 }
 
 /** Statistics of one call. Rows are queries; masked keys are excluded throughout. */
@@ -88,6 +99,12 @@ export interface AttentionResult {
    * 'device' where the backend was not read.
    */
   modes: string[];
+  /**
+   * When the call was planned for block skipping: per (batch, head), index b·H + h, the share of
+   * visible scores never computed, the kept share of block pairs (the head's mean over the batch)
+   * and 'sparse' or 'dense' (heads without zeros, or whose plan kept too much).
+   */
+  blockSkip?: BlockSparseStats;
 }
 
 /**
@@ -108,13 +125,21 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const layout = args.layout ?? defaultLayout(T, S);
   const modes: string[] = plan.heads.map((n) => (n.kind === 'fixed' ? n.name : n.kind));
   const offset = args.causal ? args.queryOffset ?? S - T : null;
+  const skip = skipConfig(args.blockSkip, S,
+    layout === 'perHead' && readsAreCheap() && !args.keyMask && !args.alibi && !args.returnStats);
+  const skipStats: BlockSparseStats | undefined = skip
+    ? { skipRate: Array(B * H).fill(0), keptBlocks: Array(B * H).fill(1), mode: Array(B * H).fill('dense') }
+    : undefined;
   const result = tf.tidy(() => {
     const qs = tf.mul(q, args.scale ?? 1 / Math.sqrt(d));
     const slopes = args.alibi ? alibiSlopes(H) : undefined;
     const masks = scoreMasks(T, S, offset, args.keyMask, undefined, slopes);
     const full = layout === 'batched' ? allScores(qs, k, masks) : null;            // [B, H, T, S]
     const keysT = full ? undefined : transposedKeys(k);
-    const scores = full ? splitHeads(full) : headScores(qs, k, masks, layout, keysT);
+    // Per-head scores; with block skipping, computed only for the heads that need them.
+    const split = full ? splitHeads(full) : skip ? null : headScores(qs, k, masks, layout, keysT);
+    const cached: HeadRows[] = [];
+    const scoreOf = (h: number) => split?.[h] ?? (cached[h] ??= headScores(qs, k, masks, layout, keysT, h)[0]);
     let visible: tf.Tensor[] | undefined;
     const seen = () => (visible ??= visibleRows(masks, B, T, S, layout));
     const aes = plan.aesGroups.length
@@ -123,7 +148,7 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
           state: args.state,
           frozen: args.aesMode === 'frozen',
           shift: params.aesShift,
-          ...measurement(qs, k, keysT, scores, full, masks, seen, {
+          ...measurement(qs, k, keysT, scoreOf, full, masks, seen, {
             B,
             T,
             S,
@@ -134,18 +159,34 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
           }),
         })
       : null;
-    const heads = plan.heads.map((n, h) => {
+    const skipped: Array<SkippedHead | null> = plan.heads.map((n, h) => {
       if (aes?.modes[h]) modes[h] = aes.modes[h]!;
-      return headProbs(n, { scores: scores[h], visible: seen, params, h, aesAlpha: aes?.alpha[h] });
+      if (!skip) return null;
+      const r = skipHead(n, h, qs, k, v, { params, aesAlpha: aes?.alpha[h], offset, cfg: skip });
+      if (r) for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r.keptBlocks;
+      if (!r || !('output' in r)) return null;
+      r.skipRate.forEach((x, b) => { skipStats!.skipRate[b * H + h] = x; skipStats!.mode[b * H + h] = 'sparse'; });
+      return r;
     });
-    const probs = heads.map((o) => o.probs);
+    const heads = plan.heads.map((n, h) =>
+      skipped[h] ? null : headProbs(n, { scores: scoreOf(h), visible: seen, params, h, aesAlpha: aes?.alpha[h] }),
+    );
+    if (skip) {
+      // [B, H, T, dv] from each head's [B, T, dv]: skipped heads' own outputs, the others' p·v per batch row.
+      const vs = perHead(v);
+      const out = heads.map((o, h) => skipped[h]?.output ??
+        tf.stack(o!.probs.map((p, b) => matMul2d(p as tf.Tensor2D, vs[b * H + h]))));
+      return { output: tf.stack(out, 1), ...(aes ? { state: aes.state } : {}) };
+    }
+    const probs = heads.map((o) => o!.probs);
+    const scores = plan.heads.map((_, h) => scoreOf(h));
     return {
       output: mixValues(probs, v, layout),
-      ...(args.returnStats ? { stats: attentionStats(scores, probs, heads, T) } : {}),
+      ...(args.returnStats ? { stats: attentionStats(scores, probs, heads as HeadOutput[], T) } : {}),
       ...(aes ? { state: aes.state } : {}),
     };
   });
-  return { ...(result as Omit<AttentionResult, 'modes'>), modes };
+  return { ...(result as Omit<AttentionResult, 'modes'>), modes, ...(skipStats ? { blockSkip: skipStats } : {}) };
 }
 
 /** Rows measured by per-head AES beyond this many queries: an evenly spaced sample of them. */
@@ -163,7 +204,7 @@ function measurement(
   q: tf.Tensor,
   k: tf.Tensor,
   keysT: tf.Tensor2D[] | undefined,
-  scores: HeadRows[],
+  scoreOf: (h: number) => HeadRows,
   full: tf.Tensor | null,
   masks: ScoreMasks,
   visible: () => tf.Tensor[],
@@ -179,7 +220,7 @@ function measurement(
 ) {
   let all: HeadEntropy | undefined;
   return {
-    rows: (h: number): MeasuredRows => ({ blocks: scores[h], visible: visible() }),
+    rows: (h: number): MeasuredRows => ({ blocks: scoreOf(h), visible: visible() }),
     all: (): HeadEntropy => {
       if (all) return all;
       let s: tf.Tensor,

@@ -33,7 +33,7 @@ import { causalMask } from './scores.js';
 import { checkAlphaNumber } from './entmax_bisect.js';
 import { matMul2d, unstack0 } from './matmul.js';
 import { entmax } from './normaliser.js';
-import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from './js_rows.js';
+import { entmaxRows, entmaxRowsAlphaVjp, entmaxRowsVjp, entmaxThresholdBounds } from './js_rows.js';
 
 export interface BlockSparseArgs {
   /** α > 1 for every head, or one per head (2 sparsemax, 1.5 entmax15, any other by Halley). Default 1.5. */
@@ -121,7 +121,8 @@ export function blockSparseAttention(
   return { output, stats };
 }
 
-type Cfg = Required<Pick<BlockSparseArgs, Defaulted>> & BlockSparseArgs;
+/** Block-skipping options with their defaults filled in. */
+export type Cfg = Required<Pick<BlockSparseArgs, Defaulted>> & BlockSparseArgs;
 
 /** One head: plan, then the sparse or the dense computation. */
 function head(
@@ -133,9 +134,7 @@ function head(
   cfg: Cfg,
   denseMask: () => tf.Tensor | null,
 ) {
-  const [T, S] = [qs.shape[0], k.shape[0]];
-  const host = { qd: qs.dataSync() as Float32Array, kd: k.dataSync() as Float32Array }; // read once, for both
-  const plan = planBlocks(qs, host, S, alpha, offset, cfg);
+  const plan = planHead(qs, k, alpha, offset, cfg);
   if (plan.keptShare > cfg.denseAbove) {
     return {
       output: denseHead(qs, k, v, alpha, denseMask()),
@@ -144,13 +143,39 @@ function head(
       mode: 'dense' as const,
     };
   }
-  const { output, computed } = sparseHead(qs, k, v, host, alpha, plan.keep, plan.floor, offset, cfg);
-  return {
-    output,
-    skipRate: 1 - computed / countVisible(T, S, offset),
-    keptBlocks: plan.keptShare,
-    mode: 'sparse' as const,
-  };
+  return { ...runPlanned(qs, k, v, plan, alpha, offset, cfg), mode: 'sparse' as const };
+}
+
+/** Options of the block path that `attention()` takes for its heads with α > 1 (`AttentionArgs.blockSkip`). */
+export type BlockSkipArgs = Pick<BlockSparseArgs, 'blockSize' | 'queryBlockSize' | 'probeStride' | 'denseAbove'> & {
+  /** Only calls with at least this many keys are planned (below, the plan costs more than it saves). Default 1024. */
+  minKeys?: number;
+};
+
+/** One head's plan (no gradient flows through it): kept key blocks per query block, row floors, kept share. */
+export type HeadPlan = ReturnType<typeof planBlocks> & { host: { qd: Float32Array; kd: Float32Array } };
+
+/** Plans one head: q already scaled `[T, d]`, k `[S, d]`, α > 1; reads q and k once. */
+export function planHead(qs: tf.Tensor2D, k: tf.Tensor2D, alpha: number, offset: number | null, cfg: Cfg): HeadPlan {
+  const host = { qd: qs.dataSync() as Float32Array, kd: k.dataSync() as Float32Array };
+  return { ...planBlocks(qs, host, k.shape[0], alpha, offset, cfg), host };
+}
+
+/**
+ * The sparse computation of a planned head, differentiable in q, k, v and, when α is a scalar tensor
+ * (learned α, AES with schedule gradients), in α. Returns the output `[T, dv]` and the skip rate.
+ */
+export function runPlanned(
+  qs: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  plan: HeadPlan,
+  alpha: number | tf.Tensor,
+  offset: number | null,
+  cfg: Cfg,
+): { output: tf.Tensor2D; skipRate: number; keptBlocks: number } {
+  const { output, computed } = sparseHead(qs, k, v, plan.host, alpha, plan.keep, plan.floor, offset, cfg);
+  return { output, skipRate: 1 - computed / countVisible(qs.shape[0], k.shape[0], offset), keptBlocks: plan.keptShare };
 }
 
 /**
@@ -169,18 +194,20 @@ function sparseHead(
   k: tf.Tensor2D,
   v: tf.Tensor2D,
   host: { qd: Float32Array; kd: Float32Array },
-  alpha: number,
+  alphaIn: number | tf.Tensor,
   keep: number[][],
   floor: Float64Array,
   offset: number | null,
   cfg: Cfg,
 ): { output: tf.Tensor2D; computed: number } {
   const { blockSize: bk, queryBlockSize: bq } = cfg;
+  const alphaT = typeof alphaIn === 'number' ? null : alphaIn;
+  const alpha = alphaT ? alphaT.dataSync()[0] : (alphaIn as number);
   const [T, d] = qs.shape;
   const [S, dv] = v.shape;
   let computed = 0;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [, , vIn, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const vIn = args[2] as tf.Tensor2D, save = args[args.length - 1] as tf.GradSaveFunc;
     const { qd, kd } = host; // the values of qs and k
     const vd = vIn.dataSync() as Float32Array;
     const out = new Float32Array(T * dv);
@@ -217,6 +244,7 @@ function sparseHead(
     const gradFunc = (dy: tf.Tensor, ps: tf.Tensor[]) => {
       const dyd = dy.dataSync() as Float32Array;
       const [dq, dk, dvv] = [new Float32Array(T * d), new Float32Array(S * d), new Float32Array(S * dv)];
+      let dAlpha = 0;
       blocks.forEach((bl, i) =>
         tf.tidy(() => {
           const p = ps[i];
@@ -225,7 +253,9 @@ function sparseHead(
           const dP = tf
             .matMul(tf.tensor2d(doa, [bq, dv]), tf.tensor2d(columnsOf(vd, dv, bl.keys, S), [dv, n]))
             .dataSync() as Float32Array;
-          const ds = tf.tensor2d(entmaxRowsVjp(p.dataSync() as Float32Array, dP, bq, n, alpha, dP), [bq, n]);
+          const pd = p.dataSync() as Float32Array;
+          if (alphaT) dAlpha += entmaxRowsAlphaVjp(pd, dP, bq, n, alpha);       // before dP is overwritten
+          const ds = tf.tensor2d(entmaxRowsVjp(pd, dP, bq, n, alpha, dP), [bq, n]);
           const dqa = tf.matMul(ds, tf.tensor2d(pick(kd, d, bl.keys, S), [n, d])).dataSync();
           dq.set(dqa.subarray(0, bl.rows * d), bl.a * bq * d);
           const qaT = transposeOf(rowsOf(qd, d, bl.a * bq, bq, T), bq, d);
@@ -239,11 +269,12 @@ function sparseHead(
           }
         }),
       );
-      return [tf.tensor2d(dq, [T, d]), tf.tensor2d(dk, [S, d]), tf.tensor2d(dvv, [S, dv])];
+      const grads = [tf.tensor2d(dq, [T, d]), tf.tensor2d(dk, [S, d]), tf.tensor2d(dvv, [S, dv])];
+      return alphaT ? [...grads, tf.reshape(tf.scalar(dAlpha), alphaT.shape)] : grads;
     };
     return { value: tf.tensor2d(out, [T, dv]), gradFunc };
   });
-  const output = f(qs, k, v) as tf.Tensor2D;
+  const output = (alphaT ? f(qs, k, v, alphaT) : f(qs, k, v)) as tf.Tensor2D;
   return { output, computed };
 }
 

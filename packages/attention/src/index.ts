@@ -70,5 +70,7 @@ export {
   type BlockSparseArgs,
   type BlockSparseResult,
   type BlockSparseStats,
+  type BlockSkipArgs,
 } from './block_sparse.js';
+export { BLOCK_SKIP_MIN_KEYS } from './skip_heads.js';
 export { clusteredHeads, type ClusteredHeadsArgs } from './synthetic.js';

@@ -236,3 +236,27 @@ export function entmaxRowsVjp(
   }
   return out;
 }
+
+/**
+ * Σ_j dP_j ∂p_j/∂α summed over `rows × n` probability rows p (docs/math.md §3, in float64):
+ * per row [Φ A − B + ε(L B − Φ C)] / (W ε²) with t = p^ε − 1, ℓ = ln p, φ = log1p(t) − t/(1 + t),
+ * Φ = Σ p φ, L = Σ p ℓ, W = Σ p^{2−α}, A = Σ dP p, B = Σ dP p φ, C = Σ dP p ℓ (the support only).
+ */
+export function entmaxRowsAlphaVjp(p: Float32Array, dp: Float32Array, rows: number, n: number, alpha: number): number {
+  const e = alpha - 1;
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let Phi = 0, L = 0, W = 0, A = 0, B = 0, C = 0;
+    for (let j = 0; j < n; j++) {
+      const q = p[o + j];
+      if (!(q > 0)) continue;
+      const l = Math.log(q), t = Math.expm1(e * l);                     // t = p^ε − 1 ∈ (−1, 0]
+      const f = Math.log1p(t) - t / (1 + t);
+      const g = dp[o + j] * q;
+      Phi += q * f; L += q * l; W += q / (1 + t); A += g; B += g * f; C += g * l;
+    }
+    if (W > 0) total += (Phi * A - B + e * (L * B - Phi * C)) / (W * e * e);
+  }
+  return total;
+}

@@ -71,7 +71,8 @@ export function transposedKeys(k: tf.Tensor): tf.Tensor2D[] {
 
 /**
  * Masked scores q·kᵀ of every head (q already scaled): `[H]` of HeadRows. The per-head layout takes
- * the transposed keys when the caller has them (`transposedKeys`).
+ * the transposed keys when the caller has them (`transposedKeys`), and computes head `only` alone
+ * when given (a one-element list).
  */
 export function headScores(
   q: tf.Tensor,
@@ -79,6 +80,7 @@ export function headScores(
   masks: ScoreMasks,
   layout: Layout,
   keysT?: tf.Tensor2D[],
+  only?: number,
 ): HeadRows[] {
   const [B, H] = q.shape as number[];
   const S = k.shape[2] as number;
@@ -86,7 +88,7 @@ export function headScores(
     const qs = perHead(q);
     const kTs = keysT ?? transposedKeys(k);
     const keyRows = masks.keys ? unstack0(masks.keys).map((r) => tf.reshape(r, [1, S])) : null;
-    return Array.from({ length: H }, (_, h) => {
+    return (only === undefined ? Array.from({ length: H }, (_, h) => h) : [only]).map((h) => {
       const add = additive(masks, h);
       return Array.from({ length: B }, (_, b) => {
         let s: tf.Tensor = matMul2d(qs[b * H + h], kTs[b * H + h]);
@@ -185,7 +187,7 @@ function additive(masks: ScoreMasks, h: number): tf.Tensor | null {
 }
 
 /** [B, H, N, e] → B·H tensors [N, e], index b·H + h. */
-function perHead(x: tf.Tensor): tf.Tensor2D[] {
+export function perHead(x: tf.Tensor): tf.Tensor2D[] {
   const [B, H, N, e] = x.shape as number[];
   return unstack0(tf.reshape(x, [B * H, N, e])) as tf.Tensor2D[];
 }

@@ -7,7 +7,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { attention, blockSparseAttention, clusteredHeads, type BlockSparseArgs } from '../src/index.js';
+import {
+  attention, blockSparseAttention, clusteredHeads, initialParam, planAttention, type BlockSparseArgs,
+} from '../src/index.js';
 import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from '../src/js_rows.js';
 import { mulberry32 } from '../src/synthetic.js';
 import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
@@ -177,6 +179,39 @@ describeAllBackends('blockSparseAttention', () => {
     }
     expect(wrong).toBe(0);
     expect(skipped).toBeGreaterThan(0.4);   // the keys far below the threshold are still skipped
+  });
+
+  it('inside attention(): heads with zeros skip blocks; outputs and every gradient equal the dense path', () => {
+    // Heads: sparsemax, learned α, ASEntmax (learned β, γ), per-head AES with a running ζ̄ (α = 1.5,
+    // frozen), softmax (no zeros: dense). T = S = 100 in the per-head layout, planned from 64 keys.
+    const H = 5;
+    const { q, k, v } = clusteredHeads(51, { B: 2, H, T: 100, d: 8, segment: 16, topics: 8, strength: 4 });
+    const plan = planAttention(['sparsemax', 'learned', 'asentmax', 'aes', 'softmax'], { heads: H });
+    const params = Object.fromEntries(plan.params.map((p, i) => [p.name, initialParam(p, H, 60 + i)]));
+    const state = tf.tensor1d([NaN, NaN, NaN, 0.5, NaN]);
+    const call = (skip: boolean) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, ...ps: tf.Tensor[]) =>
+      attention(a, b, c, {
+        plan, causal: true, layout: 'perHead', state, aesMode: 'frozen',
+        params: Object.fromEntries(plan.params.map((p, i) => [p.name, ps[i]])),
+        blockSkip: skip ? { ...blocks, minKeys: 64 } : false,
+      }).output;
+    const r = attention(q, k, v, { plan, causal: true, layout: 'perHead', state, aesMode: 'frozen', params,
+      blockSkip: { ...blocks, minKeys: 64 } });
+    const modes = r.blockSkip!.mode.slice(0, H);
+    expect(modes).toEqual(['sparse', 'sparse', 'sparse', 'sparse', 'dense']);
+    for (const h of [0, 1, 2, 3]) expect(r.blockSkip!.skipRate[h]).toBeGreaterThan(0.3);
+    expect(r.blockSkip!.skipRate[4]).toBe(0);
+    const inputs = [q, k, v, ...plan.params.map((p) => params[p.name])];
+    const dense = call(false)(...(inputs as [tf.Tensor, tf.Tensor, tf.Tensor]));
+    expectClose(values(r.output), values(dense), 2e-5, 1e-4);
+    const dy = tf.randomNormal([2, H, 100, 8], 0, 1, 'float32', 52);
+    const gs = tf.grads(call(true))(inputs, dy), gd = tf.grads(call(false))(inputs, dy);
+    expect(plan.params.map((p) => p.name)).toEqual(['alpha', 'asentBeta', 'asentGamma']);
+    gs.forEach((g, i) => expectClose(values(g), values(gd[i]), 1e-4, 1e-3));
+    expect(Math.abs(values(gs[3])[1])).toBeGreaterThan(1e-4);               // a real α-gradient, learned head
+    // Below minKeys, or with returnStats, nothing is planned.
+    expect(attention(q, k, v, { plan, causal: true, state, params }).blockSkip).toBeUndefined();
+    tf.dispose([r.output, dense, dy, state, ...gs, ...gd, ...Object.values(params)]);
   });
 
   it('clear errors; no leaked tensors across forward and backward', () => {

@@ -1,0 +1,102 @@
+/**
+ * Block skipping inside `attention()`: the heads whose map has exact zeros in this call (α > 1:
+ * fixed α, learned α, per-head AES, ASEntmax) are planned as in block_sparse.ts and, where the plan
+ * keeps at most `denseAbove` of their visible blocks (averaged over the batch), computed from the
+ * kept blocks only; their scores are never formed. Other heads, and planned heads that would keep
+ * more, take the dense path. Outputs and gradients (q, k, v and every learned parameter: α, ASEntmax's
+ * β and γ) equal the dense path to float32 rounding.
+ *
+ * Per-row AES is not planned: it needs every row's entropy, measured on all of its scores, before it
+ * knows α, so skipping could save only the value products.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { BLOCK_SPARSE_DEFAULTS, planHead, runPlanned, type BlockSkipArgs, type Cfg } from './block_sparse.js';
+import type { Normaliser } from './normaliser.js';
+import { learnedAlpha } from './plan.js';
+import { perHead } from './scores.js';
+
+/** Calls with fewer keys are not planned: at n = 1024 block skipping only breaks even forward (bench:sparse). */
+export const BLOCK_SKIP_MIN_KEYS = 1024;
+
+/** The resolved options, or null when this call is not planned. */
+export function skipConfig(
+  opt: 'auto' | false | BlockSkipArgs | undefined,
+  S: number,
+  eligible: boolean,
+): (Cfg & { minKeys: number }) | null {
+  if (opt === false || !eligible) return null;
+  const cfg = { ...BLOCK_SPARSE_DEFAULTS, minKeys: BLOCK_SKIP_MIN_KEYS, ...(typeof opt === 'object' ? opt : {}) };
+  return S >= cfg.minKeys ? cfg : null;
+}
+
+/** How one head's map reads as α-entmax of row-scaled scores, or null when it is not one with zeros. */
+function sparsityOf(
+  n: Normaliser,
+  h: number,
+  params: Record<string, tf.Tensor>,
+  aesAlpha: number | tf.Tensor | tf.Tensor[] | undefined,
+): { alpha: number | tf.Tensor; asent?: { delta: number; beta: tf.Tensor; gamma: tf.Tensor } } | null {
+  const param = (name: string) => tf.reshape(tf.slice(params[name], [h], [1]), []);
+  switch (n.kind) {
+    case 'fixed':
+      return { alpha: n.alpha };
+    case 'learned':
+      return { alpha: learnedAlpha(params.alpha, h) };
+    case 'aes':
+      return aesAlpha === undefined || Array.isArray(aesAlpha) ? null : { alpha: aesAlpha };
+    case 'asentmax':
+      return {
+        alpha: n.alpha === 'learned' ? learnedAlpha(params.alpha, h) : n.alpha,
+        asent: { delta: n.delta, beta: param('asentBeta'), gamma: param('asentGamma') },
+      };
+    default:
+      return null;
+  }
+}
+
+export interface SkippedHead {
+  /** `[B, T, dv]` */
+  output: tf.Tensor;
+  skipRate: number[];
+  keptBlocks: number;
+}
+
+/**
+ * Head h through block skipping, or `{keptBlocks}` alone when it should run dense (or null when its map
+ * has no zeros). q is already scaled, `[B, H, T, d]`; k, v `[B, H, S, ·]`.
+ */
+export function skipHead(
+  n: Normaliser,
+  h: number,
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  c: {
+    params: Record<string, tf.Tensor>;
+    aesAlpha?: number | tf.Tensor | tf.Tensor[];
+    offset: number | null;
+    cfg: Cfg;
+  },
+): SkippedHead | { keptBlocks: number } | null {
+  const sp = sparsityOf(n, h, c.params, c.aesAlpha);
+  if (!sp) return null;
+  const a = typeof sp.alpha === 'number' ? sp.alpha : sp.alpha.dataSync()[0];
+  if (!(a > 1)) return null;
+  const [B, H, T] = q.shape as number[];
+  const S = k.shape[2] as number;
+  const [qs, ks, vs] = [perHead(q), perHead(k), perHead(v)];
+  let rowScale: tf.Tensor | null = null;
+  if (sp.asent) {
+    // ASEntmax: c_i = δ + β (ln n_i)^γ with n_i the row's visible keys (at least 2), at least 1e-3.
+    const vis = Float32Array.from({ length: T }, (_, i) => (c.offset === null ? S : Math.min(S, i + c.offset + 1)));
+    const lnN = tf.log(tf.maximum(tf.tensor2d(vis, [T, 1]), 2));
+    rowScale = tf.maximum(tf.add(sp.asent.delta, tf.mul(sp.asent.beta, tf.pow(lnN, sp.asent.gamma))), 1e-3);
+  }
+  const qOf = (b: number) => (rowScale ? tf.mul(qs[b * H + h], rowScale) : qs[b * H + h]) as tf.Tensor2D;
+  const rows = Array.from({ length: B }, (_, b) => qOf(b));
+  const plans = rows.map((qb, b) => planHead(qb, ks[b * H + h], a, c.offset, c.cfg));
+  const keptBlocks = plans.reduce((s, p) => s + p.keptShare, 0) / B;
+  if (keptBlocks > c.cfg.denseAbove) return { keptBlocks };
+  const runs = plans.map((p, b) => runPlanned(rows[b], ks[b * H + h], vs[b * H + h], p, sp.alpha, c.offset, c.cfg));
+  return { output: tf.stack(runs.map((r) => r.output)), skipRate: runs.map((r) => r.skipRate), keptBlocks };
+}
