@@ -34,7 +34,7 @@ import { fitLine, median, RESULTS, startRun, type Json } from './common.js';
 const QUICK = {
   runs: '', fresh: 'sparsemax,entmax15', data: 'task:flipflop:len=48,vary=16', lengths: '256,512', repeats: 1,
 };
-const FULL = { runs: join(RESULTS, 'length', 'runs'), fresh: '', lengths: '256,512,1024,2048,4096', repeats: 3 };
+const FULL = { runs: join(RESULTS, 'length', 'runs'), fresh: '', lengths: '256,512,1024,2048,4096', repeats: 2 };
 
 type Model = { name: string; model: GPT; source: Source };
 

@@ -57,10 +57,13 @@ const sparse = (alpha: number, extra = {}): Pick<Case, 'run' | 'stats'> => ({
     return r.stats;
   },
 });
+const dense = { causal: true, blockSkip: false } as const;   // attention() would plan these heads itself
 const CASES: Case[] = [
   { name: 'softmax attention', run: (q, k, v) => attention(q, k, v, { causal: true }).output },
-  { name: 'sparsemax dense', run: (q, k, v) => attention(q, k, v, { causal: true, normaliser: 'sparsemax' }).output },
-  { name: 'entmax15 dense', run: (q, k, v) => attention(q, k, v, { causal: true, normaliser: 'entmax15' }).output },
+  { name: 'sparsemax dense', run: (q, k, v) => attention(q, k, v, { ...dense, normaliser: 'sparsemax' }).output },
+  { name: 'entmax15 dense', run: (q, k, v) => attention(q, k, v, { ...dense, normaliser: 'entmax15' }).output },
+  { name: 'entmax15 attention() (auto)',
+    run: (q, k, v) => attention(q, k, v, { causal: true, normaliser: 'entmax15' }).output },
   { name: 'sparsemax block-skip', ...sparse(2) },
   { name: 'entmax15 block-skip', ...sparse(1.5) },
   { name: 'α=1.3 block-skip', ...sparse(1.3) },

@@ -139,7 +139,11 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     // Per-head scores; with block skipping, computed only for the heads that need them.
     const split = full ? splitHeads(full) : skip ? null : headScores(qs, k, masks, layout, keysT);
     const cached: HeadRows[] = [];
-    const scoreOf = (h: number) => split?.[h] ?? (cached[h] ??= headScores(qs, k, masks, layout, keysT, h)[0]);
+    // The per-(b, h) slices, made once: on wasm each split moves every element (20–40 ns each).
+    let sliced: { q: tf.Tensor2D[]; k: tf.Tensor2D[]; v: tf.Tensor2D[] } | undefined;
+    const slices = () => (sliced ??= { q: perHead(qs), k: perHead(k), v: perHead(v) });
+    const scoreOf = (h: number) =>
+      split?.[h] ?? (cached[h] ??= headScores(qs, k, masks, layout, keysT, h, slices().q)[0]);
     let visible: tf.Tensor[] | undefined;
     const seen = () => (visible ??= visibleRows(masks, B, T, S, layout));
     const aes = plan.aesGroups.length
@@ -162,7 +166,7 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     const skipped: Array<SkippedHead | null> = plan.heads.map((n, h) => {
       if (aes?.modes[h]) modes[h] = aes.modes[h]!;
       if (!skip) return null;
-      const r = skipHead(n, h, qs, k, v, { params, aesAlpha: aes?.alpha[h], offset, cfg: skip });
+      const r = skipHead(n, h, slices(), { params, aesAlpha: aes?.alpha[h], offset, cfg: skip, H });
       if (r) for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r.keptBlocks;
       if (!r || !('output' in r)) return null;
       r.skipRate.forEach((x, b) => { skipStats!.skipRate[b * H + h] = x; skipStats!.mode[b * H + h] = 'sparse'; });
@@ -173,7 +177,7 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     );
     if (skip) {
       // [B, H, T, dv] from each head's [B, T, dv]: skipped heads' own outputs, the others' p·v per batch row.
-      const vs = perHead(v);
+      const vs = slices().v;
       const out = heads.map((o, h) => skipped[h]?.output ??
         tf.stack(o!.probs.map((p, b) => matMul2d(p as tf.Tensor2D, vs[b * H + h]))));
       return { output: tf.stack(out, 1), ...(aes ? { state: aes.state } : {}) };

@@ -72,7 +72,7 @@ export function transposedKeys(k: tf.Tensor): tf.Tensor2D[] {
 /**
  * Masked scores q·kᵀ of every head (q already scaled): `[H]` of HeadRows. The per-head layout takes
  * the transposed keys when the caller has them (`transposedKeys`), and computes head `only` alone
- * when given (a one-element list).
+ * when given (a one-element list), from the queries already split by `perHead` when given.
  */
 export function headScores(
   q: tf.Tensor,
@@ -81,11 +81,12 @@ export function headScores(
   layout: Layout,
   keysT?: tf.Tensor2D[],
   only?: number,
+  qHeads?: tf.Tensor2D[],
 ): HeadRows[] {
   const [B, H] = q.shape as number[];
   const S = k.shape[2] as number;
   if (layout === 'perHead') {
-    const qs = perHead(q);
+    const qs = qHeads ?? perHead(q);
     const kTs = keysT ?? transposedKeys(k);
     const keyRows = masks.keys ? unstack0(masks.keys).map((r) => tf.reshape(r, [1, S])) : null;
     return (only === undefined ? Array.from({ length: H }, (_, h) => h) : [only]).map((h) => {

@@ -13,7 +13,6 @@ import * as tf from '@tensorflow/tfjs';
 import { BLOCK_SPARSE_DEFAULTS, planHead, runPlanned, type BlockSkipArgs, type Cfg } from './block_sparse.js';
 import type { Normaliser } from './normaliser.js';
 import { learnedAlpha } from './plan.js';
-import { perHead } from './scores.js';
 
 /** Calls with fewer keys are not planned: at n = 1024 block skipping only breaks even forward (bench:sparse). */
 export const BLOCK_SKIP_MIN_KEYS = 1024;
@@ -63,28 +62,27 @@ export interface SkippedHead {
 
 /**
  * Head h through block skipping, or `{keptBlocks}` alone when it should run dense (or null when its map
- * has no zeros). q is already scaled, `[B, H, T, d]`; k, v `[B, H, S, ·]`.
+ * has no zeros). `heads`: q (already scaled), k and v split per (b, h) by `perHead`, index b·H + h.
  */
 export function skipHead(
   n: Normaliser,
   h: number,
-  q: tf.Tensor,
-  k: tf.Tensor,
-  v: tf.Tensor,
+  heads: { q: tf.Tensor2D[]; k: tf.Tensor2D[]; v: tf.Tensor2D[] },
   c: {
     params: Record<string, tf.Tensor>;
     aesAlpha?: number | tf.Tensor | tf.Tensor[];
     offset: number | null;
     cfg: Cfg;
+    H: number;
   },
 ): SkippedHead | { keptBlocks: number } | null {
   const sp = sparsityOf(n, h, c.params, c.aesAlpha);
   if (!sp) return null;
   const a = typeof sp.alpha === 'number' ? sp.alpha : sp.alpha.dataSync()[0];
   if (!(a > 1)) return null;
-  const [B, H, T] = q.shape as number[];
-  const S = k.shape[2] as number;
-  const [qs, ks, vs] = [perHead(q), perHead(k), perHead(v)];
+  const { q: qs, k: ks, v: vs } = heads;
+  const [H, T, S] = [c.H, qs[0].shape[0], ks[0].shape[0]];
+  const B = qs.length / H;
   let rowScale: tf.Tensor | null = null;
   if (sp.asent) {
     // ASEntmax: c_i = δ + β (ln n_i)^γ with n_i the row's visible keys (at least 2), at least 1e-3.
