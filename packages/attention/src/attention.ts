@@ -133,17 +133,22 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const result = tf.tidy(() => {
     const qs = tf.mul(q, args.scale ?? 1 / Math.sqrt(d));
     const slopes = args.alibi ? alibiSlopes(H) : undefined;
-    const masks = scoreMasks(T, S, offset, args.keyMask, undefined, slopes);
+    // Masks and transposed keys are built on first use: heads that block skipping takes need neither.
+    let built: ScoreMasks | undefined, kT: tf.Tensor2D[] | undefined;
+    const make = () => (built ??= scoreMasks(T, S, offset, args.keyMask, undefined, slopes));
+    const masks: ScoreMasks = {
+      get causal() { return make().causal; }, get keys() { return make().keys; }, get alibi() { return make().alibi; },
+    };
     const full = layout === 'batched' ? allScores(qs, k, masks) : null;            // [B, H, T, S]
-    const keysT = full ? undefined : transposedKeys(k);
+    const keysT = () => (full ? undefined : (kT ??= transposedKeys(k)));
     // Per-head scores; with block skipping, computed only for the heads that need them.
-    const split = full ? splitHeads(full) : skip ? null : headScores(qs, k, masks, layout, keysT);
+    const split = full ? splitHeads(full) : skip ? null : headScores(qs, k, masks, layout, keysT());
     const cached: HeadRows[] = [];
     // The per-(b, h) slices, made once: on wasm each split moves every element (20–40 ns each).
     let sliced: { q: tf.Tensor2D[]; k: tf.Tensor2D[]; v: tf.Tensor2D[] } | undefined;
     const slices = () => (sliced ??= { q: perHead(qs), k: perHead(k), v: perHead(v) });
     const scoreOf = (h: number) =>
-      split?.[h] ?? (cached[h] ??= headScores(qs, k, masks, layout, keysT, h, slices().q)[0]);
+      split?.[h] ?? (cached[h] ??= headScores(qs, k, masks, layout, keysT(), h, slices().q)[0]);
     let visible: tf.Tensor[] | undefined;
     const seen = () => (visible ??= visibleRows(masks, B, T, S, layout));
     const aes = plan.aesGroups.length
@@ -207,7 +212,7 @@ const MEASURED_ROWS = 32;
 function measurement(
   q: tf.Tensor,
   k: tf.Tensor,
-  keysT: tf.Tensor2D[] | undefined,
+  keysT: () => tf.Tensor2D[] | undefined,
   scoreOf: (h: number) => HeadRows,
   full: tf.Tensor | null,
   masks: ScoreMasks,
@@ -236,7 +241,7 @@ function measurement(
         const rows = Array.from({ length: MEASURED_ROWS }, (_, i) => Math.round((i * (c.T - 1)) / (MEASURED_ROWS - 1)));
         m = scoreMasks(c.T, c.S, c.offset, c.keyMask, rows, c.slopes);
         const qRows = tf.gather(q, tf.tensor1d(rows, 'int32'), 2);
-        const sample = headScores(qRows, k, m, 'perHead', keysT);                   // [H][B] of [r, S]
+        const sample = headScores(qRows, k, m, 'perHead', keysT());                   // [H][B] of [r, S]
         s = tf.stack(Array.from({ length: c.B }, (_, b) => tf.stack(sample.map((h) => h[b]))));   // [B, H, r, S]
         R = rows.length;
       }
