@@ -8,7 +8,8 @@
  *   (`blockSparseAttention`, the heads' own α; its dense fallback per head as in the library), and
  *   the fixed strided √n pattern (`stridedAttention`, forward only)
  *
- * at n = 256 … 4096. Per head: α, the normalised softmax entropy S/ln(visible) and varentropy of its
+ * at n = 256 … 4096 (`--full` times up to 2048 and counts up to 4096). Per head: α, the normalised
+ * softmax entropy S/ln(visible) and varentropy of its
  * scores, the block-skipping plan's skip rate and the number of scores it actually computed.
  * Exponents of computed scores and of time against n, and the per-head cost share against ζ = α − 1
  * and against varentropy, are least-squares fits of these measurements; the n² FLOP count of a dense
@@ -33,8 +34,11 @@ import { fitLine, median, RESULTS, startRun, type Json } from './common.js';
 
 const QUICK = {
   runs: '', fresh: 'sparsemax,entmax15', data: 'task:flipflop:len=48,vary=16', lengths: '256,512', repeats: 1,
+  models: '', timeUpTo: 0,
 };
-const FULL = { runs: join(RESULTS, 'length', 'runs'), fresh: '', lengths: '256,512,1024,2048,4096', repeats: 2 };
+/** The trained models with heads of α > 1, and softmax as the reference (the others have no zeros to skip). */
+const FULL = { runs: join(RESULTS, 'length', 'runs'), fresh: '', lengths: '256,512,1024,2048,4096', repeats: 1,
+  models: 'softmax,sparsemax,entmax15,learned,aes,asentmax', timeUpTo: 2048 };
 
 type Model = { name: string; model: GPT; source: Source };
 
@@ -47,7 +51,8 @@ async function models(cfg: typeof QUICK): Promise<Model[]> {
     for (const d of readdirSync(cfg.runs).sort()) {
       const ckpt = join(cfg.runs, d, 'ckpt');
       if (!existsSync(join(ckpt, 'model.json'))) continue;
-      const conf = JSON.parse(readFileSync(join(cfg.runs, d, 'config.json'), 'utf8')) as Json;
+      const conf = (JSON.parse(readFileSync(join(cfg.runs, d, 'config.json'), 'utf8')) as { train: Json }).train;
+      if (cfg.models && !cfg.models.split(',').includes(String(conf.attention))) continue;
       const { model, tokenizer } = await loadCheckpoint(fileSystemIO(ckpt), ckpt);
       const source = await openSource(sourceArgs(String(conf.data ?? cfg.data), tokenizer));
       out.push({ name: String(conf.attention ?? d), model, source });
@@ -71,7 +76,7 @@ async function timeIt(fn: () => tf.Tensor | tf.Tensor[], repeats: number): Promi
   const ts: number[] = [];
   for (let r = 0; r <= repeats; r++) {
     const t0 = performance.now();
-    const y = fn();
+    const y = tf.tidy(fn);
     const ys = Array.isArray(y) ? y : [y];
     await Promise.all(ys.map((t) => t.data()));
     if (r > 0) ts.push(performance.now() - t0);
@@ -103,6 +108,7 @@ export async function run(argv: string[]): Promise<Json> {
   const { cfg, writeCsv, writeJson, plot } = await startRun('complexity_measured', QUICK, FULL, argv);
   const heads: Json[] = [];
   const timing: Json[] = [];
+  const started = performance.now();
   for (const { name, model, source } of await models(cfg)) {
     for (const want of cfg.lengths.split(',').map(Number)) {
       // A validation sequence of at least `want` tokens (a task's length parameter sets its size), cut to want.
@@ -124,14 +130,19 @@ export async function run(argv: string[]): Promise<Json> {
         const sAlphas = sparseHeads.map((h) => alphas[h]);
         const plan = sparseHeads.length ? blockSparseAttention(qs, ks, vs, { alpha: sAlphas, causal: true }) : null;
         plan?.output.dispose();
-        const stats = tf.tidy(() => {
-          const causal = tf.cast(tf.linalg.bandPart(tf.ones([n, n]), -1, 0), 'bool');
-          const s = tf.where(causal, tf.div(tf.matMul(q, k, false, true), Math.sqrt(d)), -Infinity);
-          const st = logitStats(s);
-          const logN = tf.log(tf.maximum(tf.range(1, n + 1), 2));
-          return [tf.mean(tf.div(st.entropy, logN), [0, 2]).arraySync() as number[],
-            tf.mean(st.varentropy, [0, 2]).arraySync() as number[]];
-        });
+        // Softmax entropy / ln(visible) and varentropy of each head's scores (one head at a time: memory).
+        const stats: number[][] = [[], []];
+        for (let h = 0; h < H; h++) {
+          tf.tidy(() => {
+            const causal = tf.cast(tf.linalg.bandPart(tf.ones([n, n]), -1, 0), 'bool');
+            const at = (t: tf.Tensor) => tf.reshape(tf.slice(t, [0, h, 0, 0], [1, 1, n, d]), [n, d]);
+            const s = tf.where(causal, tf.div(tf.matMul(at(q), at(k), false, true), Math.sqrt(d)), -Infinity);
+            const st = logitStats(s);
+            const logN = tf.log(tf.maximum(tf.range(1, n + 1), 2));
+            stats[0].push(tf.mean(tf.div(st.entropy, logN)).dataSync()[0]);
+            stats[1].push(tf.mean(st.varentropy).dataSync()[0]);
+          });
+        }
         const visible = (n * (n + 1)) / 2;
         alphas.forEach((alpha, h) => {
           const i = sparseHeads.indexOf(h);
@@ -155,7 +166,9 @@ export async function run(argv: string[]): Promise<Json> {
           ['block-skipping α-entmax', (a, b, c) => blockSparseOrDense(a, b, c, alphas), true],
           ['strided √n', (a, b, c) => strided(a, b, c), false],
         ];
-        for (const [method, f, grads] of methods) {
+        // (`--time-up-to N`: lengths above N are counted, not timed: on 2 cores one layer's timings at
+        // n = 4096 take minutes.)
+        for (const [method, f, grads] of cfg.timeUpTo && n > cfg.timeUpTo ? [] : methods) {
           const fwd = await timeIt(() => f(q, k, v), cfg.repeats);
           const both = grads ? await timeIt(fwdBwd(f), cfg.repeats) : NaN;
           timing.push({ model: name, layer: l, n, method, fwdMs: fwd, fwdBwdMs: both });
@@ -163,8 +176,12 @@ export async function run(argv: string[]): Promise<Json> {
         tf.dispose([q, ...(sparseHeads.length ? [qs, ks, vs] : [])]);
       }
       tf.dispose([x, r.logits, ...r.queries!, ...r.present.flatMap((c) => [c.k, c.v])]);
+      console.log(`${name} n=${n}: ${((performance.now() - started) / 1000).toFixed(0)} s, ${tf.memory().numTensors} ` +
+        'tensors');
     }
     model.dispose();
+    writeCsv('heads.csv', heads);                                   // as it goes: a crash keeps what was done
+    writeCsv('timing.csv', timing);
   }
   writeCsv('heads.csv', heads);
   writeCsv('timing.csv', timing);

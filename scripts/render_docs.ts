@@ -8,11 +8,13 @@
  *   bad-inputs  docs/bad_inputs.md: the table of packages/train/test/bad_inputs.ts
  *   aes-*, positions   docs/math.md: experiments/results/aes/
  *   complexity-*, training-*, sampling-*, free-energy-*   docs/results.md (render_results.ts)
+ *   bench-*     README's performance section: bench/results.json (render_bench.ts)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BAD_INPUTS } from '../packages/train/test/bad_inputs.js';
+import { BENCH_SECTIONS } from './render_bench.js';
 import { csv, RESULT_SECTIONS, wrap } from './render_results.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -28,6 +30,7 @@ const SECTIONS: Record<string, () => string> = {
   'aes-runs': aesRuns,
   positions,
   ...RESULT_SECTIONS,
+  ...BENCH_SECTIONS,
 };
 
 function aesLength(): string {

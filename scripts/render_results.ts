@@ -219,6 +219,74 @@ function freeEnergyTable(): string {
   ].join('\n');
 }
 
+function lengthTable(): string {
+  const rows = csv('experiments/results/length/summary.csv');
+  const tasks = [...new Set(rows.map((r) => `${r.data} ${r.pos}`))];
+  const c = json('experiments/results/length/config.json');
+  const v = json('experiments/results/length/verdict.json');
+  const out: string[] = [wrap(`(${runOf('length')}; ${c.config.steps} steps, seeds ${c.config.seeds}, ` +
+    `${v.runs} runs in ${(v.seconds / 60).toFixed(0)} minutes on ${c.config.workers} workers.) Exact match at each ` +
+    'evaluation length (multiples of the training length); α and support fraction (heads averaged) at 1× and at the ' +
+    'longest:')];
+  for (const task of tasks) {
+    const sub = rows.filter((r) => `${r.data} ${r.pos}` === task);
+    const times = [...new Set(sub.map((r) => r.times))];
+    const norms = [...new Set(sub.map((r) => r.attention))];
+    const at = (n: string, t: string) => sub.find((r) => r.attention === n && r.times === t)!;
+    const cell = (r: Record<string, string>) =>
+      Number(r.seeds) > 1 ? `${pct(r.exactMean)} ± ${pct(r.exactStd)}` : pct(r.exactMean);
+    const [first, last] = [times[0], times.at(-1)!];
+    const body = norms.map((n) => [
+      n, ...times.map((t) => cell(at(n, t))),
+      `${fix(at(n, first).alpha, 2)} → ${fix(at(n, last).alpha, 2)}`,
+      `${fix(at(n, first).support, 3)} → ${fix(at(n, last).support, 3)}`,
+    ]);
+    const tokens = times.map((t) => at(norms[0], t).length);
+    out.push('', `**${task.replace(' ', '**, ')} (lengths ${tokens.join(', ')}):`, '',
+      table(['normaliser', ...times.map((t) => `${t}×`), `α (${first}× → ${last}×)`, 'support fraction'], body));
+  }
+  return out.join('\n');
+}
+
+function complexityMeasured(): string {
+  const dir = 'experiments/results/complexity_measured';
+  const f = json(`${dir}/fits.json`);
+  const heads = csv(`${dir}/heads.csv`);
+  const models = Object.keys(f.work);
+  const methods = Object.keys(f.time[models[0]]);
+  const at = (m: string) => heads.filter((r) => r.model === m && Number(r.n) === f.n);
+  const mean = (rs: Array<Record<string, string>>, k: string) => rs.reduce((a, r) => a + Number(r[k]), 0) / rs.length;
+  const body = models.map((m) => [
+    m, fix(mean(at(m), 'alpha'), 2), fix(mean(at(m), 'entropy'), 2), fix(f.skipRate[m] ?? NaN, 3),
+    fix(f.work[m], 2),
+    ...methods.map((k) => `${fix(f.time[m][k].fwd, 2)} / ${Number.isFinite(f.time[m][k].fwdBwd) ?
+      fix(f.time[m][k].fwdBwd, 2) : '–'}`),
+  ]);
+  return [
+    wrap(`(${runOf('complexity_measured')}.) Per model (all heads): mean α, normalised entropy S/ln n and skip rate ` +
+      `of the heads with α > 1 at n = ${f.n}; fitted exponent γ of the scores the block-skipping plan computed ` +
+      '(per head, ~ n^γ; dense causal attention: 2) and of measured time, forward / forward+backward, per method:'),
+    '',
+    table(['model', 'α', 'S/ln n', 'skip rate', 'γ (computed scores)', ...methods.map((k) => `γ time: ${k}`)], body),
+    '',
+    wrap(`Measured cost share (computed / visible scores) of the ${f.costVsZeta.heads} heads with α > 1 at n = ` +
+      `${f.n}: slope ${fix(f.costVsZeta.slope, 2)} against ζ = α − 1 and ${fix(f.costVsVarentropy.slope, 2)} against ` +
+      `their varentropy, in log–log (the seed's claims "∝ 1/ζ" and "∝ 1/varentropy" need −1).`),
+  ].join('\n');
+}
+
+/** One sentence for the README: the measured exponents of work, per trained model. */
+function complexityHeadline(): string {
+  const f = json('experiments/results/complexity_measured/fits.json');
+  const models = Object.keys(f.work);
+  const t = (m: string) => f.time[m]['block-skipping α-entmax'];
+  return wrap(`Measured on the heads of trained flip-flop models (${runOf('complexity_measured')}), the scores ` +
+    `that exact block skipping computes grow as n^γ with γ = ` +
+    models.map((m) => `${fix(f.work[m], 2)} (${m})`).join(', ') + `, against 2 for dense attention; the time of ` +
+    `the block-skipping path grows with forward exponents ${models.map((m) => fix(t(m).fwd, 2)).join(', ')} in ` +
+    `the same order (docs/results.md §1e).`);
+}
+
 export const RESULT_SECTIONS: Record<string, () => string> = {
   'complexity-support': complexitySupport,
   'complexity-trained': complexityTrained,
@@ -227,4 +295,7 @@ export const RESULT_SECTIONS: Record<string, () => string> = {
   'training-table': trainingTable,
   'sampling-table': samplingTable,
   'free-energy-table': freeEnergyTable,
+  'length-table': lengthTable,
+  'complexity-measured': complexityMeasured,
+  'complexity-headline': complexityHeadline,
 };
