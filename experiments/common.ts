@@ -105,6 +105,20 @@ export function fitLine(x: number[], y: number[]): { slope: number; intercept: n
   return { slope, intercept, r2: sst > 0 ? 1 - ssr / sst : 1 };
 }
 
+/** Median wall time (ms) of `repeats` calls after one warm-up, each read back from the backend and disposed. */
+export async function timeIt(fn: () => tf.Tensor | tf.Tensor[], repeats: number): Promise<number> {
+  const ts: number[] = [];
+  for (let r = 0; r <= repeats; r++) {
+    const t0 = performance.now();
+    const y = tf.tidy(fn);
+    const ys = Array.isArray(y) ? y : [y];
+    await Promise.all(ys.map((t) => t.data()));
+    if (r > 0) ts.push(performance.now() - t0);
+    tf.dispose(ys);
+  }
+  return median(ts);
+}
+
 /** Median of numbers. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

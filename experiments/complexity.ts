@@ -21,7 +21,7 @@ import { aesSchedule, attention, entmax, logitStats, probStats, stridedAttention
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCheckpoint } from '@aes/models';
-import { fitLine, median, repoCorpus, RESULTS, startRun, type Json } from './common.js';
+import { fitLine, repoCorpus, RESULTS, startRun, timeIt, type Json } from './common.js';
 import { fileSystemIO } from '@aes/node';
 
 /** Trained text models of experiment 2 (seed 0), when they exist: their heads' supports are measured too. */
@@ -92,18 +92,6 @@ function flops(n: number, d: number, k: number): Record<string, number> {
     sparseTotal: 2 * n * n * d + n * n * Math.log2(FIRST_K) + 2 * n * k * d,
     strided: 4 * n * Math.min(n, 2 * stride) * d,
   };
-}
-
-async function timeIt(fn: () => tf.Tensor, repeats: number): Promise<number> {
-  const ts: number[] = [];
-  for (let r = 0; r <= repeats; r++) {
-    const t0 = performance.now();
-    const y = fn();
-    await y.data();
-    if (r > 0) ts.push(performance.now() - t0);
-    y.dispose();
-  }
-  return median(ts);
 }
 
 export async function run(argv: string[]): Promise<Json> {

@@ -26,11 +26,13 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { attention, blockSparseAttention, logitStats, stridedAttention, type NormaliserSpec } from '@aes/attention';
+import {
+  asentScale, attention, blockSparseAttention, logitStats, stridedAttention, type NormaliserSpec,
+} from '@aes/attention';
 import { GPT, loadCheckpoint } from '@aes/models';
 import { fileSystemIO } from '@aes/node';
 import { openSource, type Source } from '@aes/train';
-import { fitLine, median, RESULTS, startRun, type Json } from './common.js';
+import { fitLine, RESULTS, startRun, timeIt, type Json } from './common.js';
 
 const QUICK = {
   runs: '', fresh: 'sparsemax,entmax15', data: 'task:flipflop:len=48,vary=16', lengths: '256,512', repeats: 1,
@@ -72,35 +74,19 @@ function sourceArgs(data: string, savedTokenizer?: Source['tokenizer']) {
     seed: 1, savedTokenizer };
 }
 
-async function timeIt(fn: () => tf.Tensor | tf.Tensor[], repeats: number): Promise<number> {
-  const ts: number[] = [];
-  for (let r = 0; r <= repeats; r++) {
-    const t0 = performance.now();
-    const y = tf.tidy(fn);
-    const ys = Array.isArray(y) ? y : [y];
-    await Promise.all(ys.map((t) => t.data()));
-    if (r > 0) ts.push(performance.now() - t0);
-    tf.dispose(ys);
-  }
-  return median(ts);
-}
-
 /** One head's α > 1 per head from the model (AES: its running ζ̄), 1 for softmax-based heads. */
 function headAlphas(m: GPT, l: number): number[] {
   return m.alphas()[l].map((a) => (Number.isFinite(a) ? a : 1));
 }
 
-/** Per-row query scale c of ASEntmax heads (1 elsewhere): δ + β (ln max(2, i + 1))^γ, at least 1e-3. */
-function rowScales(m: GPT, l: number, n: number): Float32Array[] {
-  const plan = m.plans[l];
-  const read = (p: string) => m.params.get(`h${l}.attn.${p}`)?.dataSync();
-  const [beta, gamma] = [read('asentBeta'), read('asentGamma')];
-  return plan.heads.map((head, h) => {
-    const c = new Float32Array(n).fill(1);
-    if (head.kind === 'asentmax')
-      for (let i = 0; i < n; i++)
-        c[i] = Math.max(1e-3, head.delta + beta![h] * Math.log(Math.max(2, i + 1)) ** gamma![h]);
-    return c;
+/** Per-row query scale `[1, H, n, 1]`: ASEntmax heads' c (the library's `asentScale`), 1 elsewhere. */
+function rowScales(m: GPT, l: number, n: number): tf.Tensor {
+  return tf.tidy(() => {
+    const p = (name: string, h: number) => tf.reshape(tf.slice(m.params.get(`h${l}.attn.${name}`)!, [h], [1]), []);
+    const lnN = tf.log(tf.maximum(tf.range(1, n + 1), 2)).reshape([n, 1]);   // causal: row i sees i + 1 keys
+    const per = m.plans[l].heads.map((head, h) =>
+      head.kind === 'asentmax' ? asentScale(head.delta, p('asentBeta', h), p('asentGamma', h), lnN) : tf.ones([n, 1]));
+    return tf.reshape(tf.stack(per), [1, per.length, n, 1]);
   });
 }
 
@@ -123,7 +109,8 @@ export async function run(argv: string[]): Promise<Json> {
         const [, H, , d] = q0.shape as number[];
         const alphas = headAlphas(model, l);
         const scale = rowScales(model, l, n);
-        const q = tf.tidy(() => tf.mul(q0, tf.tensor4d(scale.flatMap((c) => Array.from(c)), [1, H, n, 1])));
+        const q = tf.mul(q0, scale);
+        scale.dispose();
         const sparseHeads = alphas.map((a, h) => [a, h]).filter(([a]) => a > 1).map(([, h]) => h);
         const sub = (t: tf.Tensor) => tf.gather(t, sparseHeads, 1);
         const [qs, ks, vs] = sparseHeads.length ? [sub(q), sub(k), sub(v)] : [q, k, v];

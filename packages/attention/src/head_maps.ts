@@ -61,11 +61,19 @@ function scaleRows(s: tf.Tensor, c: tf.Tensor): tf.Tensor {
   })(s, c);
 }
 
+/** Smallest row scale c (a learned scale that turned negative would invert the attention). */
+export const MIN_ROW_SCALE = 1e-3;
+
+/** ASEntmax's row scale c = max(δ + β (ln n)^γ, MIN_ROW_SCALE), from ln n of each row (n ≥ 2). */
+export function asentScale(delta: number, beta: tf.Tensor, gamma: tf.Tensor, lnN: tf.Tensor): tf.Tensor {
+  return tf.maximum(tf.add(delta, tf.mul(beta, tf.pow(lnN, gamma))), MIN_ROW_SCALE);
+}
+
 /** Probabilities of head `h` under normaliser `n` (see the file comment). */
 export function headProbs(n: Normaliser, { scores, visible, params, h, aesAlpha }: HeadInput): HeadOutput {
   const param = (name: string) => tf.reshape(tf.slice(params[name], [h], [1]), []);
   const lnN = () => visible().map((v, i) => tf.reshape(tf.log(tf.maximum(v, 2)), [...scores[i].shape.slice(0, -1), 1]));
-  const scaled = (c: tf.Tensor[]) => scores.map((s, i) => scaleRows(s, tf.maximum(c[i], 1e-3)));
+  const scaled = (c: tf.Tensor[]) => scores.map((s, i) => scaleRows(s, tf.maximum(c[i], MIN_ROW_SCALE)));
   switch (n.kind) {
     case 'fixed':
       return { probs: scores.map((s) => entmax(s, n.alpha)), alpha: n.alpha };
@@ -88,7 +96,7 @@ export function headProbs(n: Normaliser, { scores, visible, params, h, aesAlpha 
     }
     case 'asentmax': {
       const [beta, gamma] = [param('asentBeta'), param('asentGamma')];
-      const c = lnN().map((l) => tf.add(n.delta, tf.mul(beta, tf.pow(l, gamma))));
+      const c = lnN().map((l) => asentScale(n.delta, beta, gamma, l));
       const alpha = n.alpha === 'learned' ? learnedAlpha(params.alpha, h) : n.alpha;
       return { probs: scaled(c).map((s) => entmax(s, alpha)), alpha };
     }

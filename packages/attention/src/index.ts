@@ -55,7 +55,7 @@ export {
   type ParamSpec,
   type ParamInit,
 } from './plan.js';
-export { headProbs, ADAPTIVE_TEMP_POLY, ADAPTIVE_TEMP_FROM } from './head_maps.js';
+export { headProbs, asentScale, ADAPTIVE_TEMP_POLY, ADAPTIVE_TEMP_FROM, MIN_ROW_SCALE } from './head_maps.js';
 export { compileFormula, type Formula } from './formula.js';
 export { readsAreCheap, HOST_MEMORY_BACKENDS } from './capabilities.js';
 export { causalMask, type Layout } from './scores.js';

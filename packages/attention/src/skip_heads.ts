@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { BLOCK_SPARSE_DEFAULTS, planHead, runPlanned, type BlockSkipArgs, type Cfg } from './block_sparse.js';
+import { asentScale } from './head_maps.js';
 import type { Normaliser } from './normaliser.js';
 import { learnedAlpha } from './plan.js';
 
@@ -85,10 +86,10 @@ export function skipHead(
   const B = qs.length / H;
   let rowScale: tf.Tensor | null = null;
   if (sp.asent) {
-    // ASEntmax: c_i = δ + β (ln n_i)^γ with n_i the row's visible keys (at least 2), at least 1e-3.
+    // ASEntmax's row scale, n_i the row's visible keys (at least 2), as head_maps.ts computes it.
     const vis = Float32Array.from({ length: T }, (_, i) => (c.offset === null ? S : Math.min(S, i + c.offset + 1)));
     const lnN = tf.log(tf.maximum(tf.tensor2d(vis, [T, 1]), 2));
-    rowScale = tf.maximum(tf.add(sp.asent.delta, tf.mul(sp.asent.beta, tf.pow(lnN, sp.asent.gamma))), 1e-3);
+    rowScale = asentScale(sp.asent.delta, sp.asent.beta, sp.asent.gamma, lnN);
   }
   const qOf = (b: number) => (rowScale ? tf.mul(qs[b * H + h], rowScale) : qs[b * H + h]) as tf.Tensor2D;
   const rows = Array.from({ length: B }, (_, b) => qOf(b));
