@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { wrap } from './render_results.js';
+import { table, wrap } from './render_results.js';
 
 type Row = Record<string, number | string>;
 type Results = {
@@ -27,10 +27,6 @@ const ms = (x: number | string | undefined) => {
   return Number.isNaN(v) ? '–' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
 };
 const times = (x: number | string | undefined) => (Number.isNaN(num(x)) ? '–' : `${num(x).toFixed(2)}×`);
-const table = (head: string[], rows: string[][]) =>
-  [`| ${head.join(' | ')} |`, `|${head.map(() => '---|').join('')}`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
-    '\n',
-  );
 
 function benchRun(): string {
   const b = bench();

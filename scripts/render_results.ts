@@ -42,7 +42,8 @@ export function wrap(text: string, width = 100): string {
 
 const fix = (x: number | string, d: number) => Number(x).toFixed(d);
 const pct = (x: number | string, d = 1) => `${(100 * Number(x)).toFixed(d)}%`;
-const table = (head: string[], rows: string[][]) =>
+/** A Markdown table. */
+export const table = (head: string[], rows: string[][]) =>
   [`| ${head.join(' | ')} |`, `|${head.map(() => '---|').join('')}`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
     '\n',
   );
