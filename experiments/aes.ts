@@ -82,7 +82,7 @@ export async function run(argv: string[]): Promise<Json> {
       const ckpt = join(out, 'ckpt');
       const { model } = await loadCheckpoint(fileSystemIO(ckpt), ckpt);
       const source = await openSource({ ...c, savedTokenizer: undefined });
-      const auto = evaluate(model, source, { aesMode: 'auto' });      // the training rule, ζ̄ left as it is
+      const auto = await evaluate(model, source, { aesMode: 'auto' });      // the training rule, ζ̄ left as it is
       model.dispose();
       const f = res.final;
       runs.push({

@@ -75,8 +75,8 @@ function sourceArgs(data: string, savedTokenizer?: Source['tokenizer']) {
 }
 
 /** One head's α > 1 per head from the model (AES: its running ζ̄), 1 for softmax-based heads. */
-function headAlphas(m: GPT, l: number): number[] {
-  return m.alphas()[l].map((a) => (Number.isFinite(a) ? a : 1));
+async function headAlphas(m: GPT, l: number): Promise<number[]> {
+  return (await m.alphas())[l].map((a) => (Number.isFinite(a) ? a : 1));
 }
 
 /** Per-row query scale `[1, H, n, 1]`: ASEntmax heads' c (the library's `asentScale`), 1 elsewhere. */
@@ -107,7 +107,7 @@ export async function run(argv: string[]): Promise<Json> {
       for (let l = 0; l < model.config.nLayer; l++) {
         const [q0, k, v] = [r.queries![l], r.present[l].k, r.present[l].v];
         const [, H, , d] = q0.shape as number[];
-        const alphas = headAlphas(model, l);
+        const alphas = await headAlphas(model, l);
         const scale = rowScales(model, l, n);
         const q = tf.mul(q0, scale);
         scale.dispose();

@@ -360,7 +360,7 @@ export async function run(argv: string[]): Promise<Json> {
     for (const p of prompts) {
       for (let s = 0; s < cfg.samples; s++) {
         const seed = cfg.seed + s;
-        const g = generate(model, p.ids, {
+        const g = await generate(model, p.ids, {
           maxNewTokens: cfg.newTokens,
           sampler: spec.sampler,
           seed,

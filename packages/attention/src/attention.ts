@@ -23,6 +23,7 @@ import { supportSize } from './support.js';
 import type { HeadOutput } from './head_maps.js';
 import type { BlockSkipArgs, BlockSparseStats } from './block_sparse.js';
 import { readsAreCheap } from './capabilities.js';
+import { maskedSoftmax, maskedSoftmaxFused } from './fused/softmax_rows.js';
 import { matMul2d } from './matmul.js';
 import { skipConfig, skipHead, type SkippedHead } from './skip_heads.js';
 
@@ -125,6 +126,15 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const layout = args.layout ?? defaultLayout(T, S);
   const modes: string[] = plan.heads.map((n) => (n.kind === 'fixed' ? n.name : n.kind));
   const offset = args.causal ? args.queryOffset ?? S - T : null;
+  if (oneKernelSoftmax(plan, args, layout)) {
+    const output = tf.tidy(() => {
+      const dv = v.shape[3] as number;
+      const s = tf.matMul(tf.reshape(q, [B * H, T, d]), tf.reshape(k, [B * H, S, d]), false, true);
+      const p = maskedSoftmax(s, args.scale ?? 1 / Math.sqrt(d), offset);
+      return tf.reshape(tf.matMul(p, tf.reshape(v, [B * H, S, dv])), [B, H, T, dv]);
+    });
+    return { output, modes };
+  }
   const skip = skipConfig(args.blockSkip, S,
     layout === 'perHead' && readsAreCheap() && !args.keyMask && !args.alibi && !args.returnStats);
   const skipStats: BlockSparseStats | undefined = skip
@@ -196,6 +206,15 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     };
   });
   return { ...(result as Omit<AttentionResult, 'modes'>), modes, ...(skipStats ? { blockSkip: skipStats } : {}) };
+}
+
+/**
+ * Softmax heads only, no padding, ALiBi or statistics, on a backend with the masked-softmax kernel
+ * (webgpu): the call is two batched products around one kernel (fused/softmax_rows.ts).
+ */
+function oneKernelSoftmax(plan: AttentionPlan, args: AttentionArgs, layout: Layout): boolean {
+  return maskedSoftmaxFused() && layout === 'batched' && !args.keyMask && !args.alibi && !args.returnStats &&
+    !plan.aesGroups.length && plan.heads.every((n) => n.kind === 'fixed' && n.alpha === 1);
 }
 
 /** Rows measured by per-head AES beyond this many queries: an evenly spaced sample of them. */

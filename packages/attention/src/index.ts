@@ -73,4 +73,5 @@ export {
   type BlockSkipArgs,
 } from './block_sparse.js';
 export { BLOCK_SKIP_MIN_KEYS } from './skip_heads.js';
+export { entmaxRows } from './js_rows.js';
 export { clusteredHeads, type ClusteredHeadsArgs } from './synthetic.js';

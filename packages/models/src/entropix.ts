@@ -3,7 +3,7 @@
  * next-token distribution (and, when the model reports them, attention statistics) choose a
  * decoding strategy per step.
  *
- * Units: H = −Σ p log₂ p in bits, V = Σ p (log₂ p + H)² in bits² (`logitStats(·, {base: 2})`).
+ * Units: H = −Σ p log₂ p in bits, V = Σ p (log₂ p + H)² in bits² (computed in float64 on the host row).
  * Attention entropy arrives in nats (`AttentionSummary`) and is converted to bits (÷ ln 2), its
  * varentropy to bits² (÷ ln² 2); agreement and interaction strength are unit-free.
  *
@@ -33,9 +33,8 @@
  * applied min-p first; min-p's cut p ≥ m·p_max does not change under renormalisation, so only
  * top-p's set can differ).
  */
-import { logitStats } from '@aes/attention';
-import * as tf from '@tensorflow/tfjs';
 import { filterLogitsArray } from './filter_logits.js';
+import { freeEnergyStats } from './free_energy.js';
 import { drawCategorical, logitsRow, softmax64 } from './sample.js';
 import type { AttentionSummary, Sampler } from './sampler_types.js';
 
@@ -255,10 +254,9 @@ export function entropixProbs(row: ArrayLike<number>, s: EntropixSampling): Floa
 }
 
 /** Logit metrics from the logits, attention metrics from the context (zeros when absent). */
-function metricsOf(logits: tf.Tensor1D, attention: AttentionSummary | undefined): EntropixMetrics {
-  const { entropy, varentropy } = logitStats(logits, { base: 2 });
-  const [h, v] = [entropy.dataSync()[0], varentropy.dataSync()[0]];
-  tf.dispose([entropy, varentropy]);
+function metricsOf(row: Float32Array, attention: AttentionSummary | undefined): EntropixMetrics {
+  const { entropy, varentropy } = freeEnergyStats(row, 1);             // nats, float64
+  const [h, v] = [entropy / Math.LN2, varentropy / Math.LN2 ** 2];
   const a = attention ?? { entropy: 0, varentropy: 0, agreement: 0, interactionStrength: 0 };
   for (const [k, x] of Object.entries(a)) {
     if (typeof x !== 'number' || !Number.isFinite(x))
@@ -286,7 +284,7 @@ export function entropixSampler(config: Partial<EntropixConfig> = {}): Sampler {
   const cfg = checkEntropixConfig(config);
   return (logits, ctx) => {
     const row = logitsRow(logits, 'entropixSampler');
-    const m = metricsOf(logits, ctx.attention);
+    const m = metricsOf(row, ctx.attention);
     const branch = entropixBranch(m.entropyBits, m.varentropyBits, cfg);
     const record: Record<string, unknown> = {
       sampler: 'entropix', branch, ...m, attention: ctx.attention ? 'given' : 'missing',

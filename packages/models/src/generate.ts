@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KVCache } from '@aes/attention';
 import type { GPT } from './model.js';
+import { readTensors } from './read.js';
 import { Rng } from './rng.js';
 import type { AttentionSummary, Sampler } from './sampler_types.js';
 
@@ -37,9 +38,12 @@ export interface GenerateResult {
 /**
  * Generates `maxNewTokens` tokens after `prompt`.
  * @example
- * const {tokens} = generate(gpt, tok.encode('Once'), {maxNewTokens: 50, sampler: greedySampler(), seed: 0});
+ * const {tokens} = await generate(gpt, tok.encode('Once'), {maxNewTokens: 50, sampler: greedySampler(), seed: 0});
+ *
+ * One read per token: the last position's logits (and, with `attentionStats`, the summary) in one
+ * transfer, so it runs on webgpu, where tensors have no synchronous read.
  */
-export function generate(model: GPT, prompt: readonly number[], args: GenerateArgs): GenerateResult {
+export async function generate(model: GPT, prompt: readonly number[], args: GenerateArgs): Promise<GenerateResult> {
   const { vocabSize: V, blockSize } = model.config;
   if (!prompt.length) throw new RangeError('generate: the prompt must hold at least one token');
   const bad = prompt.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
@@ -63,14 +67,16 @@ export function generate(model: GPT, prompt: readonly number[], args: GenerateAr
     input.dispose();
     dispose(cache);
     cache = useCache && seq.length < blockSize ? res.present : (dispose(res.present), undefined);
-    const last = tf.tidy(
-      () => tf.reshape(tf.slice(res.logits, [0, feed.length - 1, 0], [1, 1, V]), [V]) as tf.Tensor1D,
-    );
-    const attention = res.stats ? summarize(res.stats) : undefined;
+    const reads = tf.tidy(() => [
+      tf.reshape(tf.slice(res.logits, [0, feed.length - 1, 0], [1, 1, V]), [V]),
+      ...(res.stats ? summaryTensors(res.stats) : []),
+    ]);
     res.logits.dispose();
     res.stats?.forEach((s) => tf.dispose(Object.values(s)));
+    const [last, ...summary] = await readTensors(reads);
+    tf.dispose(reads);
+    const attention = res.stats ? summarize(summary.map((v) => v[0])) : undefined;
     const { token, record } = args.sampler(last, { rng, ...(attention ? { attention } : {}) });
-    last.dispose();
     const rec = { step, token, ...record, ...(attention ? { attention } : {}) };
     out.tokens.push(token);
     out.records.push(rec);
@@ -86,28 +92,19 @@ function dispose(cache?: KVCache[]): void {
   cache?.forEach((c) => tf.dispose([c.k, c.v]));
 }
 
-/** Entropix inputs at the last position, averaged over layers (and heads), in nats. */
-function summarize(stats: import('@aes/attention').AttentionStats[]): AttentionSummary {
-  const lastOf = (t: tf.Tensor) => tf.tidy(() => {
+const SUMMARY_KEYS = ['entropy', 'headEntropyVariance', 'agreement', 'interactionStrength'] as const;
+
+/** Per statistic, its mean at the last position over layers (and heads): scalars, in SUMMARY_KEYS order. */
+function summaryTensors(stats: import('@aes/attention').AttentionStats[]): tf.Tensor[] {
+  const lastOf = (t: tf.Tensor) => {
     const T = t.shape[t.rank - 1] as number;
-    return tf
-      .mean(
-        tf.slice(
-          t,
-          Array(t.rank)
-            .fill(0)
-            .map((_, i) => (i === t.rank - 1 ? T - 1 : 0)),
-          [...t.shape.slice(0, -1), 1],
-        ),
-      )
-      .dataSync()[0];
-  });
-  const mean = (f: (s: (typeof stats)[number]) => tf.Tensor) =>
-    stats.reduce((a, s) => a + lastOf(f(s)), 0) / stats.length;
-  return {
-    entropy: mean((s) => s.entropy),
-    varentropy: mean((s) => s.headEntropyVariance),
-    agreement: mean((s) => s.agreement),
-    interactionStrength: mean((s) => s.interactionStrength),
+    return tf.mean(tf.slice(t, t.shape.map((_, i) => (i === t.rank - 1 ? T - 1 : 0)), [...t.shape.slice(0, -1), 1]));
   };
+  // (a chain of adds: webgpu's addN cannot bind more than 8 inputs, and a model may have more layers)
+  return SUMMARY_KEYS.map((k) => tf.div(stats.map((s) => lastOf(s[k])).reduce((a, b) => tf.add(a, b)), stats.length));
+}
+
+/** Entropix inputs at the last position, averaged over layers (and heads), in nats. */
+function summarize([entropy, varentropy, agreement, interactionStrength]: number[]): AttentionSummary {
+  return { entropy, varentropy, agreement, interactionStrength };
 }

@@ -15,6 +15,7 @@ export { ByteTokenizer, CharTokenizer, tokenizerFromJSON, type Tokenizer, type T
 export { saveCheckpoint, loadCheckpoint, type CheckpointExtra } from './checkpoint.js';
 export { generate, type GenerateArgs, type GenerateResult } from './generate.js';
 export { Rng } from './rng.js';
+export { readTensors } from './read.js';
 export type { Sampler, SampleContext, SampleResult, AttentionSummary } from './sampler_types.js';
 export { filterLogits, type FilterLogitsArgs } from './filter_logits.js';
 export {

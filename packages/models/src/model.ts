@@ -22,6 +22,7 @@ import {
   type MhaWeights,
   type NormaliserSpec,
 } from '@aes/attention';
+import { readTensors } from './read.js';
 
 /** The whole architecture, as plain JSON (saved with checkpoints). */
 export interface GPTConfig {
@@ -203,10 +204,13 @@ export class GPT {
   }
 
   /** Current α of every head, `[nLayer][nHead]` (AES: from the running ζ; NaN before any estimate). */
-  alphas(): number[][] {
+  async alphas(): Promise<number[][]> {
+    const names = this.plans.flatMap((_, l) => ['alpha', 'aes_zeta'].map((n) => `h${l}.attn.${n}`));
+    const held = names.filter((n) => this.params.has(n));
+    const read = await readTensors(held.map((n) => this.params.get(n)!));
+    const value = (n: string) => read[held.indexOf(n)];                 // undefined when absent
     return this.plans.map((plan, l) => {
-      const read = (n: string) => this.params.get(`h${l}.attn.${n}`)?.dataSync();
-      const values = { alphaRaw: read('alpha'), state: read('aes_zeta') };
+      const values = { alphaRaw: value(`h${l}.attn.alpha`), state: value(`h${l}.attn.aes_zeta`) };
       return plan.heads.map((head, h) => alphaOf(head, h, values));
     });
   }

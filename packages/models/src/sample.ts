@@ -13,7 +13,7 @@
  * can go straight into a JSON trace.
  */
 import * as tf from '@tensorflow/tfjs';
-import { entmax } from '@aes/attention';
+import { entmaxRows, readsAreCheap } from '@aes/attention';
 import { checkFilterLogitsArgs, filterLogitsArray, type FilterLogitsArgs } from './filter_logits.js';
 import type { Rng } from './rng.js';
 import type { Sampler } from './sampler_types.js';
@@ -61,17 +61,29 @@ export function softmax64(row: ArrayLike<number>): Float64Array {
   return p.map((v) => v / sum);
 }
 
-/** The data of a float32 `[V]` logits tensor (read synchronously), after checking its shape. */
-export function logitsRow(logits: tf.Tensor, op: string): Float32Array {
-  if (!(logits instanceof tf.Tensor)) throw new TypeError(`${op}: logits must be a tf.Tensor`);
+/**
+ * The values of one row of logits `[V]`: a Float32Array as it is, or a float32 tensor's data read
+ * synchronously (host backends; on webgpu pass `await logits.data()` instead). Checks the shape.
+ */
+export function logitsRow(logits: tf.Tensor | Float32Array, op: string): Float32Array {
+  if (logits instanceof Float32Array) {
+    if (logits.length === 0) throw new RangeError(`${op}: logits must hold at least one value`);
+    return logits;
+  }
+  if (!(logits instanceof tf.Tensor)) throw new TypeError(`${op}: logits must be a tf.Tensor or a Float32Array`);
   if (logits.dtype !== 'float32') throw new TypeError(`${op}: logits must be float32, got ${logits.dtype}`);
   if (logits.rank !== 1 || logits.shape[0] === 0)
     throw new RangeError(`${op}: logits must be [V] with V ≥ 1, got shape [${logits.shape}]`);
+  if (!readsAreCheap()) {
+    throw new Error(
+      `${op}: the '${tf.getBackend()}' backend has no synchronous read; pass the values (await logits.data())`,
+    );
+  }
   return logits.dataSync() as Float32Array;
 }
 
 /** Draws a token from softmax(logits) exactly (float64 softmax, inverse CDF). @param logits float32 `[V]`. */
-export function sampleFromLogits(logits: tf.Tensor1D, rng: Rng): number {
+export function sampleFromLogits(logits: tf.Tensor1D | Float32Array, rng: Rng): number {
   return drawCategorical(softmax64(logitsRow(logits, 'sampleFromLogits')), rng);
 }
 
@@ -151,8 +163,9 @@ export interface EntmaxSamplerArgs {
 }
 
 /**
- * Draws from α-entmax(logits / T) (computed with `entmax` from @aes/attention, float32). Entries
- * outside the support are exactly 0 and are never drawn; `kept` in the record is the support size.
+ * Draws from α-entmax(logits / T), computed on the host (`entmaxRows` from @aes/attention: float64
+ * solve, float32 values; softmax64 at α = 1). Entries outside the support are exactly 0 and are
+ * never drawn; `kept` in the record is the support size.
  */
 export function entmaxSampler(args: EntmaxSamplerArgs): Sampler {
   const { alpha, temperature = 1 } = args ?? ({} as EntmaxSamplerArgs);
@@ -163,10 +176,8 @@ export function entmaxSampler(args: EntmaxSamplerArgs): Sampler {
   }
   checkTemperature(temperature, 'entmaxSampler');
   return (logits, ctx) => {
-    logitsRow(logits, 'entmaxSampler');
-    const probs = tf.tidy(() => entmax(tf.div(logits, temperature), alpha));
-    const p = Float64Array.from(probs.dataSync());          // copy before the tensor is freed
-    probs.dispose();
+    const z = Float32Array.from(logitsRow(logits, 'entmaxSampler'), (v) => v / temperature);
+    const p = alpha === 1 ? softmax64(z) : Float64Array.from(entmaxRows(z, 1, z.length, alpha));
     const token = drawCategorical(p, ctx.rng);
     const kept = p.reduce((n, v) => n + (v > 0 ? 1 : 0), 0);
     return { token, record: { sampler: 'entmax', alpha, temperature, kept, p: p[token] } };

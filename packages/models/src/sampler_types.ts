@@ -26,5 +26,9 @@ export interface SampleResult {
   record: Record<string, unknown>;
 }
 
-/** Picks the next token from the logits of one position, `[V]`. */
-export type Sampler = (logits: tf.Tensor1D, ctx: SampleContext) => SampleResult;
+/**
+ * Picks the next token from the logits of one position, `[V]`: a float32 tensor, or its values as a
+ * Float32Array. `generate` passes the values (read asynchronously, so it runs on webgpu, where
+ * tensors have no synchronous read); a sampler of your own can call `logitsRow(logits, name)`.
+ */
+export type Sampler = (logits: tf.Tensor1D | Float32Array, ctx: SampleContext) => SampleResult;

@@ -32,14 +32,14 @@ for (const backend of ['cpu', 'wasm'] as const) {
   describe(`GPT [${backend}]`, () => {
     beforeAll(async () => { await selectBackend(backend); });
 
-    it('forward shapes, per-layer and per-head normalisers, config errors', () => {
+    it('forward shapes, per-layer and per-head normalisers, config errors', async () => {
       const gpt = new GPT({ ...small, attention: [['softmax', 'learned'], 'aes'] }, { seed: 1 });
       const r = gpt.forward(tokens([[1, 2, 3], [4, 5, 6]]), { returnStats: true });
       expect(r.logits.shape).toEqual([2, 3, 11]);
       expect(r.stats!.length).toBe(2);
       expect(r.stats![0].entropy.shape).toEqual([2, 2, 3]);
       expect(gpt.alphaVariables().size).toBe(1);
-      expect(gpt.alphas()[0]).toEqual([1, 1.5]);
+      expect((await gpt.alphas())[0]).toEqual([1, 1.5]);
       expect(() => new GPT({ ...small, nEmbd: 9 }, { seed: 0 })).toThrow(/divisible by nHead/);
       expect(() => new GPT({ ...small, attention: ['softmax'] }, { seed: 0 })).toThrow(
         /lists 1 layers, but nLayer is 2/,
@@ -153,17 +153,17 @@ for (const backend of ['cpu', 'wasm'] as const) {
       gpt.dispose();
     });
 
-    it('no leaked tensors across forward passes and generation', () => {
+    it('no leaked tensors across forward passes and generation', async () => {
       const gpt = new GPT({ ...small, attention: ['aes', 'sparsemax'] }, { seed: 4 });
       const x = tokens([[1, 2, 3]]);
-      const run = () => {
+      const run = async () => {
         const r = gpt.forward(x, { returnStats: true, training: true, keepCache: true });
         tf.dispose([r.logits, ...r.present.flatMap((c) => [c.k, c.v]), ...r.stats!.flatMap((s) => Object.values(s))]);
-        generate(gpt, [1, 2], { maxNewTokens: 4, sampler: greedy, attentionStats: true });
+        await generate(gpt, [1, 2], { maxNewTokens: 4, sampler: greedy, attentionStats: true });
       };
-      run();
+      await run();
       const before = tf.memory().numTensors;
-      for (let i = 0; i < 5; i++) run();
+      for (let i = 0; i < 5; i++) await run();
       expect(tf.memory().numTensors).toBe(before);
       x.dispose();
       gpt.dispose();
@@ -176,26 +176,26 @@ describe('generation, checkpoints, tokenizers [cpu]', () => {
   beforeAll(async () => { await selectBackend('cpu'); dir = mkdtempSync(join(tmpdir(), 'aes-ckpt-')); });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('generate: deterministic, cache on/off agree, crops past blockSize, streams tokens', () => {
+  it('generate: deterministic, cache on/off agree, crops past blockSize, streams tokens', async () => {
     const gpt = new GPT({ ...small, attention: ['entmax15', 'learned'] }, { seed: 5 });
     const seen: number[] = [];
-    const a = generate(gpt, [1, 2, 3], { maxNewTokens: 20, sampler: greedy, onToken: (t) => seen.push(t) });
-    const b = generate(gpt, [1, 2, 3], { maxNewTokens: 20, sampler: greedy, useCache: false });
+    const a = await generate(gpt, [1, 2, 3], { maxNewTokens: 20, sampler: greedy, onToken: (t) => seen.push(t) });
+    const b = await generate(gpt, [1, 2, 3], { maxNewTokens: 20, sampler: greedy, useCache: false });
     expect(a.tokens).toHaveLength(20);                                  // 3 + 20 > blockSize 12: the window slid
     expect(a.tokens).toEqual(b.tokens);
     expect(seen).toEqual(a.tokens);
     expect(a.records[0]).toMatchObject({ step: 0, sampler: 'greedy' });
-    const long = generate(gpt, Array.from({ length: 30 }, (_, i) => i % 11), { maxNewTokens: 2, sampler: greedy });
+    const long = await generate(gpt, Array.from({ length: 30 }, (_, i) => i % 11), { maxNewTokens: 2, sampler: greedy });
     expect(long.tokens).toHaveLength(2);
-    const withAttn = generate(gpt, [1], { maxNewTokens: 1, sampler: greedy, attentionStats: true });
+    const withAttn = await generate(gpt, [1], { maxNewTokens: 1, sampler: greedy, attentionStats: true });
     expect(Object.keys(withAttn.records[0].attention as object)).toEqual([
       'entropy',
       'varentropy',
       'agreement',
       'interactionStrength',
     ]);
-    expect(() => generate(gpt, [], { maxNewTokens: 1, sampler: greedy })).toThrow(/at least one token/);
-    expect(() => generate(gpt, [11], { maxNewTokens: 1, sampler: greedy })).toThrow(/outside \[0, 11\)/);
+    await expect(generate(gpt, [], { maxNewTokens: 1, sampler: greedy })).rejects.toThrow(/at least one token/);
+    await expect(generate(gpt, [11], { maxNewTokens: 1, sampler: greedy })).rejects.toThrow(/outside \[0, 11\)/);
     gpt.dispose();
   });
 
@@ -211,7 +211,7 @@ describe('generation, checkpoints, tokenizers [cpu]', () => {
     const { model, tokenizer, meta, tensors } = await loadCheckpoint(fileSystemIO(join(dir, 'a')), join(dir, 'a'));
     const x = tokens([[1, 5, 2, 7]]);
     expect(maxDiff(model.forward(x).logits, gpt.forward(x).logits)).toBe(0);
-    expect(model.alphas()).toEqual(gpt.alphas());
+    expect(await model.alphas()).toEqual(await gpt.alphas());
     expect(Number.isFinite(model.params.get('h1.attn.aes_zeta')!.dataSync()[0])).toBe(true);
     expect(tokenizer.decode(tokenizer.encode('hello'))).toBe('hello');
     expect(meta).toEqual({ step: 7 });

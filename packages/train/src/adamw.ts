@@ -91,14 +91,22 @@ export class AdamW {
 }
 
 /**
- * Scales gradients so their global L2 norm is at most `maxNorm` (no-op for maxNorm ≤ 0).
- * Returns the norm before clipping.
+ * Scales gradients so their global L2 norm is at most `maxNorm` (no-op for maxNorm ≤ 0), on the
+ * device: the scale is min(1, maxNorm / (norm + 1e-6)) as a tensor, so no value is read. Returns the
+ * norm before clipping, a scalar the caller reads (with the loss, one read per step) and disposes.
  */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
-  const norm = tf.tidy(() => Math.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))).dataSync()[0]));
-  if (maxNorm > 0 && norm > maxNorm) {
-    const s = maxNorm / (norm + 1e-6);
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): tf.Scalar {
+  // A chain of adds, not addN: webgpu's addN binds every input at once, beyond the 8 storage
+  // buffers a shader stage may have (a small model has dozens of parameter tensors).
+  const norm = tf.tidy(
+    () => tf.sqrt([...grads.values()].map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))) as tf.Scalar,
+  );
+  if (maxNorm > 0) {
+    const s = tf.tidy(() =>
+      tf.where(tf.greater(norm, maxNorm), tf.div(maxNorm, tf.add(norm, 1e-6)), tf.onesLike(norm)),
+    );
     for (const [n, g] of grads) { grads.set(n, tf.mul(g, s)); g.dispose(); }
+    s.dispose();
   }
   return norm;
 }

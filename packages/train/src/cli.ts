@@ -235,10 +235,10 @@ async function evalCommand(argv: string[], io: Io): Promise<void> {
       `${model.config.vocabSize}), the data has vocabulary ${source.vocabSize}${isTaskSpec(data) ? ' (a task)' : ''}`);
   }
   if (data !== trainedOn) io.err(`note: evaluating on ${data}; the model was trained on ${trainedOn}\n`);
-  io.out(`${source.describe()}\n${formatMetrics(evaluate(model, source))}\n`);
+  io.out(`${source.describe()}\n${formatMetrics(await evaluate(model, source))}\n`);
   const lengths = parseLengths(f.evalLengths, source.trainLength);
   if (lengths.length) {
-    const rows = evaluateLengths(model, source, lengths, Number(meta.step ?? 0));
+    const rows = await evaluateLengths(model, source, lengths, Number(meta.step ?? 0));
     io.out(`\nby length:\n${formatLengths(rows)}\n`);
   }
 }
@@ -258,7 +258,7 @@ async function sampleCommand(argv: string[], io: Io): Promise<void> {
   const trace: string[] = [];
   io.out(f.prompt);
   const pending: number[] = [];
-  const res = generate(model, prompt, {
+  const res = await generate(model, prompt, {
     maxNewTokens: f.maxNewTokens, sampler, rng: new Rng(f.seed), attentionStats: f.sampler === 'entropix',
     onToken: (token, record) => {
       pending.push(token);

@@ -5,7 +5,7 @@
  * for every normaliser and position encoding), so memory grows with chunk × length, not length².
  */
 import * as tf from '@tensorflow/tfjs';
-import type { GPT } from '@aes/models';
+import { readTensors, type GPT } from '@aes/models';
 import type { Batch, Source } from './source.js';
 import { taskAccuracy } from './tasks.js';
 
@@ -73,24 +73,26 @@ export function checkLengths(model: GPT, source: Source, lengths: number[]): voi
 }
 
 /** Metrics of every length, in the order given (checked first by checkLengths). */
-export function evaluateLengths(
+export async function evaluateLengths(
   model: GPT,
   source: Source,
   lengths: number[],
   step: number,
   args: EvalLengthsArgs = {},
-): LengthMetrics[] {
+): Promise<LengthMetrics[]> {
   checkLengths(model, source, lengths);
-  return lengths.map((length) => evaluateLength(model, source, length, step, args));
+  const rows: LengthMetrics[] = [];
+  for (const length of lengths) rows.push(await evaluateLength(model, source, length, step, args));
+  return rows;
 }
 
-function evaluateLength(
+async function evaluateLength(
   model: GPT,
   source: Source,
   length: number,
   step: number,
   args: EvalLengthsArgs,
-): LengthMetrics {
+): Promise<LengthMetrics> {
   const { chunk = 512, tokensPerBatch = 4096, minSequences = 32 } = args;
   const probe = source.evalAt(length, 1)[0];
   const tokens = probe.x[0].length;
@@ -107,7 +109,7 @@ function evaluateLength(
   const sums = { alpha: grid(L, H), entropy: grid(L, H), support: grid(L, H) };
   let rows = 0;
   for (const [bi, batch] of batches.entries()) {
-    const r = forwardInChunks(model, batch, chunk, bi === 0, () => {
+    const r = await forwardInChunks(model, batch, chunk, bi === 0, () => {
       peak = Math.max(peak, tf.memory().numBytes);
     });
     lossSum += r.lossSum;
@@ -151,8 +153,9 @@ const grid = (L: number, H: number) => Array.from({ length: L }, () => Array(H).
 /**
  * Next-token loss (summed over the masked or all positions), argmax predictions, and (with
  * `withStats`) per-head α / entropy / support means over all rows, from chunks of `chunk` positions.
+ * One read per chunk.
  */
-function forwardInChunks(model: GPT, batch: Batch, chunk: number, withStats: boolean, onMemory: () => void) {
+async function forwardInChunks(model: GPT, batch: Batch, chunk: number, withStats: boolean, onMemory: () => void) {
   const [B, T] = [batch.x.length, batch.x[0].length];
   const V = model.config.vocabSize;
   const pred: number[][] = Array.from({ length: B }, () => []);
@@ -168,7 +171,8 @@ function forwardInChunks(model: GPT, batch: Batch, chunk: number, withStats: boo
     cache?.forEach((c) => tf.dispose([c.k, c.v]));
     cache = r.present;
     onMemory();
-    const [chunkLoss, chunkCount, chunkPred] = tf.tidy(() => {
+    const keys = ['rowAlpha', 'entropy', 'supportFraction'] as const;
+    const parts = tf.tidy(() => {
       const logp = tf.logSoftmax(tf.reshape(r.logits, [B * (t1 - t0), V]));
       const y = tf.tensor1d(batch.y.flatMap((row) => row.slice(t0, t1)), 'int32');
       const m = tf.tensor1d(
@@ -176,21 +180,18 @@ function forwardInChunks(model: GPT, batch: Batch, chunk: number, withStats: boo
         'float32',
       );
       const nll = tf.neg(tf.sum(tf.mul(logp, tf.cast(tf.oneHot(y, V), 'float32')), 1));
-      return [
-        tf.sum(tf.mul(nll, m)).dataSync()[0],
-        tf.sum(m).dataSync()[0],
-        tf.argMax(r.logits, 2).arraySync() as number[][],
-      ];
+      const perHead = (r.stats ?? []).flatMap((s) => keys.map((k) => tf.mean(s[k], [0, 2])));  // [B, H, T] → [H]
+      return [tf.sum(tf.mul(nll, m)), tf.sum(m), tf.argMax(r.logits, 2), ...perHead];
     });
+    const [[chunkLoss], [chunkCount], chunkPred, ...heads] = await readTensors(parts);
+    tf.dispose(parts);
     lossSum += chunkLoss; count += chunkCount;
-    chunkPred.forEach((row, b) => pred[b].push(...row));
+    pred.forEach((row, b) => row.push(...chunkPred.subarray(b * (t1 - t0), (b + 1) * (t1 - t0))));
     if (r.stats) {
       const w = (t1 - t0) / T;
       r.stats.forEach((s, l) => {
-        const perHead = (t: tf.Tensor) => tf.tidy(() => Array.from(tf.mean(t, [0, 2]).dataSync()));
-        perHead(s.rowAlpha).forEach((v, h) => { st.alpha[l][h] += w * v; });
-        perHead(s.entropy).forEach((v, h) => { st.entropy[l][h] += w * v; });
-        perHead(s.supportFraction).forEach((v, h) => { st.support[l][h] += w * v; });
+        const into = [st.alpha[l], st.entropy[l], st.support[l]];
+        into.forEach((acc, k) => heads[l * keys.length + k].forEach((v, h) => { acc[h] += w * v; }));
         tf.dispose(Object.values(s));
       });
     }

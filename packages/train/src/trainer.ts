@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GPT, Rng, loadCheckpoint, saveCheckpoint, type GPTConfig } from '@aes/models';
+import { GPT, Rng, loadCheckpoint, readTensors, saveCheckpoint, type GPTConfig } from '@aes/models';
 import { AdamW, clipByGlobalNorm, lrScaleAt } from './adamw.js';
 import { parseAttention } from './config.js';
 import { openSource, type Batch, type Source } from './source.js';
@@ -80,7 +80,7 @@ export async function train(
   checkLengths(model, source, lengths);
   let lengthRows: LengthMetrics[] = [];
   // The curves start at the initialisation (a resumed run already logged it).
-  let final: EvalMetrics | null = run.resumedAt === null ? evaluate(model, source) : null;
+  let final: EvalMetrics | null = run.resumedAt === null ? await evaluate(model, source) : null;
   if (final) run.log({ step: 0, split: 'val', ...final });
   const t0 = performance.now();
   let tokens = 0;
@@ -88,7 +88,7 @@ export async function train(
     // Let timers and messages run between steps (a sweep worker renews its job lock, and a child
     // whose parent died notices it); a step is far longer than this turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve));
-    const { loss, gradNorm, lr, tokens: n } = trainStep(run);
+    const { loss, gradNorm, lr, tokens: n } = await trainStep(run);
     tokens += n;
     const step = run.step;
     const tokensPerSecond = tokens / ((performance.now() - t0) / 1000);
@@ -96,16 +96,16 @@ export async function train(
       run.log({ step, split: 'train', loss, lr, tokensPerSecond, gradNorm });
     onEvent({ type: 'step', step, total: cfg.steps, loss, lr, tokensPerSecond, gradNorm });
     if (step % cfg.evalEvery === 0 || step === cfg.steps) {
-      final = evaluate(model, source);
+      final = await evaluate(model, source);
       run.log({ step, split: 'val', ...final });
-      lengthRows = evaluateLengths(model, source, lengths, step);
+      lengthRows = await evaluateLengths(model, source, lengths, step);
       lengthRows.forEach((r) => run.log({ ...r }));
       onEvent({ type: 'eval', step, metrics: final, lengths: lengthRows });
     }
     if (step % cfg.ckptEvery === 0 || step === cfg.steps) onEvent({ type: 'checkpoint', step, dir: await run.save() });
   }
-  final ??= evaluate(model, source); // resumed at the last step
-  if (lengths.length && !lengthRows.length) lengthRows = evaluateLengths(model, source, lengths, run.step);
+  final ??= await evaluate(model, source); // resumed at the last step
+  if (lengths.length && !lengthRows.length) lengthRows = await evaluateLengths(model, source, lengths, run.step);
   run.opt.dispose();
   model.dispose();
   return { step: run.step, final, outDir: out, lengths: lengthRows };
@@ -204,22 +204,22 @@ async function openRun(cfg: TrainConfig, env: Record<string, unknown>): Promise<
 }
 
 /**
- * One optimizer step: `accum` micro-batches, their gradients summed, a NaN/∞ check, clipping and
- * the AdamW update at the scheduled learning rate. Advances `run.step` and the batch RNG.
+ * One optimizer step: `accum` micro-batches, their gradients summed, clipping, a NaN/∞ check and
+ * the AdamW update at the scheduled learning rate. Advances `run.step` and the batch RNG. One read:
+ * the loss and the gradient norm together, before the update.
  */
-function trainStep(run: Run): { loss: number; gradNorm: number; lr: number; tokens: number } {
+async function trainStep(run: Run): Promise<{ loss: number; gradNorm: number; lr: number; tokens: number }> {
   const { cfg, model, source } = run;
   run.step += 1;
   const grads = new Map<string, tf.Tensor>();
-  let loss = 0;
+  const losses: tf.Tensor[] = [];
   let tokens = 0;
   for (let micro = 0; micro < cfg.accum; micro++) {
     const batch = source.trainBatch(cfg.batch, run.rng);
     tokens += cfg.batch * batch.x[0].length;
     const f = () => tf.div(lossOf(model, batch, true, run.step * cfg.accum + micro), cfg.accum) as tf.Scalar;
     const { value, grads: g } = tf.variableGrads(f);
-    loss += value.dataSync()[0];
-    value.dispose();
+    losses.push(value);
     for (const [id, t] of Object.entries(g)) {
       const n = run.names.get(id)!;
       const prev = grads.get(n);
@@ -227,6 +227,10 @@ function trainStep(run: Run): { loss: number; gradNorm: number; lr: number; toke
       if (prev) { prev.dispose(); t.dispose(); }
     }
   }
+  const lossT = tf.tidy(() => losses.reduce((a, b) => tf.add(a, b)));              // (not addN: see clipByGlobalNorm)
+  const normT = clipByGlobalNorm(grads, cfg.clip);
+  const [[loss], [gradNorm]] = await readTensors([lossT, normT]);
+  tf.dispose([...losses, lossT, normT]);
   if (!Number.isFinite(loss)) {
     tf.dispose([...grads.values()]);
     run.log({ step: run.step, split: 'train', loss: String(loss) });
@@ -237,7 +241,6 @@ function trainStep(run: Run): { loss: number; gradNorm: number; lr: number; toke
         : `the last good checkpoint is ${ckptDir} (step ${run.lastCkpt})`;
     throw new Error(`training stopped: the loss is ${loss} at step ${run.step}; ${where}`);
   }
-  const gradNorm = clipByGlobalNorm(grads, cfg.clip);
   const lr = lrScaleAt(run.step, cfg.warmup, cfg.steps, cfg.minLrRatio);
   run.opt.apply(grads, lr);
   tf.dispose([...grads.values()]);
@@ -266,21 +269,31 @@ export function lossOf(
   });
 }
 
-/** Validation metrics on the source's fixed batches, with per-head statistics from the first one. */
-export function evaluate(model: GPT, source: Source, opts: { aesMode?: 'auto' | 'frozen' } = {}): EvalMetrics {
+/**
+ * Validation metrics on the source's fixed batches, with per-head statistics from the first one.
+ * One read per batch (its loss and predictions) and one for the statistics.
+ */
+export async function evaluate(
+  model: GPT,
+  source: Source,
+  opts: { aesMode?: 'auto' | 'frozen' } = {},
+): Promise<EvalMetrics> {
   const batches = source.evalBatches();
   const { aesMode } = opts;
   let loss = 0, exact = 0, tokenAcc = 0;
   for (const b of batches) {
-    loss += tf.tidy(() => lossOf(model, b, false, 0, aesMode).dataSync()[0]) / batches.length;
+    const [lossT, predT] = tf.tidy(() => {
+      const l = lossOf(model, b, false, 0, aesMode);
+      if (!source.task) return [l];
+      return [l, tf.argMax(model.forward(tf.tensor2d(b.x, undefined, 'int32'), { aesMode }).logits, 2)];
+    });
+    const [[l], pred] = await readTensors(predT ? [lossT, predT] : [lossT]);
+    tf.dispose([lossT, predT]);
+    loss += l / batches.length;
     if (source.task) {
-      const pred = tf.tidy(
-        () =>
-          tf
-            .argMax(model.forward(tf.tensor2d(b.x, undefined, 'int32'), { aesMode }).logits, 2)
-            .arraySync() as number[][],
-      );
-      const acc = taskAccuracy(pred, { x: b.x, y: b.y, mask: b.mask! });
+      const T = b.x[0].length;
+      const rows = b.x.map((_, i) => Array.from(pred.subarray(i * T, (i + 1) * T)));
+      const acc = taskAccuracy(rows, { x: b.x, y: b.y, mask: b.mask! });
       exact += acc.exactMatch / batches.length;
       tokenAcc += acc.tokenAccuracy / batches.length;
     }
@@ -288,24 +301,29 @@ export function evaluate(model: GPT, source: Source, opts: { aesMode?: 'auto' | 
   const x0 = tf.tensor2d(batches[0].x, undefined, 'int32');
   const r = model.forward(x0, { returnStats: true, aesMode });
   x0.dispose();
-  const perHead = (f: (s: NonNullable<typeof r.stats>[number]) => tf.Tensor) =>
-    r.stats!.map((s) => tf.tidy(() => Array.from(tf.mean(f(s), [0, 2]).dataSync())));    // [B, H, T] → [H]
+  const stats = r.stats!;
+  // [B, H, T] → [H] per layer and statistic; per-row AES heads report the mean α of their rows.
+  const keys = ['entropy', 'varentropy', 'supportFraction', 'rowAlpha'] as const;
+  const means = tf.tidy(() => stats.flatMap((s) => keys.map((k) => tf.mean(s[k], [0, 2]))));
+  const host = await readTensors(means);
+  tf.dispose(means);
+  const perHead = (k: (typeof keys)[number]) =>
+    stats.map((_, l) => Array.from(host[l * keys.length + keys.indexOf(k)]));
+  const rowAlpha = perHead('rowAlpha');
   const metrics: EvalMetrics = {
     loss,
     ...(source.charsPerToken ? { bitsPerChar: loss / Math.LN2 / source.charsPerToken } : {}),
     ...(source.task ? { exactMatch: exact, tokenAccuracy: tokenAcc } : {}),
     // per-row AES: the mean α of its rows (it has no single α); the others: α of the parameters / state
-    alpha: model.alphas().map((layer, l) => layer.map((a, h) => {
+    alpha: (await model.alphas()).map((layer, l) => layer.map((a, h) => {
       const n = model.plans[l].heads[h];
-      return n.kind === 'aes' && n.aes.per === 'row'
-        ? tf.tidy(() => tf.mean(tf.slice(r.stats![l].rowAlpha, [0, h, 0], [-1, 1, -1])).dataSync()[0])
-        : a;
+      return n.kind === 'aes' && n.aes.per === 'row' ? rowAlpha[l][h] : a;
     })),
-    entropy: perHead((s) => s.entropy),
-    varentropy: perHead((s) => s.varentropy),
-    supportFraction: perHead((s) => s.supportFraction),
+    entropy: perHead('entropy'),
+    varentropy: perHead('varentropy'),
+    supportFraction: perHead('supportFraction'),
   };
-  tf.dispose([r.logits, ...r.present.flatMap((c) => [c.k, c.v]), ...r.stats!.flatMap((s) => Object.values(s))]);
+  tf.dispose([r.logits, ...r.present.flatMap((c) => [c.k, c.v]), ...stats.flatMap((s) => Object.values(s))]);
   return metrics;
 }
 

@@ -87,9 +87,12 @@ describe('AdamW', () => {
 
   it('clipping scales to the global norm; the schedule warms up linearly and decays by a cosine', () => {
     const g = new Map<string, tf.Tensor>([['a', tf.tensor1d([3])], ['b', tf.tensor1d([4])]]);
-    expect(clipByGlobalNorm(g, 1)).toBeCloseTo(5, 6);
+    expect(clipByGlobalNorm(g, 1).dataSync()[0]).toBeCloseTo(5, 6);
     expect(g.get('a')!.dataSync()[0]).toBeCloseTo(0.6, 5);
-    expect(clipByGlobalNorm(g, 0)).toBeCloseTo(1, 5);                          // 0 = off
+    expect(clipByGlobalNorm(g, 0).dataSync()[0]).toBeCloseTo(1, 5);           // 0 = off
+    expect(g.get('b')!.dataSync()[0]).toBeCloseTo(0.8, 5);
+    expect(clipByGlobalNorm(g, 2).dataSync()[0]).toBeCloseTo(1, 5);           // below the bound: unchanged
+    expect(g.get('b')!.dataSync()[0]).toBeCloseTo(0.8, 5);
     expect(lrScaleAt(5, 10, 100, 0.1)).toBeCloseTo(0.5);
     expect(lrScaleAt(10, 10, 100, 0.1)).toBeCloseTo(1);
     expect(lrScaleAt(55, 10, 100, 0.1)).toBeCloseTo(0.1 + 0.9 * 0.5);

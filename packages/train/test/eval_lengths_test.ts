@@ -82,7 +82,7 @@ describe('evaluateLengths', () => {
         { seed: 5 },
       );
       const before = tf.memory().numTensors;
-      const rows = evaluateLengths(model, src, [4, 20], 7, { chunk: 6, tokensPerBatch: 3 * 40, minSequences: 1 });
+      const rows = await evaluateLengths(model, src, [4, 20], 7, { chunk: 6, tokensPerBatch: 3 * 40, minSequences: 1 });
       expect(tf.memory().numTensors).toBe(before);
       expect(rows.map((r) => [r.length, r.tokens, r.step])).toEqual([[4, 8, 7], [20, 40, 7]]);
       for (const r of rows) {
@@ -111,7 +111,7 @@ describe('evaluateLengths', () => {
       { vocabSize: src.vocabSize, nLayer: 1, nHead: 1, nEmbd: 8, blockSize: 17, pos: 'rope' },
       { seed: 1 },
     );
-    const [r] = evaluateLengths(model, src, [40], 0, { chunk: 16, tokensPerBatch: 80, minSequences: 1 });
+    const [r] = await evaluateLengths(model, src, [40], 0, { chunk: 16, tokensPerBatch: 80, minSequences: 1 });
     expect(r.tokens).toBe(40);
     expect(r.exact).toBeUndefined();
     expect(r.loss).toBeCloseTo(oracle(model, src, 40, 2).loss, 4);
@@ -121,8 +121,8 @@ describe('evaluateLengths', () => {
   it('refuses lengths beyond the block size of learned positions, naming --pos', async () => {
     const src = await source('task:copy:len=8');
     const model = new GPT({ vocabSize: src.vocabSize, nLayer: 1, nHead: 1, nEmbd: 8, blockSize: 17 }, { seed: 1 });
-    expect(evaluateLengths(model, src, [8], 0)[0].tokens).toBe(16);
-    expect(() => evaluateLengths(model, src, [8, 9], 0)).toThrow(
+    expect((await evaluateLengths(model, src, [8], 0))[0].tokens).toBe(16);
+    await expect(evaluateLengths(model, src, [8, 9], 0)).rejects.toThrow(
       '--eval-lengths 9 needs 18 positions, beyond the block size 17 where learned positions stop; train with --pos',
     );
     model.dispose();

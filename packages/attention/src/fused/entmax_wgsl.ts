@@ -109,8 +109,8 @@ fn entShift(z : f32, m : f32, kind : f32) -> f32 {
 fn entEps(a : f32) -> f32 { return max(a - 1.0, ${lit(MIN_EPS)}); }
 `;
 
-/** Workgroup-memory tree reductions (sum and max) over `wg` threads. */
-function reductions(wg: number): string {
+/** Workgroup-memory tree reductions (sum and max) over `wg` threads (a power of 2): `entSum`, `entMax`. */
+export function reductions(wg: number): string {
   const tree = (name: string, op: (a: string, b: string) => string) => `
 fn ${name}(v : vec4<f32>, tid : u32) -> vec4<f32> {
   entRed[tid] = v;
