@@ -12,12 +12,12 @@ import * as tf from '@tensorflow/tfjs';
 import { aesChoice, type HeadEntropy, type MeasuredRows } from './aes_gate.js';
 import { logitStats, probStats } from './entropy.js';
 import { headProbs } from './head_maps.js';
-import type { NormaliserSpec } from './normaliser.js';
+import { entmax, type NormaliserSpec } from './normaliser.js';
 import { planAttention, type AttentionPlan } from './plan.js';
 import { alibiSlopes } from './positions.js';
 import {
-  acrossHeads, allScores, defaultLayout, headScores, mixValues, perHead, perRow, scoreMasks, splitHeads, transposedKeys,
-  visibleRows, type HeadRows, type Layout, type ScoreMasks,
+  acrossHeads, allScores, causalMask, defaultLayout, headScores, mixValues, perHead, perRow, scoreMasks, splitHeads,
+  transposedKeys, visibleRows, type HeadRows, type Layout, type ScoreMasks,
 } from './scores.js';
 import { supportSize } from './support.js';
 import type { HeadOutput } from './head_maps.js';
@@ -126,11 +126,20 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
   const layout = args.layout ?? defaultLayout(T, S);
   const modes: string[] = plan.heads.map((n) => (n.kind === 'fixed' ? n.name : n.kind));
   const offset = args.causal ? args.queryOffset ?? S - T : null;
-  if (oneKernelSoftmax(plan, args, layout)) {
+  const alphas = deviceAlphas(plan, args, layout);
+  if (alphas) {
     const output = tf.tidy(() => {
-      const dv = v.shape[3] as number;
+      const alpha = alphas(params);
+      const [dv, scale] = [v.shape[3] as number, args.scale ?? 1 / Math.sqrt(d)];
       const s = tf.matMul(tf.reshape(q, [B * H, T, d]), tf.reshape(k, [B * H, S, d]), false, true);
-      const p = maskedSoftmax(s, args.scale ?? 1 / Math.sqrt(d), offset);
+      const masked = () => {
+        const mask = causalMask(T, S, offset);                       // made on the device
+        return mask ? tf.add(tf.mul(s, scale), mask) : tf.mul(s, scale);
+      };
+      // per-head α as one per row: [H] → [B·H, T, 1]
+      const rowsOf = (a: number | tf.Tensor) =>
+        typeof a === 'number' ? a : tf.reshape(tf.broadcastTo(tf.reshape(a, [1, H, 1, 1]), [B, H, T, 1]), [B * H, T, 1]);
+      const p = alpha === 1 ? maskedSoftmax(s, scale, offset) : entmax(masked(), rowsOf(alpha));
       return tf.reshape(tf.matMul(p, tf.reshape(v, [B * H, S, dv])), [B, H, T, dv]);
     });
     return { output, modes };
@@ -209,12 +218,29 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
 }
 
 /**
- * Softmax heads only, no padding, ALiBi or statistics, on a backend with the masked-softmax kernel
- * (webgpu): the call is two batched products around one kernel (fused/softmax_rows.ts).
+ * On a device backend (webgpu), for a call whose heads are all fixed-α or learned-α, with no
+ * padding, ALiBi or statistics: a function giving α (one number when all heads share it, else `[H]`
+ * from the parameters); else null. Such a call is two batched products around the map of all heads
+ * at once, with no per-head split: at α = 1 one kernel (fused/softmax_rows.ts: scale, causal mask
+ * and softmax), otherwise a mask made on the device and the fused entmax kernels with α per row.
+ * (Softmax heads beside others take the general path: the kernels' α is at least 1 + 1e-6.)
  */
-function oneKernelSoftmax(plan: AttentionPlan, args: AttentionArgs, layout: Layout): boolean {
-  return maskedSoftmaxFused() && layout === 'batched' && !args.keyMask && !args.alibi && !args.returnStats &&
-    !plan.aesGroups.length && plan.heads.every((n) => n.kind === 'fixed' && n.alpha === 1);
+function deviceAlphas(
+  plan: AttentionPlan,
+  args: AttentionArgs,
+  layout: Layout,
+): ((params: Record<string, tf.Tensor>) => number | tf.Tensor) | null {
+  if (readsAreCheap() || layout !== 'batched' || args.keyMask || args.alibi || args.returnStats) return null;
+  const heads = plan.heads;
+  const fixed = heads.map((n) => (n.kind === 'fixed' ? n.alpha : null));
+  if (fixed.every((a) => a !== null && a === fixed[0]))
+    return fixed[0] !== 1 || maskedSoftmaxFused() ? () => fixed[0]! : null;
+  if (!heads.every((n) => n.kind === 'learned' || (n.kind === 'fixed' && n.alpha > 1))) return null;
+  return (params) => {
+    const learned = tf.add(1, tf.sigmoid(params.alpha));                        // as learnedAlpha, all heads
+    if (fixed.every((a) => a === null)) return learned;
+    return tf.where(tf.tensor1d(fixed.map((a) => a === null), 'bool'), learned, tf.tensor1d(fixed.map((a) => a ?? 1)));
+  };
 }
 
 /** Rows measured by per-head AES beyond this many queries: an evenly spaced sample of them. */

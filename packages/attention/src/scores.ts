@@ -55,9 +55,17 @@ export function scoreMasks(T: number, S: number, causalOffset: number | null, ke
   };
 }
 
-/** Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]` (or `[rows, S]`), or null. */
+/** The kernel that makes the causal mask on the device (registered for webgpu by fused/softmax_rows.ts). */
+export const CAUSAL_MASK = 'AesCausalMask';
+
+/**
+ * Additive causal mask: 0 where key j ≤ i + offset, −∞ elsewhere. `[T, S]` (or `[rows, S]`), or
+ * null. Made on the device where the CAUSAL_MASK kernel is registered (no upload), else on the host.
+ */
 export function causalMask(T: number, S: number, offset: number | null, rows?: number[]): tf.Tensor | null {
   if (offset === null) return null;
+  if (!rows && tf.getKernel(CAUSAL_MASK, tf.getBackend()))
+    return tf.engine().runKernel(CAUSAL_MASK, {}, { T, S, offset }) as tf.Tensor;
   const at = rows ?? Array.from({ length: T }, (_, i) => i);
   const m = new Float32Array(at.length * S);
   at.forEach((i, r) => m.fill(-Infinity, r * S + Math.max(0, Math.min(S, i + offset + 1)), (r + 1) * S));

@@ -16,7 +16,7 @@
  * the gradient is the same on both: dS = c · p ⊙ (dP − Σ p ⊙ dP).
  */
 import * as tf from '@tensorflow/tfjs';
-import { causalMask } from '../scores.js';
+import { CAUSAL_MASK, causalMask } from '../scores.js';
 import { softmax } from '../softmax.js';
 import { reductions, type EntmaxProgram } from './entmax_wgsl.js';
 
@@ -95,7 +95,35 @@ fn main(index : i32) {
   };
 }
 
+/** The additive causal mask `[T, S]` (0 where key j ≤ i + offset, −∞ elsewhere), made on the device. */
+export function causalMaskProgram(T: number, S: number): UniformProgram {
+  return {
+    variableNames: [],
+    outputShape: [T, S],
+    shaderKey: 'aesCausalMask',
+    dispatchLayout: { x: [0, 1] },
+    dispatch: [Math.ceil((T * S) / 64), 1, 1],
+    workgroupSize: [64, 1, 1],
+    size: true,
+    uniforms: 'offset : i32,',
+    getUserCode: () => `
+fn main(index : i32) {
+  if (index < uniforms.size) {
+    let S = uniforms.outShape.y;
+    setOutputAtIndex(index, select(0.0, -uniforms.INFINITY, index % S > index / S + uniforms.offset));
+  }
+}`,
+  };
+}
+
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; backend: unknown; attrs?: tf.NamedAttrMap };
+
+function causalMaskWebGPU({ backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { T, S, offset } = attrs as { T: number; S: number; offset: number };
+  return (backend as WebGPUBackendLike).runWebGPUProgram(causalMaskProgram(T, S), [], 'float32', [
+    { type: 'int32', data: [offset] },
+  ]);
+}
 
 function maskedSoftmaxWebGPU({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const [rows, n] = inputs.scores.shape;
@@ -107,15 +135,22 @@ function maskedSoftmaxWebGPU({ inputs, backend, attrs }: KernelArgs): tf.TensorI
   ]);
 }
 
-/** Registers the kernel for webgpu (at import; again after `unregisterMaskedSoftmax`). */
+const KERNELS: Array<[string, (a: KernelArgs) => tf.TensorInfo]> = [
+  [MASKED_SOFTMAX, maskedSoftmaxWebGPU],
+  [CAUSAL_MASK, causalMaskWebGPU],
+];
+
+/** Registers the kernels for webgpu (at import; again after `unregisterMaskedSoftmax`). */
 export function registerMaskedSoftmax(): void {
-  if (!tf.getKernel(MASKED_SOFTMAX, 'webgpu'))
-    tf.registerKernel({ kernelName: MASKED_SOFTMAX, backendName: 'webgpu', kernelFunc: maskedSoftmaxWebGPU as never });
+  for (const [kernelName, f] of KERNELS) {
+    if (!tf.getKernel(kernelName, 'webgpu'))
+      tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: f as never });
+  }
 }
 
-/** Removes it, so that `maskedSoftmax` (and softmax attention) take the composite path on webgpu too. */
+/** Removes them: `maskedSoftmax`, masks and softmax attention take the composite paths on webgpu too. */
 export function unregisterMaskedSoftmax(): void {
-  if (tf.getKernel(MASKED_SOFTMAX, 'webgpu')) tf.unregisterKernel(MASKED_SOFTMAX, 'webgpu');
+  for (const [kernelName] of KERNELS) if (tf.getKernel(kernelName, 'webgpu')) tf.unregisterKernel(kernelName, 'webgpu');
 }
 
 registerMaskedSoftmax();
