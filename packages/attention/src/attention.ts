@@ -137,8 +137,9 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
         return mask ? tf.add(tf.mul(s, scale), mask) : tf.mul(s, scale);
       };
       // per-head α as one per row: [H] → [B·H, T, 1]
-      const rowsOf = (a: number | tf.Tensor) =>
-        typeof a === 'number' ? a : tf.reshape(tf.broadcastTo(tf.reshape(a, [1, H, 1, 1]), [B, H, T, 1]), [B * H, T, 1]);
+      const rowsOf = (a: number | tf.Tensor) => typeof a === 'number'
+        ? a
+        : tf.reshape(tf.broadcastTo(tf.reshape(a, [1, H, 1, 1]), [B, H, T, 1]), [B * H, T, 1]);
       const p = alpha === 1 ? maskedSoftmax(s, scale, offset) : entmax(masked(), rowsOf(alpha));
       return tf.reshape(tf.matMul(p, tf.reshape(v, [B * H, S, dv])), [B, H, T, dv]);
     });

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { readsAreCheap } from './capabilities.js';
-import { log1p, phi } from './numerics.js';
+import { expm1, log1p, phi } from './numerics.js';
 import { checkScores, safeRowDiv, shiftRows } from './rows.js';
 import { softmax } from './softmax.js';
 
@@ -128,7 +128,7 @@ function solve(
   const pOf = probabilities(eps);
   // Upper end of the bracket: (1 − n^{−ε})/ε = −expm1(−ε ln n)/ε, accurate for small ε.
   const rowShape = [...x.shape.slice(0, -1), 1];
-  let hi: tf.Tensor = tf.broadcastTo(tf.div(tf.neg(tf.expm1(tf.mul(eps, -Math.log(n)))), eps), rowShape);
+  let hi: tf.Tensor = tf.broadcastTo(tf.div(tf.neg(expm1(tf.mul(eps, -Math.log(n)))), eps), rowShape);
   let lo: tf.Tensor = tf.zeros(rowShape); // Σp ≥ 1 here (max entry: p = 1)
   if (solver === 'bisect') {
     for (let i = 1; i <= nIter; i++) {

@@ -7,7 +7,7 @@
  * zeros (sparse rows, masked logits) contribute nothing and give finite values and gradients.
  */
 import * as tf from '@tensorflow/tfjs';
-import { psi } from './numerics.js';
+import { expm1, psi } from './numerics.js';
 import { checkScores, shiftRows } from './rows.js';
 
 export interface EntropyArgs {
@@ -122,7 +122,7 @@ export function tsallisEntropy(p: tf.Tensor, alpha: number | tf.Tensor): tf.Tens
       const dyr = tf.expandDims(dy, last);
       // ∂H/∂p_i = −(expm1(ε ln p_i)/ε + p_i^ε)/α, finite at p_i = 0 for α > 1 (ln 0 = −∞ is fine here).
       const lp = tf.log(ps);
-      const gp = tf.neg(tf.div(tf.add(tf.div(tf.expm1(tf.mul(es, lp)), es), tf.exp(tf.mul(es, lp))), als));
+      const gp = tf.neg(tf.div(tf.add(tf.div(expm1(tf.mul(es, lp)), es), tf.exp(tf.mul(es, lp))), als));
       return [tf.mul(dyr, gp), tf.mul(dyr, tsallisAlphaGrad(ps, es, als, last))];
     };
     return { value: H, gradFunc };
@@ -135,7 +135,7 @@ export function tsallisEntropy(p: tf.Tensor, alpha: number | tf.Tensor): tf.Tens
 
 /** H_α per row, `[...]`; eps = α − 1 (tensor, broadcasting to `[..., 1]`). */
 export function tsallisValue(p: tf.Tensor, eps: tf.Tensor, alpha: tf.Tensor, last: number): tf.Tensor {
-  const e = tf.sum(tf.mul(p, tf.div(tf.expm1(tf.mul(eps, safeLog(p))), eps)), last, true);
+  const e = tf.sum(tf.mul(p, tf.div(expm1(tf.mul(eps, safeLog(p))), eps)), last, true);
   return tf.squeeze(tf.neg(tf.div(e, alpha)), [last]);
 }
 
@@ -146,7 +146,7 @@ export function tsallisValue(p: tf.Tensor, eps: tf.Tensor, alpha: tf.Tensor, las
 export function tsallisAlphaGrad(p: tf.Tensor, eps: tf.Tensor, alpha: tf.Tensor, last: number): tf.Tensor {
   const a = tf.mul(eps, safeLog(p));
   const psiA = psi(a);
-  const E = tf.sum(tf.mul(p, tf.div(tf.expm1(a), eps)), last, true);
+  const E = tf.sum(tf.mul(p, tf.div(expm1(a), eps)), last, true);
   const dE = tf.div(tf.sum(tf.mul(p, psiA), last, true), tf.square(eps));
   return tf.add(tf.neg(tf.div(dE, alpha)), tf.div(E, tf.square(alpha)));
 }

@@ -182,10 +182,13 @@ export class EntropicMultiHeadAttention extends tf.layers.Layer {
     return { output: res.output, stats: res.stats, modes: res.modes };
   }
 
-  /** Current α per head (1 softmax … 2 sparsemax; learned and AES heads read from their weights). */
-  alphas(): number[] {
-    const values = { alphaRaw: this.w.alpha_raw?.read().dataSync(), state: this.w.aes_zeta?.read().dataSync() };
-    return this.plan.heads.map((head, h) => alphaOf(head, h, values));
+  /**
+   * Current α per head (1 softmax … 2 sparsemax; learned and AES heads read from their weights).
+   * Async: the weights may live on a device (webgpu cannot read them synchronously).
+   */
+  async alphas(): Promise<number[]> {
+    const [alphaRaw, state] = await Promise.all([this.w.alpha_raw?.read().data(), this.w.aes_zeta?.read().data()]);
+    return this.plan.heads.map((head, h) => alphaOf(head, h, { alphaRaw, state }));
   }
 
   /**

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { attention, type AttentionArgs, type NormaliserSpec } from '../src/index.js';
-import { describeAllBackends, directional, expectClose, values } from './helpers.js';
+import { describeAllBackends, directional, expectClose, value, values } from './helpers.js';
 import { entmaxRef, entropyRef, mulberry32, randn, softmaxRef, varentropyRef } from './reference.js';
 
 const [B, H, T, D] = [2, 3, 6, 4];
@@ -47,73 +47,78 @@ function headRef(rows: number[][][]): { S: number; V: number } {
   return { S: rs.reduce((a, r) => a + r.S, 0) / rs.length, V: rs.reduce((a, r) => a + r.V, 0) / rs.length };
 }
 
-for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`AES (${layout})`, () => {
+for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`AES (${layout})`, (backend) => {
+  // A device backend reads nothing back, so no head learns its mode on the host (aes_gate.ts).
+  const mode = (m: string) => (backend === 'webgpu' ? 'device' : m);
   const q = rand4(1, [B, H, T, D], 1.6), k = rand4(2, [B, H, T, D], 1.6), v = rand4(3, [B, H, T, D]);
   const run = (args: AttentionArgs, qq: Arr4 = q, kk: Arr4 = k) =>
     attention(tf.tensor4d(qq), tf.tensor4d(kk), tf.tensor4d(v), { layout, causal: true, returnStats: true, ...args });
 
-  it('per head: α = 1 + ζ(S̄; c ± g(V̄)·h) of the float64 reference, and the output is α-entmax attention', () => {
+  it('per head: α = 1 + ζ(S̄; c ± g(V̄)·h) of the float64 reference, and the output is α-entmax attention',
+    async () => {
     const r = run({ normaliser: 'aes' });
     const want = Array.from({ length: H }, (_, h) => {
       const m = headRef(scoreRows(q, k, h));
       return 1 + zetaRef(m.S, m.V);
     });
     expect(want.some((a) => a > 1.05 && a < 1.95)).toBe(true);                 // the test exercises the interior
-    expectClose(values(r.stats!.alpha), want, 2e-4);
-    expect(r.modes).toEqual(Array(H).fill('adaptive'));
-    expectClose(values(r.state!), want.map((a) => a - 1), 2e-4);               // first call: ζ̄ = ζ
+    expectClose(await values(r.stats!.alpha), want, 2e-4);
+    expect(r.modes).toEqual(Array(H).fill(mode('adaptive')));
+    expectClose(await values(r.state!), want.map((a) => a - 1), 2e-4);       // first call: ζ̄ = ζ
     const ref = q.flatMap((_, b) => Array.from({ length: H }, (_, h) => scoreRows(q, k, h)[b].map((row) => {
       const p = want[h] === 1 ? softmaxRef(row) : entmaxRef(row, want[h]);
       return v[b][h][0].map((_, c) => p.reduce((a, pj, j) => a + pj * v[b][h][j][c], 0));
     })));
-    expectClose(values(r.output), ref.flat(2), 5e-4);
+    expectClose(await values(r.output), ref.flat(2), 5e-4);
   });
 
-  it('extremes: near-uniform rows give exactly softmax, peaked rows exactly sparsemax', () => {
+  it('extremes: near-uniform rows give exactly softmax, peaked rows exactly sparsemax', async () => {
     const flatQ = rand4(4, [B, H, T, D], 0.01);
     const hi = run({ normaliser: 'aes' }, flatQ);
-    expect(values(hi.stats!.alpha)).toEqual(Array(H).fill(1));
-    expectClose(values(hi.output), values(run({ normaliser: 'softmax' }, flatQ).output), 1e-6);
+    expect(await values(hi.stats!.alpha)).toEqual(Array(H).fill(1));
+    expectClose(await values(hi.output), await values(run({ normaliser: 'softmax' }, flatQ).output), 1e-6);
     const sharp = rand4(5, [B, H, T, D], 10);
     const lo = run({ normaliser: 'aes' }, sharp, sharp);
-    expect(values(lo.stats!.alpha)).toEqual(Array(H).fill(2));
-    expectClose(values(lo.output), values(run({ normaliser: 'sparsemax' }, sharp, sharp).output), 1e-6);
+    expect(await values(lo.stats!.alpha)).toEqual(Array(H).fill(2));
+    expectClose(await values(lo.output), await values(run({ normaliser: 'sparsemax' }, sharp, sharp).output), 1e-6);
   });
 
-  it('gate: below the varentropy threshold a head uses ζ̄, which still follows the fresh ζ (nothing freezes)', () => {
+  it('gate: below the varentropy threshold a head uses ζ̄, which still follows the fresh ζ (nothing freezes)',
+    async () => {
     const m = Array.from({ length: H }, (_, h) => headRef(scoreRows(q, k, h)));
     const order = m.map((_, h) => h).sort((a, b) => m[a].V - m[b].V);
     const threshold = (m[order[0]].V + m[order[1]].V) / 2;                   // only the lowest-V head is "fixed"
     const state = tf.tensor1d(Array(H).fill(0.25));
     const r = run({ normaliser: { aes: { varentropyThreshold: threshold, momentum: 0.5 } }, state });
     const low = order[0];
-    expect(r.modes[low]).toBe('fixed');
-    expect(r.modes[order[1]]).toBe('adaptive');
-    expect(values(r.stats!.alpha)[low]).toBeCloseTo(1.25, 6);
-    for (let h = 0; h < H; h++) expect(values(r.state!)[h]).toBeCloseTo(0.5 * 0.25 + 0.5 * zetaRef(m[h].S, m[h].V), 4);
+    expect(r.modes[low]).toBe(mode('fixed'));
+    expect(r.modes[order[1]]).toBe(mode('adaptive'));
+    expect((await values(r.stats!.alpha))[low]).toBeCloseTo(1.25, 6);
+    const zeta = await values(r.state!);
+    for (let h = 0; h < H; h++) expect(zeta[h]).toBeCloseTo(0.5 * 0.25 + 0.5 * zetaRef(m[h].S, m[h].V), 4);
     // Always "fixed" (threshold ∞): ζ̄ still converges to the fresh ζ over training calls.
     let s: tf.Tensor = tf.tensor1d(Array(H).fill(0));
     for (let i = 0; i < 40; i++)
       s = run({ normaliser: { aes: { varentropyThreshold: 1e9, momentum: 0.2 } }, state: s }).state!;
-    expectClose(values(s), m.map((x) => zetaRef(x.S, x.V)), 1e-3);
+    expectClose(await values(s), m.map((x) => zetaRef(x.S, x.V)), 1e-3);
     // Evaluation ('frozen'): ζ̄ is used as it is and is not changed; no estimate yet → measured.
     const frozen = run({ normaliser: 'aes', state: tf.tensor1d([0.25, NaN, 0.25]), aesMode: 'frozen' });
-    expect(frozen.modes).toEqual(['fixed', 'adaptive', 'fixed']);
-    expectClose(values(frozen.stats!.alpha), [1.25, 1 + zetaRef(m[1].S, m[1].V), 1.25], 2e-4);
-    expectClose(values(frozen.state!), [0.25, zetaRef(m[1].S, m[1].V), 0.25], 2e-4);
+    expect(frozen.modes).toEqual(['fixed', 'adaptive', 'fixed'].map(mode));
+    expectClose(await values(frozen.stats!.alpha), [1.25, 1 + zetaRef(m[1].S, m[1].V), 1.25], 2e-4);
+    expectClose(await values(frozen.state!), [0.25, zetaRef(m[1].S, m[1].V), 0.25], 2e-4);
   });
 
-  it("width: '0' snaps ζ to an endpoint at the centre, '1' keeps [S0, Smax] for every V", () => {
+  it("width: '0' snaps ζ to an endpoint at the centre, '1' keeps [S0, Smax] for every V", async () => {
     const m = Array.from({ length: H }, (_, h) => headRef(scoreRows(q, k, h)));
     const snap = run({ normaliser: { aes: { width: '0' } } });
-    expect(values(snap.stats!.alpha)).toEqual(m.map((x) => (x.S <= 0.35 ? 2 : 1)));
+    expect(await values(snap.stats!.alpha)).toEqual(m.map((x) => (x.S <= 0.35 ? 2 : 1)));
     const full = run({ normaliser: { aes: { width: '1' } } });
-    expectClose(values(full.stats!.alpha), m.map((x) => 1 + zetaRef(x.S, x.V, () => 1)), 2e-4);
+    expectClose(await values(full.stats!.alpha), m.map((x) => 1 + zetaRef(x.S, x.V, () => 1)), 2e-4);
   });
 
-  it('per row: each row its own α from its own S and V; one-key rows α = 1; output from per-row maps', () => {
+  it('per row: each row its own α from its own S and V; one-key rows α = 1; output from per-row maps', async () => {
     const r = run({ normaliser: 'aes-row' });
-    const rowAlpha = values(r.stats!.rowAlpha);                               // [B, H, T]
+    const rowAlpha = await values(r.stats!.rowAlpha);                         // [B, H, T]
     const want = q.flatMap((_, b) => Array.from({ length: H }, (_, h) => scoreRows(q, k, h)[b].map((row) => {
       const x = rowRef(row);
       return x.n < 2 ? 1 : 1 + zetaRef(x.S, x.V);
@@ -125,36 +130,37 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`AES (
       const p = a === 1 ? softmaxRef(row) : entmaxRef(row, a);
       return v[b][h][0].map((_, c) => p.reduce((acc, pj, j) => acc + pj * v[b][h][j][c], 0));
     })));
-    expectClose(values(r.output), ref.flat(2), 5e-4);
-    expect(r.modes).toEqual(Array(H).fill('row'));
+    expectClose(await values(r.output), ref.flat(2), 5e-4);
+    expect(r.modes).toEqual(Array(H).fill(mode('row')));
   });
 
-  it("gradients: 'schedule' and the learned shift match finite differences; 'stop' treats α as a constant", () => {
+  it("gradients: 'schedule' and the learned shift match finite differences; 'stop' treats α as a constant",
+    async () => {
     const w = tf.tensor4d(rand4(9, [B, H, T, D]));
     const [kt, vt, q0] = [tf.tensor4d(k), tf.tensor4d(v), tf.tensor4d(q)];
     const loss = (spec: NormaliserSpec | NormaliserSpec[], params?: Record<string, tf.Tensor>) => (qq: tf.Tensor) =>
       tf.sum(tf.mul(w, attention(qq, kt, vt, { layout, normaliser: spec, causal: true, params }).output));
     const dir = tf.tensor4d(rand4(10, [B, H, T, D]));
     const sched: NormaliserSpec = { aes: { gradient: 'schedule', width: '1', S0: 0, Smax: 1, shape: 'linear' } };
-    const fd = directional(loss(sched), q0, dir);
-    const g = tf.sum(tf.mul(tf.grad(loss(sched))(q0), dir)).dataSync()[0];
+    const fd = await directional(loss(sched), q0, dir);
+    const g = await value(tf.sum(tf.mul(tf.grad(loss(sched))(q0), dir)));
     expect(Math.abs(g - fd)).toBeLessThan(1e-2 * (1 + Math.abs(fd)));
     // learned shift: d loss / d shift
     const learn: NormaliserSpec = { aes: { learn: true, width: '1', S0: 0, Smax: 1, shape: 'linear' } };
     const byShift = (sh: tf.Tensor) => loss(learn, { aesShift: sh })(q0);
     const s0 = tf.tensor1d([0.1, -0.2, 0.3]), u = tf.tensor1d([1, -0.5, 0.7]);
-    const gs = tf.sum(tf.mul(tf.grad(byShift)(s0), u)).dataSync()[0];
-    expect(gs).toBeCloseTo(directional(byShift, s0, u), 2);
+    const gs = await value(tf.sum(tf.mul(tf.grad(byShift)(s0), u)));
+    expect(gs).toBeCloseTo(await directional(byShift, s0, u), 2);
     expect(Math.abs(gs)).toBeGreaterThan(1e-3);
     // 'stop': the gradient of attention with the same α held fixed per head
-    const alphas = values(
+    const alphas = await values(
       attention(q0, kt, vt, { layout, normaliser: 'aes', causal: true, returnStats: true }).stats!.alpha,
     );
     const fixed = alphas.map((a) => ({ alpha: a }));
-    expectClose(values(tf.grad(loss('aes'))(q0)), values(tf.grad(loss(fixed))(q0)), 1e-5);
+    expectClose(await values(tf.grad(loss('aes'))(q0)), await values(tf.grad(loss(fixed))(q0)), 1e-5);
   });
 
-  it("measureOn 'output' measures the running α's map; scale 'log-n' reads S = H / ln n", () => {
+  it("measureOn 'output' measures the running α's map; scale 'log-n' reads S = H / ln n", async () => {
     const out = run({
       normaliser: { aes: { measureOn: 'output', varentropyThreshold: 0 } },
       state: tf.tensor1d([0.6, 0.6, 0.6]),
@@ -167,7 +173,7 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`AES (
       const S = rs.reduce((a, x) => a + x.S, 0) / rs.length, V = rs.reduce((a, x) => a + x.V, 0) / rs.length;
       return 0.9 * 0.6 + 0.1 * zetaRef(S, V);
     });
-    expectClose(values(out.state!), viaOutput, 2e-4);
+    expectClose(await values(out.state!), viaOutput, 2e-4);
     const logn = run({ normaliser: { aes: { scale: 'log-n' } } });
     const want = Array.from({ length: H }, (_, h) => {
       const rs = scoreRows(q, k, h).flat().filter((row) => row.filter(Number.isFinite).length >= 2);
@@ -177,23 +183,25 @@ for (const layout of ['perHead', 'batched'] as const) describeAllBackends(`AES (
       const V = rs.reduce((a, row) => a + varentropyRef(softmaxRef(row)), 0) / rs.length;
       return 1 + zetaRef(S, V);
     });
-    expectClose(values(logn.stats!.alpha), want, 2e-4);
+    expectClose(await values(logn.stats!.alpha), want, 2e-4);
   });
 });
 
 describeAllBackends('AES and the length of the context', () => {
-  it("Gaussian rows at a fixed score scale: the 'support' α does not fall as n grows 128 → 4096; 'log-n' does", () => {
+  it("Gaussian rows at a fixed score scale: the 'support' α does not fall as n grows 128 → 4096; 'log-n' does",
+    async () => {
     // 8 queries against n keys, scores ~ N(0, 2²) (d = 64, non-causal), one head.
-    const at = (n: number, scale: 'support' | 'log-n') => {
+    const at = async (n: number, scale: 'support' | 'log-n') => {
       const q = tf.randomNormal([1, 1, 8, 64], 0, 1, 'float32', 11);
       const k = tf.randomNormal([1, 1, n, 64], 0, 2, 'float32', 12);
       const v = tf.zeros([1, 1, n, 1]);
       const aes = scale === 'log-n' ? { scale, S0: 0.3, Smax: 0.8 } : { scale };
-      return values(attention(q, k, v, { normaliser: { aes }, returnStats: true }).stats!.alpha)[0];
+      return value(attention(q, k, v, { normaliser: { aes }, returnStats: true }).stats!.alpha);
     };
     const ns = [128, 512, 2048, 4096];
-    const support = ns.map((n) => at(n, 'support'));
-    const logn = ns.map((n) => at(n, 'log-n'));   // with the thresholds it was designed with (S0 0.3, Smax 0.8)
+    const support = await Promise.all(ns.map((n) => at(n, 'support')));
+    // 'log-n' with the thresholds it was designed with (S0 0.3, Smax 0.8)
+    const logn = await Promise.all(ns.map((n) => at(n, 'log-n')));
     expect(support[0]).toBeGreaterThan(1.5);                                 // std 2 is a focused row
     expect(support.at(-1)!).toBeGreaterThanOrEqual(support[0] - 0.02);
     expect(Math.max(...support) - Math.min(...support)).toBeLessThan(0.1);

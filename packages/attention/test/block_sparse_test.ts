@@ -12,10 +12,10 @@ import {
 } from '../src/index.js';
 import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from '../src/js_rows.js';
 import { mulberry32 } from '../src/synthetic.js';
-import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
+import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, value, values } from './helpers.js';
 import { entmaxJvpRef, entmaxRef } from './reference.js';
 
-it('entmaxRows equals the float64 references, with masked entries and special rows', () => {
+it('entmaxRows equals the float64 references, with masked entries and special rows', async () => {
   for (const [seed, n, scale] of [[1, 7, 1], [2, 300, 3], [3, 64, 0.05], [4, 40, 1000]] as const) {
     const rows = randomRows(seed, 5, n, scale);
     rows[1] = rows[1].map((z, j) => (j % 3 ? z : -Infinity));
@@ -32,7 +32,7 @@ it('entmaxRows equals the float64 references, with masked entries and special ro
   expect(() => entmaxRows(new Float32Array(2), 1, 2, 1)).toThrow(/alpha/);
 });
 
-it('entmaxRows with a floor below the threshold gives the same rows; entmaxThresholdBounds bounds it', () => {
+it('entmaxRows with a floor below the threshold gives the same rows; entmaxThresholdBounds bounds it', async () => {
   const rows = randomRows(8, 6, 120, 2);
   for (const alpha of [1.2, 1.5, 2, 2.5]) {
     // θ from the float64 reference: θ = m − p_max^{α−1}/(α−1) (the max entry has p = (1 − εν)^{1/ε}).
@@ -59,7 +59,7 @@ it('entmaxRows with a floor below the threshold gives the same rows; entmaxThres
   ]);
 });
 
-it('entmaxRowsVjp is the entmax Jacobian (float64 reference) applied to dP', () => {
+it('entmaxRowsVjp is the entmax Jacobian (float64 reference) applied to dP', async () => {
   const rows = randomRows(5, 4, 50, 2);
   const dp = randomRows(6, 4, 50, 1);
   for (const alpha of [1.2, 1.5, 2, 2.5]) {
@@ -69,13 +69,17 @@ it('entmaxRowsVjp is the entmax Jacobian (float64 reference) applied to dP', () 
   }
 });
 
-describeAllBackends('blockSparseAttention', () => {
+describeAllBackends('blockSparseAttention', (backend) => {
+  // The block plan is read on the host: blockSparseAttention refuses device backends and attention()
+  // plans no skipping there (the last test checks both), so the other tests run on cpu and wasm only.
+  const onHost = it.skipIf(backend === 'webgpu');
   // Small clustered heads: T = 100 (not a multiple of the blocks), d = 8, topic segments of 16.
   const small = (seed: number, extra: object = {}) =>
     clusteredHeads(seed, { B: 2, H: 2, T: 100, d: 8, segment: 16, topics: 8, strength: 4, ...extra });
   const blocks: BlockSparseArgs = { blockSize: 8, queryBlockSize: 8, probeStride: 4 };
 
-  it('equals dense attention (outputs and gradients in q, k, v) and skips most blocks of clustered heads', () => {
+  onHost('equals dense attention (outputs and gradients in q, k, v) and skips most blocks of clustered heads',
+    async () => {
     const { q, k, v } = small(11);
     const dy = tf.randomNormal([2, 2, 100, 8], 0, 1, 'float32', 12);
     for (const alpha of [2, 1.5, 1.3]) {
@@ -87,42 +91,42 @@ describeAllBackends('blockSparseAttention', () => {
         const r = blockSparseAttention(q, k, v, { ...blocks, alpha, causal });
         expect(r.stats.mode).toEqual(['sparse', 'sparse', 'sparse', 'sparse']);
         for (const s of r.stats.skipRate) expect(s).toBeGreaterThan(0.4);
-        expectClose(values(r.output), values(dense(q, k, v)), 2e-5, 1e-4);
+        expectClose(await values(r.output), await values(dense(q, k, v)), 2e-5, 1e-4);
         const gs = tf.grads(sparse)([q, k, v], dy), gd = tf.grads(dense)([q, k, v], dy);
-        gs.forEach((g, i) => expectClose(values(g), values(gd[i]), 1e-4, 1e-3));
+        for (const [i, g] of gs.entries()) expectClose(await values(g), await values(gd[i]), 1e-4, 1e-3);
         tf.dispose([r.output, ...gs, ...gd]);
       }
     }
     tf.dispose([q, k, v, dy]);
   });
 
-  it('per-head α, a causal offset (fewer queries than keys) and finite differences', () => {
+  onHost('per-head α, a causal offset (fewer queries than keys) and finite differences', async () => {
     const { k, v } = small(21);
     const q = tf.slice(small(22).q, [0, 0, 60, 0], [2, 2, 40, 8]);   // the last 40 positions query all 100 keys
     const args: BlockSparseArgs = { ...blocks, alpha: [2, 1.5], causal: true };
     const dense = attention(q, k, v, { normaliser: [{ alpha: 2 }, { alpha: 1.5 }], causal: true }).output;
-    expectClose(values(blockSparseAttention(q, k, v, args).output), values(dense), 2e-5, 1e-4);
+    expectClose(await values(blockSparseAttention(q, k, v, args).output), await values(dense), 2e-5, 1e-4);
     // ⟨u, f(q + hδ) − f(q − hδ)⟩/2h against ⟨grad, δ⟩ for a random direction δ.
     const u = tf.randomNormal([2, 2, 40, 8], 0, 1, 'float32', 23), dir = tf.randomNormal(q.shape, 0, 1, 'float32', 24);
     const f = (x: tf.Tensor) => tf.sum(tf.mul(blockSparseAttention(x, k, v, args).output, u));
-    const fd = directional(f, q, dir);
-    const an = tf.sum(tf.mul(tf.grad(f)(q), dir)).dataSync()[0];
+    const fd = await directional(f, q, dir);
+    const an = await value(tf.sum(tf.mul(tf.grad(f)(q), dir)));
     expect(Math.abs(fd - an)).toBeLessThan(1e-2 * (1 + Math.abs(an)));
   });
 
-  it('high-entropy heads: little to skip, the dense fallback by default, the same result either way', () => {
+  onHost('high-entropy heads: little to skip, the dense fallback by default, the same result either way', async () => {
     const { q, k, v } = small(31, { strength: 0 });
-    const dense = values(attention(q, k, v, { normaliser: 'entmax15', causal: true }).output);
+    const dense = await values(attention(q, k, v, { normaliser: 'entmax15', causal: true }).output);
     const auto = blockSparseAttention(q, k, v, { ...blocks, causal: true });
     expect(auto.stats.mode.every((m) => m === 'dense')).toBe(true);
     expect(auto.stats.skipRate).toEqual([0, 0, 0, 0]);
-    expectClose(values(auto.output), dense, 2e-5, 1e-4);
+    expectClose(await values(auto.output), dense, 2e-5, 1e-4);
     const forced = blockSparseAttention(q, k, v, { ...blocks, causal: true, denseAbove: 1 });
     expect(forced.stats.mode.every((m) => m === 'sparse')).toBe(true);
-    expectClose(values(forced.output), dense, 2e-5, 1e-4);
+    expectClose(await values(forced.output), dense, 2e-5, 1e-4);
   });
 
-  it('counts what it computes: a head of known block structure gives the known number of scores', () => {
+  onHost('counts what it computes: a head of known block structure gives the known number of scores', async () => {
     // 8 key blocks of 8 identical keys 10·e_b; query block a (8 queries) is e_a. Row i's scores are 10
     // on its own block and 0 elsewhere, so its support is its own block (p = 1/8 each, threshold > 0),
     // and a plan that is tight keeps exactly that block for each query block.
@@ -141,13 +145,13 @@ describeAllBackends('blockSparseAttention', () => {
       expect(causal.stats.skipRate[0]).toBe(1 - 288 / 2080);
       expect(causal.stats.keptBlocks[0]).toBe(8 / 36);
       const dense = attention(q, k, v, { normaliser: { alpha }, causal: true, scale: 1 }).output;
-      expectClose(values(causal.output), values(dense), 1e-5, 1e-4);
+      expectClose(await values(causal.output), await values(dense), 1e-5, 1e-4);
       tf.dispose([free.output, causal.output, dense]);
     }
     tf.dispose([q, k, v]);
   });
 
-  it('large, cancelling products (terms ~1e4, scores ~1e-3 apart): no key with p > 0 is skipped', () => {
+  onHost('large, cancelling products (terms ~1e4, scores ~1e-3 apart): no key with p > 0 is skipped', async () => {
     // One query against keys A·c + s_j q/|q|² with q·c = 0: each score s_j is a small difference of
     // products of size ~A. Half the keys sit just above the sparsemax threshold (p ~ 1e-3), half far
     // below it. The rounding of the bounds (~1e-2 here) exceeds a margin that scales with θ₀ alone
@@ -170,8 +174,8 @@ describeAllBackends('blockSparseAttention', () => {
       const sp = blockSparseAttention(qt, k, v, {
         alpha: 2, blockSize: 1, queryBlockSize: 1, probeStride: 64, denseAbove: 1, scale: 1,
       });
-      const dense = values(attention(qt, k, v, { normaliser: 'sparsemax', scale: 1 }).output);
-      const sparse = values(sp.output);
+      const dense = await values(attention(qt, k, v, { normaliser: 'sparsemax', scale: 1 }).output);
+      const sparse = await values(sp.output);
       dense.forEach((p, j) => { if (p > 0 && sparse[j] === 0) wrong++; });
       expectClose(sparse, dense, 1e-5, 1e-4);
       skipped += sp.stats.skipRate[0] / 20;
@@ -181,7 +185,8 @@ describeAllBackends('blockSparseAttention', () => {
     expect(skipped).toBeGreaterThan(0.4);   // the keys far below the threshold are still skipped
   });
 
-  it('inside attention(): heads with zeros skip blocks; outputs and every gradient equal the dense path', () => {
+  onHost('inside attention(): heads with zeros skip blocks; outputs and every gradient equal the dense path',
+    async () => {
     // Heads: sparsemax, learned α, ASEntmax (learned β, γ), per-head AES with a running ζ̄ (α = 1.5,
     // frozen), softmax (no zeros: dense). T = S = 100 in the per-head layout, planned from 64 keys.
     const H = 5;
@@ -203,18 +208,18 @@ describeAllBackends('blockSparseAttention', () => {
     expect(r.blockSkip!.skipRate[4]).toBe(0);
     const inputs = [q, k, v, ...plan.params.map((p) => params[p.name])];
     const dense = call(false)(...(inputs as [tf.Tensor, tf.Tensor, tf.Tensor]));
-    expectClose(values(r.output), values(dense), 2e-5, 1e-4);
+    expectClose(await values(r.output), await values(dense), 2e-5, 1e-4);
     const dy = tf.randomNormal([2, H, 100, 8], 0, 1, 'float32', 52);
     const gs = tf.grads(call(true))(inputs, dy), gd = tf.grads(call(false))(inputs, dy);
     expect(plan.params.map((p) => p.name)).toEqual(['alpha', 'asentBeta', 'asentGamma']);
-    gs.forEach((g, i) => expectClose(values(g), values(gd[i]), 1e-4, 1e-3));
-    expect(Math.abs(values(gs[3])[1])).toBeGreaterThan(1e-4);               // a real α-gradient, learned head
+    for (const [i, g] of gs.entries()) expectClose(await values(g), await values(gd[i]), 1e-4, 1e-3);
+    expect(Math.abs((await values(gs[3]))[1])).toBeGreaterThan(1e-4);  // a real α-gradient, learned head
     // Below minKeys, or with returnStats, nothing is planned.
     expect(attention(q, k, v, { plan, causal: true, state, params }).blockSkip).toBeUndefined();
     tf.dispose([r.output, dense, dy, state, ...gs, ...gd, ...Object.values(params)]);
   });
 
-  it('clear errors; no leaked tensors across forward and backward', () => {
+  onHost('clear errors; no leaked tensors across forward and backward', async () => {
     const { q, k, v } = small(41);
     expect(() => blockSparseAttention(q, k, v, { alpha: 1 })).toThrow(/softmax/);
     expect(() => blockSparseAttention(q, k, v, { alpha: 0.5 })).toThrow(/alpha/);
@@ -227,6 +232,17 @@ describeAllBackends('blockSparseAttention', () => {
     const g = tf.grads(
       (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => blockSparseAttention(a, b, c, { ...blocks, causal: true }).output,
     );
-    expectNoLeak(() => { tf.dispose(g([q, k, v])); tf.dispose(blockSparseAttention(q, k, v, blocks).output); });
+    await expectNoLeak(() => { tf.dispose(g([q, k, v])); tf.dispose(blockSparseAttention(q, k, v, blocks).output); });
+  });
+
+  it.runIf(backend === 'webgpu')('on a device: blockSparseAttention refuses clearly; attention() skips nothing',
+    async () => {
+    const { q, k, v } = small(61);
+    expect(() => blockSparseAttention(q, k, v, blocks)).toThrow(/cannot do synchronously; use attention\(\) there/);
+    const args = { normaliser: 'sparsemax', causal: true, layout: 'perHead' } as const;
+    const r = attention(q, k, v, { ...args, blockSkip: { ...blocks, minKeys: 64 } });
+    expect(r.blockSkip).toBeUndefined();
+    expectClose(await values(r.output), await values(attention(q, k, v, args).output), 0);
+    tf.dispose([q, k, v, r.output]);
   });
 });

@@ -30,7 +30,7 @@ import {
   rowProgram,
   type EntmaxProgram,
 } from '../src/fused/entmax_wgsl.js';
-import { directional, expectClose, expectNoLeak, randomRows, values } from './helpers.js';
+import { directional, expectClose, expectNoLeak, randomRows, read, values } from './helpers.js';
 import {
   dot,
   entmax15Ref,
@@ -159,14 +159,14 @@ describe('entmaxFused [cpu]', () => {
     });
   }
 
-  it('no leaked tensors (number and tensor α, forward and gradients)', () => {
+  it('no leaked tensors (number and tensor α, forward and gradients)', async () => {
     const x = tf.tensor2d(randomRows(3, 4, 16, 2));
     const a = tf.tensor2d([1.2, 1.5, 2, 2.7], [4, 1]);
-    expectNoLeak(() => tf.dispose(tf.grad((z: tf.Tensor) => tf.sum(tf.square(entmaxFused(z, 1.7))))(x)));
-    expectNoLeak(() =>
+    await expectNoLeak(() => tf.dispose(tf.grad((z: tf.Tensor) => tf.sum(tf.square(entmaxFused(z, 1.7))))(x)));
+    await expectNoLeak(() =>
       tf.dispose(tf.grads((z: tf.Tensor, al: tf.Tensor) => tf.sum(tf.square(entmaxFused(z, al))))([x, a])),
     );
-    expectNoLeak(() => tf.dispose(entmaxFused(x, a)));
+    await expectNoLeak(() => tf.dispose(entmaxFused(x, a)));
     tf.dispose([x, a]);
   });
 
@@ -210,22 +210,24 @@ describe('fused entmax mirror: rows up to n = 8192 (no tfjs)', () => {
 
 describe('entmaxFused gradients [cpu]', () => {
   beforeAll(async () => { await selectBackend('cpu'); });
-  const grads = (map: (z: tf.Tensor, a: tf.Tensor) => tf.Tensor, x: number[][], u: number[][], a: tf.Tensor) =>
-    tf.tidy(() =>
-      tf
-        .grads((z: tf.Tensor, al: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), map(z, al))))([tf.tensor2d(x), a])
-        .map(values),
+  const grads = async (map: (z: tf.Tensor, a: tf.Tensor) => tf.Tensor, x: number[][], u: number[][], a: tf.Tensor) => {
+    const gs = tf.tidy(() =>
+      tf.grads((z: tf.Tensor, al: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), map(z, al))))([tf.tensor2d(x), a]),
     );
+    const out = await Promise.all(gs.map(values));
+    tf.dispose(gs);
+    return out;
+  };
 
   for (const alpha of [1.01, 1.3, 1.5, 2, 3]) {
-    it(`α = ${alpha}: x-gradient equals entmaxBisect's, the float64 Jacobian and finite differences`, () => {
+    it(`α = ${alpha}: x-gradient equals entmaxBisect's, the float64 Jacobian and finite differences`, async () => {
       const x = randomRows(41, 5, 9, 1.5);
       const u = randomRows(42, 5, 9, 1);
       const v = randomRows(43, 5, 9, 1);
       const [xt, ut, vt] = [tf.tensor2d(x), tf.tensor2d(u), tf.tensor2d(v)];
       const loss = (f: (z: tf.Tensor) => tf.Tensor) => (z: tf.Tensor) => tf.sum(tf.mul(ut, f(z)));
       const g = tf.grad(loss((z) => entmaxFused(z, alpha)))(xt);
-      expectClose(values(g), values(tf.grad(loss((z) => entmaxBisect(z, alpha)))(xt)), 2e-6, 1e-4);
+      expectClose(await values(g), await values(tf.grad(loss((z) => entmaxBisect(z, alpha)))(xt)), 2e-6, 1e-4);
       const gRows = g.arraySync() as number[][];
       fused(x, alpha).forEach((p, i) => expectClose(gRows[i], entmaxJvpRef(p, alpha, u[i]), 2e-5, 1e-3));
       // Finite differences need supports that do not change within ±1e-3·v.
@@ -237,47 +239,48 @@ describe('entmaxFused gradients [cpu]', () => {
           ).map((p) => p > 0),
         );
       expect(support(1)).toEqual(support(-1));
-      const fd = directional(loss((z) => entmaxFused(z, alpha)), xt, vt);
-      expect(Math.abs(dot(values(g), values(vt)) - fd)).toBeLessThan(1e-2 * (1 + Math.abs(fd)));
+      const fd = await directional(loss((z) => entmaxFused(z, alpha)), xt, vt);
+      expect(Math.abs(dot(await values(g), await values(vt)) - fd)).toBeLessThan(1e-2 * (1 + Math.abs(fd)));
       tf.dispose([xt, ut, vt, g]);
     });
   }
 
-  it('α-gradient (scalar, per row, per head) equals entmaxBisect\'s and float64 differences; x-gradient too', () => {
+  it('α-gradient (scalar, per row, per head) equals entmaxBisect\'s and float64 differences; x-gradient too',
+    async () => {
     const x = randomRows(31, 4, 8, 1.5);
     const u = randomRows(32, 4, 8, 1);
     const alphas = [1.05, 1.4, 1.8, 2.6];
-    const [gx, ga] = grads(entmaxFused, x, u, tf.tensor2d(alphas, [4, 1]));
-    const [bx, ba] = grads(entmaxBisect, x, u, tf.tensor2d(alphas, [4, 1]));
+    const [gx, ga] = await grads(entmaxFused, x, u, tf.tensor2d(alphas, [4, 1]));
+    const [bx, ba] = await grads(entmaxBisect, x, u, tf.tensor2d(alphas, [4, 1]));
     expectClose(gx, bx, 2e-6, 1e-4);
     expectClose(ga, ba, 2e-5, 1e-3);
     ga.forEach((g, i) =>
       expect(Math.abs(g - dot(u[i], entmaxAlphaDerivRef(x[i], alphas[i])))).toBeLessThan(2e-5 + 1e-4 * Math.abs(g)),
     );
-    const [, gs] = grads(entmaxFused, x, u, tf.scalar(1.3));
+    const [, gs] = await grads(entmaxFused, x, u, tf.scalar(1.3));
     const ref = x.reduce((s, r, i) => s + dot(u[i], entmaxAlphaDerivRef(r, 1.3)), 0);
     expect(Math.abs(gs[0] - ref)).toBeLessThan(1e-5 + 1e-4 * Math.abs(ref));
-    const head = tf.tidy(() =>
-      values(
+    const head = (
+      await read<number[][][][]>(() =>
         tf.grad((a: tf.Tensor) =>
           tf.sum(tf.mul(tf.tensor4d(u.flat(), [1, 2, 2, 8]), entmaxFused(tf.tensor4d(x.flat(), [1, 2, 2, 8]), a))),
         )(tf.tensor4d([1.3, 1.9], [1, 2, 1, 1])),
-      ),
-    );
+      )
+    ).flat(3);
     const hr = [0, 1, 2, 3].map((i) => dot(u[i], entmaxAlphaDerivRef(x[i], i < 2 ? 1.3 : 1.9)));
     expectClose(head, [hr[0] + hr[1], hr[2] + hr[3]], 3e-5, 1e-4);
   });
 
-  it('α-gradient: finite differences in α, and the softmax limit as α → 1', () => {
+  it('α-gradient: finite differences in α, and the softmax limit as α → 1', async () => {
     const x = randomRows(51, 3, 7, 1.5);
     const u = randomRows(52, 3, 7, 1);
     for (const alpha of [1.1, 1.6, 2.4]) {
       const f = (a: tf.Tensor) => tf.sum(tf.mul(tf.tensor2d(u), entmaxFused(tf.tensor2d(x), a)));
-      const g = tf.tidy(() => values(tf.grad(f)(tf.scalar(alpha)))[0]);
-      const fd = directional(f, tf.scalar(alpha), tf.scalar(1));
+      const g = await read<number>(() => tf.grad(f)(tf.scalar(alpha)));
+      const fd = await directional(f, tf.scalar(alpha), tf.scalar(1));
       expect(Math.abs(g - fd)).toBeLessThan(3e-3 + 2e-2 * Math.abs(g));
     }
-    const [, g] = grads(entmaxFused, x, u, tf.fill([3, 1], 1 + 1e-5));
+    const [, g] = await grads(entmaxFused, x, u, tf.fill([3, 1], 1 + 1e-5));
     x.forEach((r, i) => {
       const p = softmaxRef(r);
       const l = p.map(Math.log);
@@ -287,19 +290,21 @@ describe('entmaxFused gradients [cpu]', () => {
     });
   });
 
-  it('masked entries, masked rows and one-entry supports get 0; NaN rows NaN', () => {
+  it('masked entries, masked rows and one-entry supports get 0; NaN rows NaN', async () => {
     const x = tf.tensor2d([
       [0.3, -Infinity, 1.2, 0.1],
       [-Infinity, -Infinity, -Infinity, -Infinity],
       [5, 0, -1, -2],
       [1, NaN, 0, 0],
     ]);
-    const [gx, ga] = tf
-      .grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(entmaxFused(z, a), tf.tensor1d([1, 2, 3, 4]))))([
-        x,
-        tf.fill([4, 1], 1.7),
-      ])
-      .map(values);
+    const [gx, ga] = await Promise.all(
+      tf
+        .grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(entmaxFused(z, a), tf.tensor1d([1, 2, 3, 4]))))([
+          x,
+          tf.fill([4, 1], 1.7),
+        ])
+        .map(values),
+    );
     expect(gx[1]).toBe(0);
     expect(gx.slice(4, 12)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     expect(gx.slice(0, 12).every(Number.isFinite)).toBe(true);
@@ -312,6 +317,8 @@ describe('entmaxFused gradients [cpu]', () => {
 describe('entmax() on webgpu takes the fused kernels (a cpu clone named webgpu runs the mirror)', () => {
   beforeAll(async () => {
     const Cpu = tf.findBackend('cpu')!.constructor as new () => tf.KernelBackend;
+    // helpers.ts registers the real webgpu backend where an adapter exists: the clone takes its name.
+    if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
     tf.registerBackend('webgpu', () => new Cpu(), -1);
     unregisterFusedEntmax('webgpu');                             // the WGSL kernels, replaced by the cpu ones
     for (const k of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...k, backendName: 'webgpu' });
@@ -326,13 +333,13 @@ describe('entmax() on webgpu takes the fused kernels (a cpu clone named webgpu r
   it('every α ≠ 1 (number or tensor) gives entmaxFused\'s result bit for bit; α = 1 softmax', async () => {
     const x = randomRows(61, 3, 40, 2);
     const cases: Array<number | number[]> = [1, 1.3, 1.5, 2, 2.5, [1.2, 1.5, 3]];
-    const run = (f: (z: tf.Tensor, a: number | tf.Tensor) => tf.Tensor) => cases.map((a) =>
-      tf.tidy(() => values(f(tf.tensor2d(x), typeof a === 'number' ? a : tf.tensor2d(a, [3, 1])))));
+    const run = (f: (z: tf.Tensor, a: number | tf.Tensor) => tf.Tensor) => Promise.all(cases.map((a) =>
+      read<number[][]>(() => f(tf.tensor2d(x), typeof a === 'number' ? a : tf.tensor2d(a, [3, 1])))));
     await tf.setBackend('cpu');
-    const want = run((z, a) => (a === 1 ? softmax(z) : entmaxFused(z, a)));
-    const composite = run(entmax);
+    const want = await run((z, a) => (a === 1 ? softmax(z) : entmaxFused(z, a)));
+    const composite = await run(entmax);
     await tf.setBackend('webgpu');
-    expect(run(entmax)).toEqual(want);
+    expect(await run(entmax)).toEqual(want);
     expect(composite[2]).not.toEqual(want[2]);                   // on cpu α = 1.5 stays the sort-based entmax15
   });
 });

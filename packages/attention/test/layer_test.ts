@@ -28,7 +28,7 @@ async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
 describeAllBackends('EntropicMultiHeadAttention', () => {
   const x = () => tf.randomNormal([B, T, D], 0, 1, 'float32', 7);
 
-  it('equals projections + attention() computed independently (batched matMul)', () => {
+  it('equals projections + attention() computed independently (batched matMul)', async () => {
     const layer = new EntropicMultiHeadAttention({
       numHeads: H,
       keyDim: d,
@@ -49,7 +49,7 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
     }).output;
     const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B * T, H * d]);
     const expected = tf.reshape(tf.add(tf.matMul(merged, wo), bo), [B, T, D]);
-    expectClose(values(y), values(expected), 1e-5);
+    expectClose(await values(y), await values(expected), 1e-5);
   });
 
   const cached: NormaliserSpec[] = [
@@ -65,7 +65,7 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
     'adaptive-temp',
   ];
   for (const spec of cached) {
-    it(`${JSON.stringify(spec)}: KV-cache decoding, one token at a time, equals the full causal pass`, () => {
+    it(`${JSON.stringify(spec)}: KV-cache decoding, one token at a time, equals the full causal pass`, async () => {
       const layer = new EntropicMultiHeadAttention({
         numHeads: H,
         keyDim: d,
@@ -100,7 +100,7 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
         cache = r.present;
         steps.push(r.output);
       }
-      expectClose(values(tf.concat(steps, 1)), values(full), 2e-5);
+      expectClose(await values(tf.concat(steps, 1)), await values(full), 2e-5);
     });
   }
 
@@ -116,13 +116,13 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
     model.compile({ optimizer: tf.train.adam(0.05), loss: 'meanSquaredError' });
     const xs = x();
     const ys = tf.randomNormal([B, T, D], 0, 1, 'float32', 8);
-    const before = layer.alphas();
+    const before = await layer.alphas();
     expect(before.slice(0, 2)).toEqual([1.5, 1.5]);
     expect(Number.isNaN(before[2])).toBe(true);                       // no AES estimate yet
     const h = await model.fit(xs, ys, { epochs: 20, verbose: 0 });
     const loss = h.history.loss as number[];
     expect(loss[loss.length - 1]).toBeLessThan(0.9 * loss[0]);
-    const after = layer.alphas();
+    const after = await layer.alphas();
     expect(after.slice(0, 2).every((a) => a > 1 && a < 2)).toBe(true);
     expect(Math.abs(after[0] - 1.5) + Math.abs(after[1] - 1.5)).toBeGreaterThan(1e-3);
     expect(after[2] >= 1 && after[2] <= 2).toBe(true);                 // AES estimate set by training calls
@@ -143,14 +143,15 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
     model.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
     await model.fit(inputs, tf.zeros([B, T, 5]), { epochs: 2, verbose: 0 }); // moves α, sets the AES state
     const loaded = await roundTrip(model);
-    expectClose(values(loaded.predict(inputs) as tf.Tensor), values(model.predict(inputs) as tf.Tensor), 0);
+    const predicted = await values(model.predict(inputs) as tf.Tensor);
+    expectClose(await values(loaded.predict(inputs) as tf.Tensor), predicted, 0);
     const restored = loaded.layers.find((l) => l instanceof EntropicMultiHeadAttention) as EntropicMultiHeadAttention;
-    expect(restored.alphas()).toEqual(layer.alphas());
+    expect(await restored.alphas()).toEqual(await layer.alphas());
     expect(restored.weights.some((w) => /aes_zeta/.test(w.name))).toBe(true);
     expect(restored.getConfig()).toMatchObject({ numHeads: H, keyDim: d, outputDim: 5, alphaInit: 1.2 });
   });
 
-  it('config errors are clear; no leaked tensors across 100 calls', () => {
+  it('config errors are clear; no leaked tensors across 100 calls', async () => {
     expect(() => new EntropicMultiHeadAttention({ numHeads: 0, keyDim: 4 })).toThrow(/numHeads/);
     expect(
       () => new EntropicMultiHeadAttention({ numHeads: 2, keyDim: 4, normaliser: 'tanh' as NormaliserSpec }),
@@ -169,8 +170,8 @@ describeAllBackends('EntropicMultiHeadAttention', () => {
       normaliser: ['learned', 'aes', 'sparsemax'],
     });
     const xs = x();
-    expectNoLeak(() => tf.dispose(layer.apply(xs) as tf.Tensor), 100);
-    expectNoLeak(() => {
+    await expectNoLeak(() => tf.dispose(layer.apply(xs) as tf.Tensor), 100);
+    await expectNoLeak(() => {
       const r = layer.callWithStats(xs, { training: true, returnStats: true });
       tf.dispose([r.output, ...Object.values(r.stats!)]);
     }, 20);
@@ -204,8 +205,8 @@ describeAllBackends('EntropicMultiHeadAttention serialisation', () => {
           const loaded = via === 'memory' ? await roundTrip(model) : await tf.loadLayersModel(io);
           const restored = loaded.layers[0] as EntropicMultiHeadAttention;
           expect(restored.plan.specs).toEqual(normaliser);               // strings exactly as given
-          expectClose(values(loaded.predict(input()) as tf.Tensor), values(expected), 1e-6);
-          expect(restored.alphas()).toEqual(layer.alphas());
+          expectClose(await values(loaded.predict(input()) as tf.Tensor), await values(expected), 1e-6);
+          expect(await restored.alphas()).toEqual(await layer.alphas());
         }
       }
     } finally {
@@ -213,7 +214,7 @@ describeAllBackends('EntropicMultiHeadAttention serialisation', () => {
     }
   });
 
-  it('an invalid formula fails in the constructor, with the reason', () => {
+  it('an invalid formula fails in the constructor, with the reason', async () => {
     const make = (shape: string) => () =>
       new EntropicMultiHeadAttention({ numHeads: 1, keyDim: 4, normaliser: { aes: { shape } } });
     expect(make('zmax * (S -')).toThrow(/cannot parse formula/);

@@ -185,7 +185,8 @@ describe('generation, checkpoints, tokenizers [cpu]', () => {
     expect(a.tokens).toEqual(b.tokens);
     expect(seen).toEqual(a.tokens);
     expect(a.records[0]).toMatchObject({ step: 0, sampler: 'greedy' });
-    const long = await generate(gpt, Array.from({ length: 30 }, (_, i) => i % 11), { maxNewTokens: 2, sampler: greedy });
+    const prompt = Array.from({ length: 30 }, (_, i) => i % 11);
+    const long = await generate(gpt, prompt, { maxNewTokens: 2, sampler: greedy });
     expect(long.tokens).toHaveLength(2);
     const withAttn = await generate(gpt, [1], { maxNewTokens: 1, sampler: greedy, attentionStats: true });
     expect(Object.keys(withAttn.records[0].attention as object)).toEqual([
