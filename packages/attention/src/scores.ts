@@ -153,10 +153,13 @@ export function mixValues(probs: HeadRows[], v: tf.Tensor, layout: Layout): tf.T
  */
 export function visibleRows(masks: ScoreMasks, B: number, T: number, S: number, layout: Layout): tf.Tensor[] {
   const finite = (t: tf.Tensor) => tf.cast(tf.isFinite(t), 'float32');
-  let m: tf.Tensor = tf.ones([B, T, S]);
-  if (masks.causal) m = tf.mul(m, finite(masks.causal));
-  if (masks.keys) m = tf.mul(m, tf.reshape(finite(masks.keys), [B, 1, S]));
-  const n = tf.sum(m, 2);                                                   // [B, T]
+  // (no ones([B, T, S]): tfjs builds it on the host, an upload of B·T·S floats on a GPU)
+  const { causal, keys } = masks;
+  let n: tf.Tensor;                                                         // [B, T]
+  if (causal && keys) n = tf.sum(tf.mul(tf.expandDims(finite(causal), 0), tf.reshape(finite(keys), [B, 1, S])), 2);
+  else if (causal) n = tf.broadcastTo(tf.expandDims(tf.sum(finite(causal), 1), 0), [B, T]);
+  else if (keys) n = tf.broadcastTo(tf.sum(finite(keys), 1, true), [B, T]);
+  else n = tf.fill([B, T], S);
   return layout === 'perHead' ? unstack0(n) : [n];
 }
 
