@@ -42,12 +42,13 @@ export async function run(argv: string[]): Promise<Json> {
     for (const n of cfg.lengths.split(',').map(Number)) {
       const row: Json = { sigma, n };
       for (const [name, aes] of [['support', {}], ['log-n', { scale: 'log-n', S0: 0.3, Smax: 0.8 }]] as const) {
-        row[name] = tf.tidy(() => {
+        const alpha = tf.tidy(() => {
           const q = tf.randomNormal([1, 1, 8, 64], 0, 1, 'float32', cfg.seed + 11);
           const k = tf.randomNormal([1, 1, n, 64], 0, sigma, 'float32', cfg.seed + 12);
-          const r = attention(q, k, tf.zeros([1, 1, n, 1]), { normaliser: { aes }, returnStats: true });
-          return Number(r.stats!.alpha.dataSync()[0].toFixed(4));
+          return attention(q, k, tf.zeros([1, 1, n, 1]), { normaliser: { aes }, returnStats: true }).stats!.alpha;
         });
+        row[name] = Number((await alpha.data())[0].toFixed(4));
+        alpha.dispose();
       }
       lengthRows.push(row);
     }

@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { aesSchedule, attention, entmax, logitStats, probStats, stridedAttention, supportSize } from '@aes/attention';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCheckpoint } from '@aes/models';
+import { loadCheckpoint, readTensors } from '@aes/models';
 import { fitLine, repoCorpus, RESULTS, startRun, timeIt, type Json } from './common.js';
 import { fileSystemIO } from '@aes/node';
 
@@ -53,32 +53,32 @@ const MAPS: Array<[string, number | 'aes']> = [
 const FIRST_K = 32;                                                   // partial-sort width of the exact maps
 
 /** Mean support, entropy and varentropy of a map on Gaussian rows z = scale·N(0, 1), `[rows, n]`. */
-function supportOf(
+async function supportOf(
   rows: number,
   n: number,
   scale: number,
   alpha: number | 'aes',
   seed: number,
-): Record<string, number> {
-  return tf.tidy(() => {
-    const z = tf.mul(tf.randomNormal([rows, n], 0, 1, 'float32', seed), scale);
-    let a = alpha;
-    if (a === 'aes') {
-      // AES: one α for the whole "head"
-      const sBar = tf.mean(tf.div(logitStats(z).entropy, Math.log(n))).dataSync()[0];
-      a = aesSchedule().alpha(sBar);
-    }
-    const p = entmax(z, a);
+): Promise<Record<string, number>> {
+  const z = tf.tidy(() => tf.mul(tf.randomNormal([rows, n], 0, 1, 'float32', seed), scale));
+  let a = alpha;
+  if (a === 'aes') {
+    // AES: one α for the whole "head"
+    const sBarT = tf.tidy(() => tf.mean(tf.div(logitStats(z).entropy, Math.log(n))));
+    const [[sBar]] = await readTensors([sBarT]);
+    sBarT.dispose();
+    a = aesSchedule().alpha(sBar);
+  }
+  const alphaUsed = a;
+  const means = tf.tidy(() => {
+    const p = entmax(z, alphaUsed);
     const st = probStats(p);
-    const zs = logitStats(z);
-    return {
-      alpha: a,
-      support: tf.mean(tf.cast(supportSize(p), 'float32')).dataSync()[0],
-      entropy: tf.mean(st.entropy).dataSync()[0],
-      varentropy: tf.mean(st.varentropy).dataSync()[0],
-      softmaxVarentropy: tf.mean(zs.varentropy).dataSync()[0],
-    };
+    const rowsOf = [tf.cast(supportSize(p), 'float32'), st.entropy, st.varentropy, logitStats(z).varentropy];
+    return rowsOf.map((t) => tf.mean(t));
   });
+  const [[support], [entropy], [varentropy], [softmaxVarentropy]] = await readTensors(means);
+  tf.dispose([z, ...means]);
+  return { alpha: alphaUsed, support, entropy, varentropy, softmaxVarentropy };
 }
 
 /** FLOPs per head with T = n queries, see the file comment. */
@@ -101,7 +101,7 @@ export async function run(argv: string[]): Promise<Json> {
   type Row = Record<string, number | string>;
   const support: Row[] = [];
   for (const n of ns) for (const scale of scales) for (const [map, alpha] of MAPS) {
-    support.push({ n, scale, map, ...supportOf(cfg.rows, n, scale, alpha, cfg.seed + n) });
+    support.push({ n, scale, map, ...(await supportOf(cfg.rows, n, scale, alpha, cfg.seed + n)) });
   }
   writeCsv('support.csv', support);
   // (b) FLOPs at scale 1, and (c) fitted exponents
@@ -299,9 +299,9 @@ async function trainedSupports(root: string): Promise<Array<Record<string, numbe
     const windows = Array.from({ length: 8 }, (_, b) => ids.slice(b * T, (b + 1) * T)).filter((w) => w.length === T);
     const x = tf.tensor2d(windows, undefined, 'int32');
     const r = model.forward(x, { returnStats: true });
-    const perPos = tf.tidy(
-      () => tf.mean(tf.stack(r.stats!.map((s) => tf.mean(s.support, [0, 1]))), 0).arraySync() as number[],
-    ); // [T]
+    const perPosT = tf.tidy(() => tf.mean(tf.stack(r.stats!.map((s) => tf.mean(s.support, [0, 1]))), 0)); // [T]
+    const perPos = Array.from((await readTensors([perPosT]))[0]);
+    perPosT.dispose();
     perPos.forEach((support, t) => {
       if ([1, 2, 4, 8, 16, 32, 64, 128, 256].includes(t + 1)) rows.push({ normaliser: norm, n: t + 1, support });
     });

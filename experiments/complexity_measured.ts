@@ -29,7 +29,7 @@ import { pathToFileURL } from 'node:url';
 import {
   asentScale, attention, blockSparseAttention, logitStats, stridedAttention, type NormaliserSpec,
 } from '@aes/attention';
-import { GPT, loadCheckpoint } from '@aes/models';
+import { GPT, loadCheckpoint, readTensors } from '@aes/models';
 import { fileSystemIO } from '@aes/node';
 import { openSource, type Source } from '@aes/train';
 import { fitLine, RESULTS, startRun, timeIt, type Json } from './common.js';
@@ -120,15 +120,18 @@ export async function run(argv: string[]): Promise<Json> {
         // Softmax entropy / ln(visible) and varentropy of each head's scores (one head at a time: memory).
         const stats: number[][] = [[], []];
         for (let h = 0; h < H; h++) {
-          tf.tidy(() => {
+          const means = tf.tidy(() => {
             const causal = tf.cast(tf.linalg.bandPart(tf.ones([n, n]), -1, 0), 'bool');
             const at = (t: tf.Tensor) => tf.reshape(tf.slice(t, [0, h, 0, 0], [1, 1, n, d]), [n, d]);
             const s = tf.where(causal, tf.div(tf.matMul(at(q), at(k), false, true), Math.sqrt(d)), -Infinity);
             const st = logitStats(s);
             const logN = tf.log(tf.maximum(tf.range(1, n + 1), 2));
-            stats[0].push(tf.mean(tf.div(st.entropy, logN)).dataSync()[0]);
-            stats[1].push(tf.mean(st.varentropy).dataSync()[0]);
+            return [tf.mean(tf.div(st.entropy, logN)), tf.mean(st.varentropy)];
           });
+          const [[entropy], [varentropy]] = await readTensors(means);
+          tf.dispose(means);
+          stats[0].push(entropy);
+          stats[1].push(varentropy);
         }
         const visible = (n * (n + 1)) / 2;
         alphas.forEach((alpha, h) => {

@@ -49,6 +49,7 @@ import {
   greedySampler,
   loadCheckpoint,
   plainSampler,
+  readTensors,
   type EntropixBranch,
   type EntropyTarget,
   type GPT,
@@ -220,28 +221,33 @@ async function loadModel(c: Cfg, dir: string) {
 }
 
 /** The model's softmax entropy (nats) at every position of the validation windows. */
-function validationEntropies(model: GPT, batches: Batch[]): number[] {
-  return batches.flatMap((b) =>
-    tf.tidy(() =>
-      Array.from(logitStats(model.forward(tf.tensor2d(b.x, undefined, 'int32')).logits).entropy.dataSync()),
-    ),
-  );
+async function validationEntropies(model: GPT, batches: Batch[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const b of batches) {
+    const h = tf.tidy(() => logitStats(model.forward(tf.tensor2d(b.x, undefined, 'int32')).logits).entropy);
+    out.push(...(await readTensors([h]))[0]);
+    h.dispose();
+  }
+  return out;
 }
 
 /** ln p of `targets` and the softmax entropy (nats) at flat rows `rows` of forward(windows) `[k, T]`. */
-function score(
+async function score(
   model: GPT,
   windows: number[][],
   rows: number[],
   targets: number[],
-): { logp: number[]; entropy: number[] } {
+): Promise<{ logp: number[]; entropy: number[] }> {
   const [k, T, V] = [windows.length, windows[0].length, model.config.vocabSize];
-  return tf.tidy(() => {
+  const both = tf.tidy(() => {
     const logits = tf.reshape(model.forward(tf.tensor2d(windows, [k, T], 'int32')).logits, [k * T, V]);
     const z = tf.gather(logits, tf.tensor1d(rows, 'int32')); // [R, V]
     const lp = tf.sum(tf.mul(tf.logSoftmax(z), tf.cast(tf.oneHot(tf.tensor1d(targets, 'int32'), V), 'float32')), 1);
-    return { logp: Array.from(lp.dataSync()), entropy: Array.from(logitStats(z).entropy.dataSync()) };
+    return [lp, logitStats(z).entropy];
   });
+  const [logp, entropy] = await readTensors(both);
+  tf.dispose(both);
+  return { logp: Array.from(logp), entropy: Array.from(entropy) };
 }
 
 /**
@@ -249,7 +255,7 @@ function score(
  * ≤ blockSize tokens before it, so every i ≤ blockSize is read from one causal pass over the first
  * tokens, and each later i from its own window seq[i − blockSize, i).
  */
-function teacherForced(model: GPT, seq: number[], start: number): { logp: number[]; entropy: number[] } {
+async function teacherForced(model: GPT, seq: number[], start: number): Promise<{ logp: number[]; entropy: number[] }> {
   const B = model.config.blockSize;
   const out = { logp: [] as number[], entropy: [] as number[] };
   const add = (s: { logp: number[]; entropy: number[] }) => {
@@ -260,7 +266,7 @@ function teacherForced(model: GPT, seq: number[], start: number): { logp: number
   for (let i = start; i < seq.length; i++) (i <= B ? early : late).push(i);
   if (early.length)
     add(
-      score(
+      await score(
         model,
         [seq.slice(0, Math.min(B, seq.length - 1))],
         early.map((i) => i - 1),
@@ -269,7 +275,7 @@ function teacherForced(model: GPT, seq: number[], start: number): { logp: number
     );
   for (let c = 0; c < late.length; c += CHUNK) {
     const is = late.slice(c, c + CHUNK);
-    add(score(model, is.map((i) => seq.slice(i - B, i)), is.map((_, r) => r * B + B - 1), is.map((i) => seq[i])));
+    add(await score(model, is.map((i) => seq.slice(i - B, i)), is.map((_, r) => r * B + B - 1), is.map((i) => seq[i])));
   }
   return out;
 }
@@ -348,7 +354,7 @@ export async function run(argv: string[]): Promise<Json> {
     return { text, ids };
   });
 
-  const valEntropy = validationEntropies(model, source.evalBatches());
+  const valEntropy = await validationEntropies(model, source.evalBatches());
   const fe = entropyTarget(cfg.feTarget, median(valEntropy));
   const specs = samplers(cfg, fe);
   const samples: Sample[] = [];
@@ -366,7 +372,7 @@ export async function run(argv: string[]): Promise<Json> {
           seed,
           attentionStats: spec.attention,
         });
-        const tfd = teacherForced(model, [...p.ids, ...g.tokens], p.ids.length);
+        const tfd = await teacherForced(model, [...p.ids, ...g.tokens], p.ids.length);
         mine.push({
           sampler: spec.name,
           prompt: p.text,
