@@ -32,7 +32,11 @@ export type TrainEvent =
       out: string;
       movedAside: string | null;
     }
-  | { type: 'step'; step: number; total: number; loss: number; lr: number; tokensPerSecond: number; gradNorm: number }
+  | {
+      type: 'step'; step: number; total: number; loss: number; lr: number; tokensPerSecond: number; gradNorm: number;
+      /** Tokens this step trained on. */
+      tokens: number;
+    }
   | { type: 'eval'; step: number; metrics: EvalMetrics; lengths: LengthMetrics[] }
   | { type: 'checkpoint'; step: number; dir: string };
 
@@ -94,7 +98,7 @@ export async function train(
     const tokensPerSecond = tokens / ((performance.now() - t0) / 1000);
     if (step % cfg.logEvery === 0 || step === cfg.steps)
       run.log({ step, split: 'train', loss, lr, tokensPerSecond, gradNorm });
-    onEvent({ type: 'step', step, total: cfg.steps, loss, lr, tokensPerSecond, gradNorm });
+    onEvent({ type: 'step', step, total: cfg.steps, loss, lr, tokensPerSecond, gradNorm, tokens: n });
     if (step % cfg.evalEvery === 0 || step === cfg.steps) {
       final = await evaluate(model, source);
       run.log({ step, split: 'val', ...final });
