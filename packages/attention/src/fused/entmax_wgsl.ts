@@ -49,6 +49,15 @@ function horner(c: number[], v: string): string {
   return c.slice(0, -1).reduceRight((acc, ck) => `(${lit(ck)} + ${v} * ${acc})`, lit(c[c.length - 1]));
 }
 
+/** −∞ and invalid (NaN, +∞) tests on the bits (WGSL has no ±∞ literals; compilers may assume finite floats). */
+export const BIT_TESTS = `
+fn entIsNegInf(z : f32) -> bool { return bitcast<u32>(z) == 0xff800000u; }
+fn entIsInvalid(z : f32) -> bool {
+  let b = bitcast<u32>(z);
+  return (b & 0x7fffffffu) > 0x7f800000u || b == 0x7f800000u;
+}
+`;
+
 /** Helpers shared by all four programs (mirror: lnF, logU, expm1xF, phiF, probF, entryTU, shiftF, epsOf). */
 const HELPERS = `
 const ROW_NU : f32 = ${ROW_NU}.0;
@@ -96,12 +105,7 @@ fn entTU(d : f32, r : f32, eps : f32, wForm : bool) -> vec2<f32> {
   let t = eps * (d - r);
   return vec2<f32>(t, 1.0 + t);
 }
-fn entIsNegInf(z : f32) -> bool { return bitcast<u32>(z) == 0xff800000u; }
-fn entIsInvalid(z : f32) -> bool {
-  let b = bitcast<u32>(z);
-  return (b & 0x7fffffffu) > 0x7f800000u || b == 0x7f800000u;
-}
-fn entShift(z : f32, m : f32, kind : f32) -> f32 {
+${BIT_TESTS}fn entShift(z : f32, m : f32, kind : f32) -> f32 {
   if (kind == ROW_MASKED || kind == ROW_INVALID) { return 0.0; }
   if (entIsNegInf(z)) { return ${lit(-BIG)}; }
   return max(z - m, ${lit(-BIG)});
@@ -130,15 +134,18 @@ fn ${name}(v : vec4<f32>, tid : u32) -> vec4<f32> {
   );
 }
 
-/** Row index of this workgroup (a reshaped dispatch may add workgroups past the last row) and its α. */
-const ROW_PROLOGUE = (wg: number) => `
+/** Row index of this workgroup over `scores` [rows, n] (a reshaped dispatch may add workgroups past the last row). */
+export const ROW_INDEX = (wg: number) => `
   let ti = index % ${wg};                                 // local index, also under a reshaped dispatch
   let tid = u32(ti);
   let rows = uniforms.scoresShape.x;
   let n = uniforms.scoresShape.y;
   let rowRaw = index / ${wg};
   let row = min(rowRaw, rows - 1);
-  let base = row * n;
+  let base = row * n;`;
+
+/** ROW_INDEX and the row's α. */
+const ROW_PROLOGUE = (wg: number) => `${ROW_INDEX(wg)}
   let eps = entEps(alphas[select(row, 0, uniforms.alphasShape == 1)]);
   let q = 1.0 / eps;`;
 

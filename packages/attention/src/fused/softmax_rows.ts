@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { CAUSAL_MASK, causalMask } from '../scores.js';
 import { softmax } from '../softmax.js';
-import { reductions, type EntmaxProgram } from './entmax_wgsl.js';
+import { BIT_TESTS, reductions, ROW_INDEX, type EntmaxProgram } from './entmax_wgsl.js';
 
 export const MASKED_SOFTMAX = 'AesMaskedSoftmax';
 
@@ -37,28 +37,17 @@ interface WebGPUBackendLike {
 /** The program for `rows × n` scores with `wg` threads per row (a power of 2). */
 export function maskedSoftmaxProgram(rows: number, n: number, wg = n <= 1024 ? 64 : 256): UniformProgram {
   const getUserCode = () => `${reductions(wg)}
-fn isNegInf(z : f32) -> bool { return bitcast<u32>(z) == 0xff800000u; }
-fn isInvalid(z : f32) -> bool {
-  let b = bitcast<u32>(z);
-  return (b & 0x7fffffffu) > 0x7f800000u || b == 0x7f800000u;
-}
-fn main(index : i32) {
-  let ti = index % ${wg};
-  let tid = u32(ti);
-  let rows = uniforms.scoresShape.x;
-  let n = uniforms.scoresShape.y;
-  let rowRaw = index / ${wg};
-  let row = min(rowRaw, rows - 1);
-  let base = row * n;
+${BIT_TESTS}
+fn main(index : i32) {${ROW_INDEX(wg)}
   let last = min(n - 1, row % uniforms.T + uniforms.offset);        // the last visible key
   var mx = -3.402823e38;
   var bad = 0.0;
   var seen = 0.0;
   for (var col = ti; col < n; col += ${wg}) {
     let z = scores[base + col];
-    if (isInvalid(z)) {
+    if (entIsInvalid(z)) {
       bad = 1.0;
-    } else if (col <= last && !isNegInf(z)) {
+    } else if (col <= last && !entIsNegInf(z)) {
       seen = 1.0;
       mx = max(mx, uniforms.scale * z);
     }
@@ -67,7 +56,7 @@ fn main(index : i32) {
   var acc = 0.0;
   for (var col = ti; col <= last; col += ${wg}) {
     let z = scores[base + col];
-    if (!isNegInf(z) && !isInvalid(z)) { acc = acc + exp(uniforms.scale * z - rm.x); }
+    if (!entIsNegInf(z) && !entIsInvalid(z)) { acc = acc + exp(uniforms.scale * z - rm.x); }
   }
   let total = entSum(vec4<f32>(acc, 0.0, 0.0, 0.0), tid).x;
   if (rowRaw < rows) {
@@ -76,7 +65,7 @@ fn main(index : i32) {
       var p = 0.0;
       if (rm.y > 0.0) {
         p = uniforms.NAN;
-      } else if (col <= last && rm.z > 0.0 && !isNegInf(z)) {
+      } else if (col <= last && rm.z > 0.0 && !entIsNegInf(z)) {
         p = exp(uniforms.scale * z - rm.x) / total;
       }
       setOutputAtIndex(base + col, p);
