@@ -13,7 +13,7 @@ import { aesChoice, type HeadEntropy, type MeasuredRows } from './aes_gate.js';
 import { logitStats, probStats } from './entropy.js';
 import { headProbs } from './head_maps.js';
 import { entmax, type NormaliserSpec } from './normaliser.js';
-import { planAttention, type AttentionPlan } from './plan.js';
+import { learnedAlphas, planAttention, type AttentionPlan } from './plan.js';
 import { alibiSlopes } from './positions.js';
 import {
   acrossHeads, allScores, causalMask, defaultLayout, headScores, mixValues, perHead, perRow, scoreMasks, splitHeads,
@@ -238,7 +238,7 @@ function deviceAlphas(
     return fixed[0] !== 1 || maskedSoftmaxFused() ? () => fixed[0]! : null;
   if (!heads.every((n) => n.kind === 'learned' || (n.kind === 'fixed' && n.alpha > 1))) return null;
   return (params) => {
-    const learned = tf.add(1, tf.sigmoid(params.alpha));                        // as learnedAlpha, all heads
+    const learned = learnedAlphas(params.alpha);
     if (fixed.every((a) => a === null)) return learned;
     return tf.where(tf.tensor1d(fixed.map((a) => a === null), 'bool'), learned, tf.tensor1d(fixed.map((a) => a ?? 1)));
   };

@@ -128,7 +128,12 @@ export function alphaOf(
 
 /** α of a learned head as a scalar tensor (differentiable in the raw parameter `alphaRaw[h]`). */
 export function learnedAlpha(alphaRaw: tf.Tensor, h: number): tf.Tensor {
-  return tf.add(1, tf.sigmoid(tf.reshape(tf.slice(alphaRaw, [h], [1]), [])));
+  return learnedAlphas(tf.reshape(tf.slice(alphaRaw, [h], [1]), []));
+}
+
+/** α = 1 + sigmoid(a) of raw parameters, elementwise (every head of `alphaRaw` at once). */
+export function learnedAlphas(alphaRaw: tf.Tensor): tf.Tensor {
+  return tf.add(1, tf.sigmoid(alphaRaw));
 }
 
 /** A fresh AES state for a plan: ζ = NaN (no estimate yet) for every head, `[H]`. */
