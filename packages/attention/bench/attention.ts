@@ -5,7 +5,8 @@
  * to softmax attention measured in the same process (runs interleaved) and the achieved GFLOP/s
  * counting the two products, 4·B·H·T·S·d.
  *
- *   pnpm bench:attention [--backend wasm] [--lengths 256,1024,2048] [--heads 4] [--dim 64] [--repeats 5] [--json
+ *   pnpm bench:attention [--backend wasm] [--threads N]
+ *     [--lengths 256,1024,2048] [--heads 4] [--dim 64] [--repeats 5] [--json
  * out.json]
  */
 import * as tf from '@tensorflow/tfjs';
@@ -16,6 +17,8 @@ import { parseFlags, summary, timeInterleaved } from './util.js';
 
 const CONFIG = {
   backend: 'wasm',
+  /** wasm threads (0: one per core). */
+  threads: 0,
   lengths: '256,1024,2048',
   heads: 4,
   dim: 64,
@@ -34,7 +37,8 @@ const NORMALISERS: Record<string, NormaliserSpec> = {
 
 async function main() {
   const cfg = parseFlags(process.argv.slice(2), CONFIG);
-  const backend = await selectBackend(cfg.backend as Parameters<typeof selectBackend>[0]);
+  const backend = await selectBackend(cfg.backend as Parameters<typeof selectBackend>[0],
+    { threads: cfg.threads || undefined });
   const { heads: H, dim: d, batch: B } = cfg;
   console.log(
     `backend ${backend.name} (${backend.detail}); B=${B} H=${H} d=${d} causal; median of ${cfg.repeats} after ` +

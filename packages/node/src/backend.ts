@@ -2,7 +2,8 @@
  * Backend selection, for entry points only (CLI, experiments, benches, tests). Library functions
  * never call this: they run on whatever backend the caller set.
  *
- * - `wasm` (default): @tensorflow/tfjs-backend-wasm, SIMD, single thread in Node.
+ * - `wasm` (default): @tensorflow/tfjs-backend-wasm, SIMD, on `threads` threads (default: one per core;
+ *   1 is tfjs's own single-threaded build; more load its threaded build through wasm_threads.ts).
  * - `cpu`: plain JavaScript; slow, used for semantics tests.
  * - `webgpu`: @tensorflow/tfjs-backend-webgpu on Dawn (the `webgpu` package), when a GPU adapter
  *   exists (NVIDIA through Vulkan was verified); tfjs only self-registers it in browsers.
@@ -11,6 +12,8 @@
  * - `auto`: the first that works of tensorflow-gpu, webgpu, tensorflow, wasm, cpu.
  */
 import * as tf from '@tensorflow/tfjs';
+import { availableParallelism } from 'node:os';
+import { MAX_WASM_THREADS, threadedWasmBackend } from './wasm_threads.js';
 
 export const BACKEND_NAMES = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow', 'tensorflow-gpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -28,6 +31,17 @@ export interface BackendChoice {
   detail: string;
   /** Backends tried before it, with the reason each was unavailable. */
   skipped: Array<{ name: BackendName; reason: string }>;
+  /** wasm only: the threads its pool really has. */
+  threads?: number;
+}
+
+/** Options of `selectBackend`. */
+export interface BackendOptions {
+  /**
+   * wasm only: threads of the XNNPACK pool (1 … 8; default: one per core, at most 8). Asking for a
+   * different count than the active wasm backend has replaces that backend: its tensors are lost.
+   */
+  threads?: number;
 }
 
 /**
@@ -37,16 +51,25 @@ export interface BackendChoice {
  * const b = await selectBackend('auto');
  * console.log(`backend ${b.name} (${b.detail})`);
  */
-export async function selectBackend(requested: BackendName = 'wasm'): Promise<BackendChoice> {
+export async function selectBackend(
+  requested: BackendName = 'wasm', opts: BackendOptions = {},
+): Promise<BackendChoice> {
   if (!(BACKEND_NAMES as readonly string[]).includes(requested)) {
     throw new RangeError(`unknown backend '${String(requested)}'; choose one of ${BACKEND_NAMES.join(', ')}`);
+  }
+  const threads = opts.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
+    throw new RangeError(`threads must be an integer in 1 … ${MAX_WASM_THREADS}, got ${threads}`);
   }
   const order = requested === 'auto' ? AUTO_ORDER : [requested];
   const skipped: BackendChoice['skipped'] = [];
   for (const name of order) {
     try {
-      const detail = await activate(name as Exclude<BackendName, 'auto'>);
-      return { requested, name: name as Exclude<BackendName, 'auto'>, tfName: tf.getBackend(), detail, skipped };
+      const active = name as Exclude<BackendName, 'auto'>;
+      const detail = await activate(active, threads);
+      const choice: BackendChoice = { requested, name: active, tfName: tf.getBackend(), detail, skipped };
+      if (active === 'wasm') choice.threads = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+      return choice;
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       if (requested !== 'auto') throw new Error(`backend '${name}' is unavailable: ${reason}`);
@@ -56,17 +79,23 @@ export async function selectBackend(requested: BackendName = 'wasm'): Promise<Ba
   throw new Error(`no backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
 }
 
-async function activate(name: Exclude<BackendName, 'auto'>): Promise<string> {
+/** One thread per core (what the machine lets this process use), at most tfjs's pool size. */
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(MAX_WASM_THREADS, availableParallelism()));
+}
+
+async function activate(name: Exclude<BackendName, 'auto'>, threads: number): Promise<string> {
   switch (name) {
     case 'cpu':
       await use('cpu');
       return 'plain JavaScript';
     case 'wasm': {
-      await import('@tensorflow/tfjs-backend-wasm');
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      await registerWasm(wasm, threads);
       await use('wasm');
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-      const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-      return `SIMD ${simd ? 'on' : 'off'}, ${threads ? 'multi-threaded' : 'single thread'}`;
+      const n = wasm.getThreadsCount();
+      return `SIMD ${simd ? 'on' : 'off'}, ${n === 1 ? 'single thread' : `${n} threads`}`;
     }
     case 'webgpu':
       return useWebGPU();
@@ -84,6 +113,23 @@ async function activate(name: Exclude<BackendName, 'auto'>): Promise<string> {
       return pkg;
     }
   }
+}
+
+type WasmPackage = typeof import('@tensorflow/tfjs-backend-wasm');
+type Factory = NonNullable<ReturnType<typeof tf.findBackendFactory>>;
+/** tfjs's own (single-threaded) wasm factory, and the thread count of the factory now registered. */
+let singleThreadFactory: Factory | undefined;
+let registeredThreads = 1;
+
+/** Registers the wasm factory for `threads`, replacing an active wasm backend of another count. */
+async function registerWasm(wasm: WasmPackage, threads: number): Promise<void> {
+  singleThreadFactory ??= tf.findBackendFactory('wasm')!;
+  if (threads === registeredThreads) return;
+  tf.removeBackend('wasm');                                              // disposes it if it was started
+  wasm.setThreadsCount(threads);
+  const factory: Factory = threads === 1 ? singleThreadFactory : () => threadedWasmBackend(threads);
+  tf.registerBackend('wasm', factory, 2);
+  registeredThreads = threads;
 }
 
 async function use(tfName: string): Promise<void> {

@@ -5,7 +5,10 @@
  * IOHandler for checkpoints and Layers models; and, for tests, a no-sync clone of cpu that stands in
  * for a device backend and the decision whether webgpu suites run.
  */
-export { selectBackend, BACKEND_NAMES, type BackendName, type BackendChoice } from './backend.js';
+export {
+  selectBackend, defaultThreads, BACKEND_NAMES, type BackendName, type BackendChoice, type BackendOptions,
+} from './backend.js';
+export { MAX_WASM_THREADS } from './wasm_threads.js';
 export { fileSystemIO } from './file_io.js';
 export { registerNoSyncBackend } from './no_sync.js';
 export { webgpuForTests } from './test_backends.js';

@@ -17,4 +17,8 @@ describe('exitOnUncaught', () => {
     const handled = await run(['--handled']);
     expect(handled).toEqual({ code: 1, err: 'error: the model went away\n' });
   });
+
+  it('the same on threaded wasm, whose glue is loaded by wasm_threads.ts', async () => {
+    expect(await run(['--handled', '--threads', '2'])).toEqual({ code: 1, err: 'error: the model went away\n' });
+  });
 });

@@ -4,7 +4,8 @@
  * that drift in machine speed hits all alike. Tokens/s count the steps after `--warm` (the first
  * steps compile and fill caches); the ratio is to softmax in the same round, its median over rounds.
  *
- *   pnpm bench:train [--backend wasm] [--steps 40] [--rounds 3] [--json bench/train.json]
+ *   pnpm bench:train [--backend wasm] [--threads N] [--steps 40] [--rounds 3] [--only softmax,learned]
+ *     [--json bench/train.json]
  *
  * Two sizes: the README's default model on its default task (task:sort, sequences of 17), and the
  * pinned text corpus at block size 256, batch 8 (where attention's cost shows). Target (issue 18):
@@ -37,18 +38,22 @@ async function tokensPerSecond(cfg: TrainConfig, warm: number): Promise<number> 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 async function main(argv: string[]) {
-  const f = parseFlags(argv, { backend: 'wasm', steps: 40, warm: 5, rounds: 3, json: '', sizes: 'default,text-256' },
+  const f = parseFlags(argv,
+    { backend: 'wasm', threads: 0, steps: 40, warm: 5, rounds: 3, json: '', sizes: 'default,text-256', only: '' },
     'bench:train');
-  const backend = await selectBackend(f.backend as BackendName);
+  const backend = await selectBackend(f.backend as BackendName, { threads: f.threads || undefined });
+  // softmax, the baseline, is always run
+  const normalisers = f.only ? ['softmax', ...f.only.split(',').filter((n) => n !== 'softmax')] : NORMALISERS;
+  for (const n of normalisers) if (!NORMALISERS.includes(n)) throw new Error(`unknown normaliser '${n}'`);
   const root = mkdtempSync(join(tmpdir(), 'aes-bench-train-'));
   const rows: Array<Record<string, unknown>> = [];
   console.log(`backend ${backend.name} (${backend.detail}); ${f.steps} steps, tokens/s after step ${f.warm}`);
   try {
     for (const size of f.sizes.split(',')) {
       if (!(size in SIZES)) throw new Error(`unknown size '${size}'; sizes: ${Object.keys(SIZES).join(', ')}`);
-      const tps: Record<string, number[]> = Object.fromEntries(NORMALISERS.map((n) => [n, []]));
+      const tps: Record<string, number[]> = Object.fromEntries(normalisers.map((n) => [n, []]));
       for (let r = 0; r < f.rounds; r++) {
-        for (const attention of NORMALISERS) {
+        for (const attention of normalisers) {
           const out = join(root, `${size}-${attention}-${r}`);
           const cfg: TrainConfig = { ...TRAIN_DEFAULTS, ...SIZES[size], attention, out, steps: f.steps,
             evalEvery: 10 ** 9, ckptEvery: 10 ** 9, logEvery: 10 ** 9 };
@@ -57,7 +62,7 @@ async function main(argv: string[]) {
         }
       }
       console.log(`\n${size}: tokens/s (median of ${f.rounds} rounds), ratio to softmax in the same round`);
-      for (const n of NORMALISERS) {
+      for (const n of normalisers) {
         const ratio = median(tps[n].map((t, r) => t / tps.softmax[r]));
         rows.push({ size, normaliser: n, tokensPerSecond: median(tps[n]), ratio, all: tps[n] });
         const mark = n === 'softmax' ? '' : ratio >= 0.7 ? '  (≥ 0.7: met)' : '  (< 0.7: NOT met)';

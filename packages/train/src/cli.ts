@@ -9,7 +9,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { generate, loadCheckpoint, Rng, type Tokenizer } from '@aes/models';
-import { fileSystemIO, selectBackend, type BackendName } from '@aes/node';
+import { defaultThreads, fileSystemIO, MAX_WASM_THREADS, selectBackend, type BackendName } from '@aes/node';
 import { checkTrainConfig, TRAIN_DEFAULTS, TRAIN_FLAG_HELP, type TrainConfig } from './config.js';
 import { FlagError, givenFlags, parseFlags } from './flags.js';
 import { writeTrainingPlots } from './plot.js';
@@ -48,10 +48,12 @@ Samplers (--sampler): greedy, temperature, topk, topp, minp, typical, entmax, en
 Backends (--backend): wasm (default) | cpu | webgpu | tensorflow | auto.`;
 
 const BACKEND_HELP = 'wasm (default), cpu, webgpu, tensorflow, tensorflow-gpu or auto';
+const THREADS_HELP = 'wasm threads (0: one per core; 1: single-threaded)';
 const EVAL_DEFAULTS = {
   ckpt: '',
   data: '',
   backend: 'wasm',
+  threads: 0,
   evalBatches: 8,
   batch: 32,
   cacheDir: TRAIN_DEFAULTS.cacheDir,
@@ -59,12 +61,14 @@ const EVAL_DEFAULTS = {
 };
 const EVAL_FLAG_HELP: Record<keyof typeof EVAL_DEFAULTS, string> = {
   ckpt: 'checkpoint directory (a run\'s ckpt/)', data: 'data to evaluate on (default: the data it was trained on)',
-  backend: BACKEND_HELP, evalBatches: 'validation batches', batch: 'sequences per batch',
+  backend: BACKEND_HELP, threads: THREADS_HELP, evalBatches: 'validation batches', batch: 'sequences per batch',
   cacheDir: 'where downloaded texts are kept',
   evalLengths: "also evaluate at these lengths, e.g. '64,128,256' or '1x,2x,4x' (multiples of the training length)",
 };
-const TRAIN_FLAGS = { ...TRAIN_DEFAULTS, stopAt: 0, backend: 'wasm' };
-const SWEEP_DEFAULTS = { workers: cpus().length, retries: 1, queue: '', status: false, report: false, backend: 'wasm' };
+const TRAIN_FLAGS = { ...TRAIN_DEFAULTS, stopAt: 0, backend: 'wasm', threads: 0 };
+const SWEEP_DEFAULTS = {
+  workers: cpus().length, retries: 1, queue: '', status: false, report: false, backend: 'wasm', threads: 0,
+};
 const SWEEP_FLAG_HELP: Record<keyof typeof SWEEP_DEFAULTS, string> = {
   workers: 'local runner processes (one run each at a time)',
   retries: 'tries again after a run fails, up to this many times',
@@ -72,16 +76,21 @@ const SWEEP_FLAG_HELP: Record<keyof typeof SWEEP_DEFAULTS, string> = {
   status: 'with --queue: print done / running / failed / waiting and exit',
   report: 'write report.csv and report.svg/png',
   backend: BACKEND_HELP,
+  threads: 'wasm threads per run (0: the cores shared among the runners)',
 };
-const WORKER_DEFAULTS = { queue: '', concurrency: 1, lockSeconds: 30, backend: 'wasm' };
+const WORKER_DEFAULTS = { queue: '', concurrency: 1, lockSeconds: 30, backend: 'wasm', threads: 0 };
 const WORKER_FLAG_HELP: Record<keyof typeof WORKER_DEFAULTS, string> = {
   queue: 'redis://HOST:PORT of the sweep queue', concurrency: 'runs at a time (one runner process each)',
   lockSeconds: 'a run whose worker stops answering this long goes to another worker', backend: BACKEND_HELP,
+  threads: 'wasm threads per run (0: the cores shared among the runs at a time)',
 };
 const HELP: Record<string, [Record<string, unknown>, Record<string, string>]> = {
   train: [
     TRAIN_FLAGS,
-    { ...TRAIN_FLAG_HELP, stopAt: 'stop after this step, as if interrupted (0: off)', backend: BACKEND_HELP },
+    {
+      ...TRAIN_FLAG_HELP, stopAt: 'stop after this step, as if interrupted (0: off)', backend: BACKEND_HELP,
+      threads: THREADS_HELP,
+    },
   ],
   sample: [SAMPLE_DEFAULTS, { ...SAMPLE_FLAG_HELP, backend: BACKEND_HELP }],
   eval: [EVAL_DEFAULTS, EVAL_FLAG_HELP],
@@ -122,14 +131,22 @@ function helpOf(command: string): string {
   return `aes ${command} flags:\n${lines.join('\n')}`;
 }
 
-async function useBackend(name: string): Promise<string> {
-  const b = await selectBackend(name as BackendName);
+/** `--threads`: 0 means one per core, shared among `runners` processes; otherwise 1 … MAX_WASM_THREADS. */
+function threadsOf(flag: number, runners = 1): number {
+  if (!(Number.isInteger(flag) && flag >= 0 && flag <= MAX_WASM_THREADS)) {
+    throw new FlagError(`--threads must be an integer in 0 … ${MAX_WASM_THREADS} (0: one per core), got ${flag}`);
+  }
+  return flag || Math.max(1, Math.floor(defaultThreads() / runners));
+}
+
+async function useBackend(name: string, threads: number): Promise<string> {
+  const b = await selectBackend(name as BackendName, { threads: threadsOf(threads) });
   const skipped = b.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
   return `${b.name} (${b.detail})${skipped ? `; skipped ${skipped}` : ''}`;
 }
 
 async function trainCommand(argv: string[], io: Io): Promise<void> {
-  const { backend, ...cfg } = parseFlags(argv, TRAIN_FLAGS, 'train');
+  const { backend, threads, ...cfg } = parseFlags(argv, TRAIN_FLAGS, 'train');
   const config = { ...cfg, stopAt: cfg.stopAt || undefined } as TrainConfig;
   checkTrainConfig(config);
   if (givenFlags(argv).has('blockSize') && isTaskSpec(config.data)) {
@@ -138,7 +155,7 @@ async function trainCommand(argv: string[], io: Io): Promise<void> {
       `length\n`,
     );
   }
-  const active = await useBackend(backend);
+  const active = await useBackend(backend, threads);
   io.out(`backend ${active}\n`);
   const env = {
     backend: active,
@@ -219,7 +236,7 @@ export function formatMetrics(m: EvalMetrics): string {
 async function evalCommand(argv: string[], io: Io): Promise<void> {
   const f = parseFlags(argv, EVAL_DEFAULTS, 'eval');
   if (!f.ckpt) throw new FlagError('aes eval: --ckpt DIR is required');
-  io.out(`backend ${await useBackend(f.backend)}\n`);
+  io.out(`backend ${await useBackend(f.backend, f.threads)}\n`);
   const { model, tokenizer, meta } = await loadCheckpoint(fileSystemIO(f.ckpt), f.ckpt);
   const trained = meta.train as TrainConfig | undefined;
   const data = f.data || trained?.data;
@@ -247,7 +264,7 @@ async function sampleCommand(argv: string[], io: Io): Promise<void> {
   const f = parseFlags(argv, SAMPLE_DEFAULTS, 'sample');
   if (!f.ckpt) throw new FlagError('aes sample: --ckpt DIR is required');
   const sampler = makeSampler(f);
-  io.err(`backend ${await useBackend(f.backend)}\n`);
+  io.err(`backend ${await useBackend(f.backend, f.threads)}\n`);
   const { model, tokenizer } = await loadCheckpoint(fileSystemIO(f.ckpt), f.ckpt);
   const unknown = unknownCharacters(tokenizer, f.prompt);
   if (unknown.length) {
@@ -312,7 +329,8 @@ async function sweepCommand(argv: string[], io: Io): Promise<number> {
   };
   const failures = connection
     ? await runQueued(sweep, { connection, retries: f.retries, backend: f.backend, follow: true }, report)
-    : await runLocal(sweep, { workers: f.workers, retries: f.retries, backend: f.backend }, report);
+    : await runLocal(sweep, { workers: f.workers, retries: f.retries, backend: f.backend,
+      threads: threadsOf(f.threads, Math.min(f.workers, sweep.runs.length)) }, report);
   if (io.tty) io.out('\n');
   if (f.report) io.out(`wrote ${(await writeReport(sweep)).join(', ')}\n`);
   const failed = Object.keys(failures);
@@ -333,7 +351,7 @@ async function workerCommand(argv: string[], io: Io): Promise<void> {
     throw new FlagError(`aes worker: --concurrency must be a positive integer`);
   const connection = redisConnection(f.queue);
   const worker = startWorker({ connection, concurrency: f.concurrency, lockSeconds: f.lockSeconds,
-    onEvent: (what) => io.out(`${what}\n`) });
+    threads: threadsOf(f.threads, f.concurrency), onEvent: (what) => io.out(`${what}\n`) });
   io.out(`worker on ${f.queue}, ${f.concurrency} at a time (pid ${process.pid})\n`);
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());

@@ -72,14 +72,14 @@ function runner(): { path: string; execArgv: string[] } {
   };
 }
 
-/** N runner processes; `run` sends a job to a free one. */
+/** N runner processes, each on `threads` wasm threads; `run` sends a job to a free one. */
 export class RunnerPool {
   private readonly idle: ChildProcess[] = [];
   private readonly waiting: Array<(c: ChildProcess) => void> = [];
   private readonly all: ChildProcess[] = [];
   private nextId = 0;
 
-  constructor(size: number) {
+  constructor(size: number, private readonly threads = 1) {
     const { path, execArgv } = runner();
     for (let i = 0; i < size; i++) {
       const child = fork(path, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -105,7 +105,7 @@ export class RunnerPool {
           reject(new Error(`the runner process ended (${signal ?? `exit ${code}`}) during ${job.name}`));
         child.on('message', onMessage);
         child.once('exit', onExit);
-        child.send({ id, job });
+        child.send({ id, job, threads: this.threads });
       });
     } finally {
       if (child.exitCode === null && child.signalCode === null) this.release(child);

@@ -11,11 +11,12 @@ exitOnUncaught();
 silenceTfjs();
 process.on('disconnect', () => process.exit(0));
 const backends = new Set<string>();
-process.on('message', (msg: { id: number; job: SweepJob }) => {
-  const { id, job } = msg;
+process.on('message', (msg: { id: number; job: SweepJob; threads: number }) => {
+  const { id, job, threads } = msg;
   void (async () => {
     try {
-      if (!backends.has(job.backend)) { await selectBackend(job.backend as BackendName); backends.add(job.backend); }
+      const key = `${job.backend}:${threads}`;
+      if (!backends.has(key)) { await selectBackend(job.backend as BackendName, { threads }); backends.add(key); }
       process.send!({ id, ok: true, result: await runSweepJob(job) });
     } catch (e) {
       process.send!({ id, ok: false, error: e instanceof Error ? e.message : String(e) });

@@ -16,7 +16,7 @@ export const SAMPLERS = [
 ] as const;
 
 export const SAMPLE_DEFAULTS = {
-  ckpt: '', prompt: '', sampler: 'greedy', maxNewTokens: 200, seed: 0, trace: '', backend: 'wasm',
+  ckpt: '', prompt: '', sampler: 'greedy', maxNewTokens: 200, seed: 0, trace: '', backend: 'wasm', threads: 0,
   temperature: 1, topK: 40, topP: 0.9, minP: 0.05, typicalP: 0.9, alpha: 1.5, targetEntropy: 0, targetFraction: 0.5,
 };
 
@@ -29,6 +29,7 @@ export const SAMPLE_FLAG_HELP: Readonly<Record<keyof typeof SAMPLE_DEFAULTS, str
   seed: 'seed of the draws',
   trace: 'write one JSON line per decision (entropy, varentropy, branch, …) to this file',
   backend: 'wasm (default), cpu, webgpu, tensorflow, tensorflow-gpu or auto',
+  threads: 'wasm threads (0: one per core; 1: single-threaded)',
   temperature: 'softmax temperature',
   topK: 'topk: keep the k most probable tokens',
   topP: 'topp: keep the smallest set with this much probability',

@@ -39,7 +39,7 @@ const jobOf = (sweep: Sweep, run: SweepRun, backend: string): SweepJob =>
  */
 export async function runLocal(
   sweep: Sweep,
-  opts: { workers: number; retries: number; backend: string },
+  opts: { workers: number; retries: number; backend: string; threads?: number },
   report: SweepReport,
 ): Promise<Record<string, string>> {
   const todo = sweep.runs.filter((r) => runState(r.config.out) !== 'done');
@@ -57,7 +57,7 @@ export async function runLocal(
     report.progress({ done, running, failed, waiting: total - done - running - failed, total, etaSeconds: eta() });
   tick();
   if (!todo.length) return failures;
-  const pool = new RunnerPool(Math.min(opts.workers, todo.length));
+  const pool = new RunnerPool(Math.min(opts.workers, todo.length), opts.threads);
   try {
     await Promise.all(
       todo.map(async (run) => {
@@ -168,8 +168,8 @@ export async function printStatus(sweep: Sweep, connection: ConnectionOptions): 
  * answering before BullMQ hands it to another.
  */
 export function startWorker(opts: { connection: ConnectionOptions; concurrency: number; lockSeconds: number;
-  onEvent?: (what: string) => void }): { close(): Promise<void> } {
-  const pool = new RunnerPool(opts.concurrency);
+  threads?: number; onEvent?: (what: string) => void }): { close(): Promise<void> } {
+  const pool = new RunnerPool(opts.concurrency, opts.threads);
   const worker = new Worker(
     QUEUE_NAME,
     async (job: Job<SweepJob>) => {
