@@ -66,9 +66,9 @@ export async function selectBackend(
   for (const name of order) {
     try {
       const active = name as Exclude<BackendName, 'auto'>;
-      const detail = await activate(active, threads);
+      const { detail, threads: pool } = await activate(active, threads);
       const choice: BackendChoice = { requested, name: active, tfName: tf.getBackend(), detail, skipped };
-      if (active === 'wasm') choice.threads = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+      if (pool !== undefined) choice.threads = pool;
       return choice;
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
@@ -84,21 +84,24 @@ export function defaultThreads(): number {
   return Math.max(1, Math.min(MAX_WASM_THREADS, availableParallelism()));
 }
 
-async function activate(name: Exclude<BackendName, 'auto'>, threads: number): Promise<string> {
+/** Makes `name` active; says how (and, for wasm, with how many threads). */
+async function activate(
+  name: Exclude<BackendName, 'auto'>, threads: number,
+): Promise<{ detail: string; threads?: number }> {
   switch (name) {
     case 'cpu':
       await use('cpu');
-      return 'plain JavaScript';
+      return { detail: 'plain JavaScript' };
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      await registerWasm(wasm, threads);
+      registerWasm(threads);
       await use('wasm');
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       const n = wasm.getThreadsCount();
-      return `SIMD ${simd ? 'on' : 'off'}, ${n === 1 ? 'single thread' : `${n} threads`}`;
+      return { detail: `SIMD ${simd ? 'on' : 'off'}, ${n === 1 ? 'single thread' : `${n} threads`}`, threads: n };
     }
     case 'webgpu':
-      return useWebGPU();
+      return { detail: await useWebGPU() };
     case 'tensorflow':
     case 'tensorflow-gpu': {
       const pkg = name === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu';
@@ -110,23 +113,21 @@ async function activate(name: Exclude<BackendName, 'auto'>, threads: number): Pr
         );
       }
       await use('tensorflow');
-      return pkg;
+      return { detail: pkg };
     }
   }
 }
 
-type WasmPackage = typeof import('@tensorflow/tfjs-backend-wasm');
 type Factory = NonNullable<ReturnType<typeof tf.findBackendFactory>>;
 /** tfjs's own (single-threaded) wasm factory, and the thread count of the factory now registered. */
 let singleThreadFactory: Factory | undefined;
 let registeredThreads = 1;
 
 /** Registers the wasm factory for `threads`, replacing an active wasm backend of another count. */
-async function registerWasm(wasm: WasmPackage, threads: number): Promise<void> {
+function registerWasm(threads: number): void {
   singleThreadFactory ??= tf.findBackendFactory('wasm')!;
   if (threads === registeredThreads) return;
   tf.removeBackend('wasm');                                              // disposes it if it was started
-  wasm.setThreadsCount(threads);
   const factory: Factory = threads === 1 ? singleThreadFactory : () => threadedWasmBackend(threads);
   tf.registerBackend('wasm', factory, 2);
   registeredThreads = threads;

@@ -46,9 +46,6 @@ export async function threadedWasmBackend(threads: number): Promise<KernelBacken
 
 /** Loads tfjs's threaded SIMD wasm build, its logical-core count answered as 2·threads. */
 async function loadThreadedWasm(threads: number): Promise<WasmModule> {
-  if (!Number.isInteger(threads) || threads < 2 || threads > MAX_WASM_THREADS) {
-    throw new RangeError(`threaded wasm needs 2 … ${MAX_WASM_THREADS} threads, got ${threads}`);
-  }
   const mainScript = require.resolve(`${BUILD}.js`);
   const binary = readFileSync(require.resolve(`${BUILD}.wasm`));
   const worker = workerScript();

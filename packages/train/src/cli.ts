@@ -48,7 +48,7 @@ Samplers (--sampler): greedy, temperature, topk, topp, minp, typical, entmax, en
 Backends (--backend): wasm (default) | cpu | webgpu | tensorflow | auto.`;
 
 const BACKEND_HELP = 'wasm (default), cpu, webgpu, tensorflow, tensorflow-gpu or auto';
-const THREADS_HELP = 'wasm threads (0: one per core; 1: single-threaded)';
+const THREADS_HELP = SAMPLE_FLAG_HELP.threads;
 const EVAL_DEFAULTS = {
   ckpt: '',
   data: '',

@@ -14,21 +14,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { defaultThreads, exitOnUncaught, selectBackend, silenceTfjs } from '../src/index.js';
+import { defaultThreads, exitOnUncaught, selectBackend, silenceTfjs } from '@aes/node';
+import { parseFlags } from '../src/flags.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const MATMUL_SIZES = [256, 512, 1024];
-
-/** Flags as `--name value`; unknown flags are an error. */
-function flags(argv: string[]): { threads: number; rounds: number; json: string; child: string } {
-  const f = { threads: defaultThreads(), rounds: 3, json: '', child: '' };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i].replace(/^--/, '') as keyof typeof f;
-    if (!(key in f) || argv[i + 1] === undefined) throw new Error(`bench:threads: bad flag ${argv[i]}`);
-    (f as Record<string, string | number>)[key] = typeof f[key] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
-  }
-  return f;
-}
 
 /** Child mode: matMul GFLOP/s on `threads` threads, median of 7 after a warm-up, as JSON on stdout. */
 async function matMulChild(threads: number): Promise<void> {
@@ -61,7 +51,7 @@ function runScript(script: string, args: string[]): string {
 /** One round's speeds on `threads` threads: higher is faster for every entry. */
 function measure(threads: number, dir: string): Record<string, number> {
   const speeds: Record<string, number> = JSON.parse(
-    runScript('packages/node/bench/threads.ts', ['--child', 'matmul', '--threads', String(threads)]).trim()
+    runScript('packages/train/bench/threads.ts', ['--child', 'matmul', '--threads', String(threads)]).trim()
       .split('\n').pop()!,
   );
   const att = join(dir, `attention-${threads}.json`);
@@ -82,7 +72,7 @@ function measure(threads: number, dir: string): Record<string, number> {
 }
 
 async function main(argv: string[]) {
-  const f = flags(argv);
+  const f = parseFlags(argv, { threads: defaultThreads(), rounds: 3, json: '', child: '' }, 'bench:threads');
   if (f.child === 'matmul') return matMulChild(f.threads);
   if (f.threads < 2) throw new Error('bench:threads compares 1 thread with --threads N ≥ 2');
   const dir = mkdtempSync(join(tmpdir(), 'aes-bench-threads-'));
