@@ -25,7 +25,7 @@ import type { BlockSkipArgs, BlockSparseStats } from './block_sparse.js';
 import { readsAreCheap } from './capabilities.js';
 import { maskedSoftmax, maskedSoftmaxFused } from './fused/softmax_rows.js';
 import { matMul2d } from './matmul.js';
-import { skipConfig, skipHead, type SkippedHead } from './skip_heads.js';
+import { ruledDense, skipConfig, skipHead, type SkippedHead } from './skip_heads.js';
 
 export interface AttentionArgs {
   /** Query i sees keys j ≤ i + queryOffset. Default false. */
@@ -161,8 +161,12 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     };
     const full = layout === 'batched' ? allScores(qs, k, masks) : null;            // [B, H, T, S]
     const keysT = () => (full ? undefined : (kT ??= transposedKeys(k)));
+    // Heads surely dense this call; when every head is, nothing is split per head or planned.
+    const ruled = skip ? ruledDense(plan.heads, qs, k, { params, offset, cfg: skip }) : [];
+    ruled.forEach((r, h) => { if (r !== null) for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r; });
+    const planning = ruled.some((r) => r === null);
     // Per-head scores; with block skipping, computed only for the heads that need them.
-    const split = full ? splitHeads(full) : skip ? null : headScores(qs, k, masks, layout, keysT());
+    const split = full ? splitHeads(full) : planning ? null : headScores(qs, k, masks, layout, keysT());
     const cached: HeadRows[] = [];
     // The per-(b, h) slices, made once: on wasm each split moves every element (20–40 ns each).
     let sliced: { q: tf.Tensor2D[]; k: tf.Tensor2D[]; v: tf.Tensor2D[] } | undefined;
@@ -190,8 +194,8 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
       : null;
     const skipped: Array<SkippedHead | null> = plan.heads.map((n, h) => {
       if (aes?.modes[h]) modes[h] = aes.modes[h]!;
-      if (!skip) return null;
-      const r = skipHead(n, h, slices(), { params, aesAlpha: aes?.alpha[h], offset, cfg: skip, H });
+      if (!planning || ruled[h] !== null) return null;
+      const r = skipHead(n, h, slices(), { params, aesAlpha: aes?.alpha[h], offset, cfg: skip!, H });
       if (r) for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r.keptBlocks;
       if (!r || !('output' in r)) return null;
       r.skipRate.forEach((x, b) => { skipStats!.skipRate[b * H + h] = x; skipStats!.mode[b * H + h] = 'sparse'; });
@@ -200,7 +204,7 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     const heads = plan.heads.map((n, h) =>
       skipped[h] ? null : headProbs(n, { scores: scoreOf(h), visible: seen, params, h, aesAlpha: aes?.alpha[h] }),
     );
-    if (skip) {
+    if (planning) {
       // [B, H, T, dv] from each head's [B, T, dv]: skipped heads' own outputs, the others' p·v per batch row.
       const vs = slices().v;
       const out = heads.map((o, h) => skipped[h]?.output ??

@@ -416,6 +416,39 @@ function planBlocks(
   return { keep, keptShare: kept / Math.max(visible, 1), floor };
 }
 
+/**
+ * A lower bound of the kept share `planBlocks` returns, from one score row per query block: its last
+ * row i, which sees every key block the query block sees. The plan keeps (at least) each block
+ * holding a nonzero of some row's map, so the blocks holding a nonzero of row i's map, summed over
+ * the query blocks and divided by their visible blocks, cannot exceed the plan's kept share.
+ * `scores` `[nQ, S]`: those rows' scores (scaled as the map sees them, unmasked); `last[a]` = i.
+ */
+export function keptShareBound(
+  scores: Float32Array,
+  last: readonly number[],
+  S: number,
+  alpha: number,
+  offset: number | null,
+  blockSize: number,
+): number {
+  const nQ = last.length;
+  const lastKey = last.map((i) => (offset === null ? S - 1 : Math.min(S - 1, i + offset)));
+  for (let a = 0; a < nQ; a++) scores.fill(-Infinity, a * S + Math.max(lastKey[a] + 1, 0), (a + 1) * S);
+  const theta = entmaxThresholdBounds(scores, nQ, S, alpha, 100);        // converged: θ itself
+  let need = 0, visible = 0;
+  for (let a = 0; a < nQ; a++) {
+    if (lastKey[a] < 0) continue;
+    const blocks = Math.floor(lastKey[a] / blockSize) + 1;
+    visible += blocks;
+    for (let b = 0; b < blocks; b++) {
+      for (let j = b * blockSize; j < Math.min((b + 1) * blockSize, S); j++) {
+        if (scores[a * S + j] > theta[a]) { need++; break; }
+      }
+    }
+  }
+  return need / Math.max(visible, 1);
+}
+
 /** γ_n = n·u/(1 − n·u), u = 2⁻²⁴: a float32 sum of n products is off by at most γ_n Σ|x_i y_i|. */
 export function gammaF32(n: number): number {
   const u = 2 ** -24;

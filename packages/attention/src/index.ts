@@ -74,5 +74,6 @@ export {
 } from './block_sparse.js';
 export { BLOCK_SKIP_MIN_KEYS } from './skip_heads.js';
 export { entmaxRows } from './js_rows.js';
+export { hostEntmax, hostEntmaxAvailable } from './host_entmax.js';
 export { maskedSoftmax, registerMaskedSoftmax, unregisterMaskedSoftmax } from './fused/softmax_rows.js';
 export { clusteredHeads, type ClusteredHeadsArgs } from './synthetic.js';

@@ -10,12 +10,15 @@ import { readsAreCheap } from './capabilities.js';
 import { entmax15 } from './entmax15.js';
 import { checkAlphaNumber, entmaxBisect, type EntmaxBisectArgs } from './entmax_bisect.js';
 import { entmaxFused, fusedEntmaxAvailable } from './fused/entmax_fused.js';
+import { hostEntmax, hostEntmaxAvailable } from './host_entmax.js';
 import { softmax } from './softmax.js';
 import { sparsemax } from './sparsemax.js';
 
 /**
  * α-entmax with the exact map where one exists: α = 1 softmax, 1.5 entmax15, 2 sparsemax (number α);
- * any other α, or a tensor α, goes to `entmaxBisect`. On device backends (webgpu; capabilities.ts)
+ * any other α, or a tensor α, goes to `entmaxBisect` — on wasm and cpu, one α for all rows (a number,
+ * or a head's one-element α) goes to the row kernel on the backend's memory instead (`hostEntmax`;
+ * unless `args` ask for a solver). On device backends (webgpu; capabilities.ts)
  * every α ≠ 1 goes to the fused kernels instead (`entmaxFused`: one workgroup per row, exact at 1.5
  * and 2; `args` then do not apply), unless they were unregistered.
  * @example
@@ -28,6 +31,9 @@ export function entmax(x: tf.Tensor, alpha: number | tf.Tensor, args: EntmaxBise
     if (alpha === 1) return softmax(x);
   }
   if (!readsAreCheap() && fusedEntmaxAvailable()) return entmaxFused(x, alpha);
+  const oneAlpha = typeof alpha === 'number' || alpha.size === 1;
+  const solverAsked = args.nIter !== undefined || args.solver !== undefined;
+  if (oneAlpha && hostEntmaxAvailable() && !solverAsked) return hostEntmax(x, alpha);
   if (typeof alpha === 'number') {
     if (alpha === 1.5) return entmax15(x);
     if (alpha === 2) return sparsemax(x);

@@ -10,7 +10,9 @@
  * knows α, so skipping could save only the value products.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BLOCK_SPARSE_DEFAULTS, planHead, runPlanned, type BlockSkipArgs, type Cfg } from './block_sparse.js';
+import {
+  BLOCK_SPARSE_DEFAULTS, keptShareBound, planHead, runPlanned, type BlockSkipArgs, type Cfg,
+} from './block_sparse.js';
 import { asentScale } from './head_maps.js';
 import type { Normaliser } from './normaliser.js';
 import { learnedAlpha } from './plan.js';
@@ -52,6 +54,51 @@ function sparsityOf(
     default:
       return null;
   }
+}
+
+/**
+ * Per head, before anything is split per head or planned: a number when this call surely runs the
+ * head dense — 1 when its map has no zeros, else the batch mean of `keptShareBound`, when it is above
+ * `denseAbove` — or null when the head is to be planned. (AES heads are always planned: the gate
+ * gives their α later.) The bound costs one score row per query block, where a plan costs a probe
+ * product, bounds for every block pair and a threshold per row, and the split of q, k and v per head
+ * (on wasm: 20–40 ns per element); heads whose scores spread over most blocks (random ones, and most
+ * heads early in training) skip all of that.
+ */
+export function ruledDense(
+  heads: readonly Normaliser[],
+  qs: tf.Tensor,
+  k: tf.Tensor,
+  c: { params: Record<string, tf.Tensor>; offset: number | null; cfg: Cfg },
+): Array<number | null> {
+  const [B, H, T, d] = qs.shape;
+  const S = k.shape[2]!;
+  const { queryBlockSize: bq, blockSize: bk, denseAbove } = c.cfg;
+  const last = Array.from({ length: Math.ceil(T / bq) }, (_, a) => Math.min(T, (a + 1) * bq) - 1);
+  return heads.map((n, h) => {
+    if (n.kind === 'aes') return null;
+    const sp = sparsityOf(n, h, c.params, undefined);
+    const a = !sp ? 1 : typeof sp.alpha === 'number' ? sp.alpha : sp.alpha.dataSync()[0];
+    if (!(a > 1)) return 1;
+    let sc = new Float32Array(0);
+    tf.tidy(() => {
+      const [q2, k2] = [tf.reshape(qs, [B * H * T, d]), tf.reshape(k, [B * H * S, d])];
+      const rows = Array.from({ length: B }, (_, b) => {
+        const qa = tf.gather(q2, tf.tensor1d(last.map((i) => (b * H + h) * T + i), 'int32'));
+        const s = tf.matMul(qa, tf.slice(k2, [(b * H + h) * S, 0], [S, d]), false, true);   // [nQ, S]
+        if (!sp!.asent) return s;
+        const vis = last.map((i) => (c.offset === null ? S : Math.min(S, i + c.offset + 1)));
+        const lnN = tf.log(tf.maximum(tf.tensor2d(vis, [last.length, 1]), 2));
+        return tf.mul(s, asentScale(sp!.asent.delta, sp!.asent.beta, sp!.asent.gamma, lnN));
+      });
+      sc = (tf.concat(rows).dataSync() as Float32Array).slice();
+    });
+    const size = last.length * S;
+    let bound = 0;
+    for (let b = 0; b < B; b++)
+      bound += keptShareBound(sc.subarray(b * size, (b + 1) * size), last, S, a, c.offset, bk) / B;
+    return bound > denseAbove ? bound : null;
+  });
 }
 
 export interface SkippedHead {

@@ -10,6 +10,7 @@ import { expect, it } from 'vitest';
 import {
   attention, blockSparseAttention, clusteredHeads, initialParam, planAttention, type BlockSparseArgs,
 } from '../src/index.js';
+import { BLOCK_SPARSE_DEFAULTS, keptShareBound, planHead, type Cfg } from '../src/block_sparse.js';
 import { entmaxRows, entmaxRowsVjp, entmaxThresholdBounds } from '../src/js_rows.js';
 import { mulberry32 } from '../src/synthetic.js';
 import { describeAllBackends, directional, expectClose, expectNoLeak, randomRows, value, values } from './helpers.js';
@@ -217,6 +218,47 @@ describeAllBackends('blockSparseAttention', (backend) => {
     // Below minKeys, or with returnStats, nothing is planned.
     expect(attention(q, k, v, { plan, causal: true, state, params }).blockSkip).toBeUndefined();
     tf.dispose([r.output, dense, dy, state, ...gs, ...gd, ...Object.values(params)]);
+  });
+
+  onHost("the pre-planning bound never exceeds the plan's kept share; heads it rules dense are not planned",
+    async () => {
+    const cfg = { ...BLOCK_SPARSE_DEFAULTS, ...blocks, causal: true } as Cfg;
+    const last = Array.from({ length: 13 }, (_, a) => Math.min(100, 8 * (a + 1)) - 1);   // T = 100, blocks of 8
+    for (const strength of [0, 4]) {                               // random (diffuse) and clustered heads
+      const { q, k } = clusteredHeads(70 + strength, { B: 1, H: 1, T: 100, d: 8, segment: 16, topics: 8, strength });
+      const [q2, k2] = [tf.reshape(q, [100, 8]), tf.reshape(k, [100, 8])] as tf.Tensor2D[];
+      const qs = tf.mul(q2, 1 / Math.sqrt(8)) as tf.Tensor2D;
+      for (const alpha of [1.2, 1.5, 2])
+        for (const offset of [0, 20, null]) {
+          const scores = tf.matMul(tf.gather(qs, last), k2, false, true);
+          const bound = keptShareBound((scores.dataSync() as Float32Array).slice(), last, 100, alpha, offset, 8);
+          const kept = planHead(qs, k2, alpha, offset, cfg).keptShare;
+          expect(bound).toBeGreaterThan(0);
+          expect(bound).toBeLessThanOrEqual(kept + 1e-12);
+          if (strength === 4 && offset === 0 && alpha === 2) expect(bound).toBeLessThan(0.5);  // clustered: sparse
+          scores.dispose();
+        }
+      tf.dispose([q, k, q2, k2, qs]);
+    }
+    // Diffuse learned-α heads at α = 1.5: attention() reports the bound (not a plan) and matches dense.
+    const { q, k, v } = clusteredHeads(75, { B: 2, H: 2, T: 100, d: 8, segment: 16, topics: 8, strength: 0 });
+    const plan = planAttention('learned', { heads: 2 });
+    const params = { alpha: tf.zeros([2]) };
+    const args = { plan, params, causal: true, layout: 'perHead' } as const;
+    const r = attention(q, k, v, { ...args, blockSkip: { ...blocks, minKeys: 64 } });
+    const dense = attention(q, k, v, { ...args, blockSkip: false });
+    expect(r.blockSkip!.mode).toEqual(['dense', 'dense', 'dense', 'dense']);
+    const qs = tf.mul(tf.reshape(q, [400, 8]), 1 / Math.sqrt(8)) as tf.Tensor2D;
+    const k2 = tf.reshape(k, [400, 8]) as tf.Tensor2D;
+    const want = [0, 1].map((h) => [0, 1].reduce((sum, b) => {
+      const rows = tf.gather(qs, last.map((i) => (b * 2 + h) * 100 + i));
+      const sc = tf.matMul(rows, tf.slice(k2, [(b * 2 + h) * 100, 0], [100, 8]), false, true);
+      return sum + keptShareBound((sc.dataSync() as Float32Array).slice(), last, 100, 1.5, 0, 8) / 2;
+    }, 0));
+    expect(want.every((w) => w > 0.5)).toBe(true);
+    expectClose(r.blockSkip!.keptBlocks, [...want, ...want], 1e-6);
+    expectClose(await values(r.output), await values(dense.output), 1e-6);
+    tf.dispose([q, k, v, r.output, dense.output, qs, k2, params.alpha]);
   });
 
   onHost('clear errors; no leaked tensors across forward and backward', async () => {
