@@ -37,20 +37,22 @@ function benchRun(): string {
 function benchMaps(): string {
   const b = bench();
   const widths = [...new Set(b.maps.map((r) => r.width))];
-  const at = (w: number | string, map: string) => b.maps.find((r) => r.width === w && r.map === map)!;
+  const at = (w: number | string, map: string) => b.maps.find((r) => r.width === w && r.map === map);
   const cell = (w: number | string, map: string) => {
     const r = at(w, map);
+    if (!r) return '–';                                  // a row the run did not have
     return `${ms(r.fwdMs)} / ${ms(r.fwdBwdMs)} (${times(r.fwdBwdRatio)})`;
   };
   const body = widths.map((w) => [
-    `${w} × ${at(w, 'softmax').rows}`,
-    `${ms(at(w, 'softmax').fwdMs)} / ${ms(at(w, 'softmax').fwdBwdMs)}`,
+    `${w} × ${at(w, 'softmax')!.rows}`,
+    `${ms(at(w, 'softmax')!.fwdMs)} / ${ms(at(w, 'softmax')!.fwdBwdMs)}`,
     cell(w, 'sparsemax'), cell(w, 'entmax15'),
     cell(w, 'entmaxBisect(1.5) halley'), cell(w, 'entmaxBisect(1.5) bisect'),
     cell(w, 'entmaxBisect(1.3) halley'), cell(w, 'entmaxBisect(1.3) bisect'),
+    cell(w, 'hostEntmax(1.5)'), cell(w, 'hostEntmax(1.3)'),
   ]);
   return table(['width × rows', 'softmax', 'sparsemax (sort)', 'entmax15 (sort)', 'α = 1.5 Halley',
-    'α = 1.5 bisection', 'α = 1.3 Halley', 'α = 1.3 bisection'], body);
+    'α = 1.5 bisection', 'α = 1.3 Halley', 'α = 1.3 bisection', 'α = 1.5 row kernel', 'α = 1.3 row kernel'], body);
 }
 
 function benchAttention(): string {
@@ -96,6 +98,46 @@ function benchSweep(): string {
     'forward vs softmax'], body);
 }
 
+const benchFile = <T>(name: string): T =>
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'bench', name), 'utf8')) as T;
+
+/** `pnpm bench:train --json bench/train.json`: tokens/s per normaliser and size, ratio to softmax. */
+function benchTrain(): string {
+  const t = benchFile<{ backend: { detail: string }; steps: number; rows: Row[] }>('train.json');
+  const sizes = [...new Set(t.rows.map((r) => String(r.size)))];
+  const names = [...new Set(t.rows.map((r) => String(r.normaliser)))];
+  const at = (size: string, n: string) => t.rows.find((r) => r.size === size && r.normaliser === n);
+  const body = names.map((n) => [n, ...sizes.map((size) => {
+    const r = at(size, n);
+    return r ? `${num(r.tokensPerSecond).toFixed(0)} (${times(r.ratio)})` : '–';
+  })]);
+  return wrap(`bench/train.json: wasm (${t.backend.detail}), ${t.steps} steps per run; tokens/s, median of ` +
+    `interleaved rounds, and the ratio to softmax in the same round.`) + '\n\n' +
+    table(['normaliser', ...sizes.map((s) => `${s}: tokens/s (× softmax)`)], body);
+}
+
+/** `pnpm bench:threads --json bench/threads.json`: speeds on 1 thread and on N, ratio in the same round. */
+function benchThreads(): string {
+  const t = benchFile<{ date: string; threads: number; rounds: number; rows: Row[] }>('threads.json');
+  const body = t.rows.map((r) => [String(r.measure), num(r.oneThread).toFixed(1), num(r.threads).toFixed(1),
+    times(r.ratio)]);
+  return wrap(`bench/threads.json (${t.date.slice(0, 10)}): median of ${t.rounds} interleaved rounds, each ` +
+    `thread count in its own process; ratio = ${t.threads}-thread speed over 1-thread speed in the same round.`) +
+    '\n\n' + table(['measure (higher is faster)', '1 thread', `${t.threads} threads`, 'ratio'], body);
+}
+
+/** `pnpm bench:profile --json bench/profile.json`: where a training step's time goes. */
+function benchProfile(): string {
+  const p = benchFile<{ date: string; steps: number; rows: Row[] }>('profile.json');
+  const pct = (x: number | string | undefined) => `${(100 * num(x)).toFixed(0)}%`;
+  const body = p.rows.map((r) => [String(r.size), String(r.attention), String(r.threads),
+    (num(r.wallMs) / num(r.steps)).toFixed(0), num(r.kernels).toFixed(0), pct(r.matMulShare), pct(r.customShare)]);
+  return wrap(`bench/profile.json (${p.date}): tf.profile around ${p.steps} training steps after a warm-up ` +
+    `(profiling itself slows a step); shares of the wall time. "custom ops" are customGrad ops (the entmax ` +
+    `row kernel among them), with the kernels they call.`) + '\n\n' +
+    table(['size', 'normaliser', 'threads', 'ms / step', 'kernels / step', 'in matMul', 'in custom ops'], body);
+}
+
 /** The H200 run of packages/attention/bench/gpu_check.ts (bench/gpu/, per-head and batched layouts). */
 function benchGpu(): string {
   type Gpu = { checks: Array<{ name: string; maxRelErr: number }>; timings: Row[] };
@@ -122,4 +164,7 @@ export const BENCH_SECTIONS: Record<string, () => string> = {
   'bench-sparse': benchSparse,
   'bench-sweep': benchSweep,
   'bench-gpu': benchGpu,
+  'bench-train': benchTrain,
+  'bench-threads': benchThreads,
+  'bench-profile': benchProfile,
 };

@@ -1,6 +1,7 @@
 /**
  * Bench of the normalisers: median time of forward and forward+backward for softmax, sparsemax,
- * entmax15 and entmaxBisect (Halley, the default, and bisection, the reference) on rows of width 256 / 1024 / 4096
+ * entmax15, entmaxBisect (Halley, the default, and bisection, the reference) and, on wasm and cpu, the
+ * row kernel hostEntmax, on rows of width 256 / 1024 / 4096
  * (batches of ≈1M elements),
  * with each one's ratio to our softmax measured in the same process (runs interleaved). tfjs's own `tf.softmax`
  * (no masked-row handling) is listed as the floor.
@@ -9,7 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeFileSync } from 'node:fs';
-import { entmax15, entmaxBisect, softmax, sparsemax, supportSize } from '../src/index.js';
+import {
+  entmax15, entmaxBisect, hostEntmax, hostEntmaxAvailable, softmax, sparsemax, supportSize,
+} from '../src/index.js';
 import { selectBackend } from '@aes/node';
 import { parseFlags, summary, timeInterleaved } from './util.js';
 
@@ -33,6 +36,9 @@ const MAPS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   'entmaxBisect(1.5) bisect': (x) => entmaxBisect(x, 1.5, { solver: 'bisect' }),
   'entmaxBisect(1.3) halley': (x) => entmaxBisect(x, 1.3),
   'entmaxBisect(1.3) bisect': (x) => entmaxBisect(x, 1.3, { solver: 'bisect' }),
+  // The row kernel entmax() takes for one α on wasm and cpu (host_entmax.ts; not on device backends).
+  'hostEntmax(1.5)': (x) => hostEntmax(x, 1.5),
+  'hostEntmax(1.3)': (x) => hostEntmax(x, 1.3),
 };
 
 async function main() {
@@ -47,7 +53,7 @@ async function main() {
     const n = Math.max(1, Math.round(cfg.elements / width));
     const x = tf.randomNormal([n, width], 0, 1, 'float32', cfg.seed + 1);           // tfjs reads seed 0 as none
     const dy = tf.randomNormal([n, width], 0, 1, 'float32', cfg.seed + 2);
-    const names = Object.keys(MAPS);
+    const names = Object.keys(MAPS).filter((k) => hostEntmaxAvailable() || !k.startsWith('hostEntmax'));
     const fwd = (await timeInterleaved(names.map((k) => () => MAPS[k](x)), cfg.repeats, cfg.warmup)).map(summary);
     const grads = names.map((k) => tf.grad(MAPS[k]));                // VJP with upstream dy
     const both = (await timeInterleaved(grads.map((g) => () => g(x, dy)), cfg.repeats, cfg.warmup)).map(summary);

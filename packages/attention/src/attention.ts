@@ -62,7 +62,9 @@ export interface AttentionArgs {
    * Exact block skipping (skip_heads.ts) for the heads whose map has zeros this call (α > 1: fixed,
    * learned, per-head AES, ASEntmax). 'auto' (default): where reads are cheap, in the per-head layout,
    * from 1024 keys on (`minKeys`), without keyMask, ALiBi or returnStats (statistics need every score);
-   * a head whose plan keeps more than `denseAbove` (0.5) of its blocks runs dense. false: never.
+   * a head whose plan keeps more than `denseAbove` (0.5) of its blocks runs dense (and one whose
+   * lower bound of that share, from one score row per query block, is already above it is not
+   * planned). false: never.
    */
   blockSkip?: 'auto' | false | BlockSkipArgs;
 }
@@ -102,8 +104,9 @@ export interface AttentionResult {
   modes: string[];
   /**
    * When the call was planned for block skipping: per (batch, head), index b·H + h, the share of
-   * visible scores never computed, the kept share of block pairs (the head's mean over the batch)
-   * and 'sparse' or 'dense' (heads without zeros, or whose plan kept too much).
+   * visible scores never computed, the kept share of block pairs (the head's mean over the batch;
+   * for a head ruled dense before planning, the lower bound that ruled it, see `ruledDense`) and
+   * 'sparse' or 'dense' (heads without zeros, or whose plan, or its bound, kept too much).
    */
   blockSkip?: BlockSparseStats;
 }
