@@ -19,8 +19,9 @@ type Results = {
   sweep: Row[];
 };
 
-const bench = (): Results =>
-  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'bench', 'results.json'), 'utf8')) as Results;
+const benchFile = <T>(name: string): T =>
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'bench', name), 'utf8')) as T;
+const bench = (): Results => benchFile<Results>('results.json');
 const num = (x: number | string | undefined) => (typeof x === 'number' ? x : NaN);
 const ms = (x: number | string | undefined) => {
   const v = num(x);
@@ -98,9 +99,6 @@ function benchSweep(): string {
     'forward vs softmax'], body);
 }
 
-const benchFile = <T>(name: string): T =>
-  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'bench', name), 'utf8')) as T;
-
 /** `pnpm bench:train --json bench/train.json`: tokens/s per normaliser and size, ratio to softmax. */
 function benchTrain(): string {
   const t = benchFile<{ backend: { detail: string }; steps: number; rows: Row[] }>('train.json');
@@ -141,8 +139,7 @@ function benchProfile(): string {
 /** The H200 run of packages/attention/bench/gpu_check.ts (bench/gpu/, per-head and batched layouts). */
 function benchGpu(): string {
   type Gpu = { checks: Array<{ name: string; maxRelErr: number }>; timings: Row[] };
-  const read = (f: string) =>
-    JSON.parse(readFileSync(join(import.meta.dirname, '..', 'bench', 'gpu', f), 'utf8')) as Gpu;
+  const read = (f: string) => benchFile<Gpu>(join('gpu', f));
   const [perHead, batched] = [read('h200_gpu_check.json'), read('h200_gpu_check_batched.json')];
   const worst = Math.max(...perHead.checks.map((c) => c.maxRelErr));
   const n = Math.max(...perHead.timings.map((r) => num(r.n)));
