@@ -5,7 +5,7 @@
  * CSV/JSON results and SVG+PNG plots (Vega-Lite, see @aes/train's plot module).
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend, silenceTfjs, type BackendName } from '@aes/node';
@@ -92,6 +92,24 @@ function explicit(argv: string[], flags: Json): Json {
       ),
   );
   return Object.fromEntries(Object.entries(flags).filter(([k]) => given.has(k)));
+}
+
+/** Rows of a CSV that `writeCsv` wrote, as objects of strings (quoted fields may hold commas and `""`). */
+export function readCsv(file: string): Array<Record<string, string>> {
+  const fields = (line: string) => {
+    const out = [''];
+    for (let i = 0, quoted = false; i < line.length; i++) {
+      const ch = line[i];
+      if (ch === '"' && quoted && line[i + 1] === '"') out[out.length - 1] += line[++i];
+      else if (ch === '"') quoted = !quoted;
+      else if (ch === ',' && !quoted) out.push('');
+      else out[out.length - 1] += ch;
+    }
+    return out;
+  };
+  const [head, ...rows] = readFileSync(file, 'utf8').trim().split('\n');
+  const cols = fields(head);
+  return rows.map((line) => Object.fromEntries(fields(line).map((v, i) => [cols[i], v])));
 }
 
 /** Least-squares slope and intercept of y on x. */

@@ -8,21 +8,22 @@
  *   pnpm exp:length                 (quick: copy, softmax vs AES, RoPE, one seed, 60 steps; a smoke run)
  *   pnpm exp:length --full          (the whole grid: 162 runs)
  *   pnpm exp:length --full --attention softmax,aes --pos rope --seeds 0   (a part of it)
+ *   pnpm exp:length --full --seeds 1 --merge    (another part, added to the committed cells.csv)
  *
  * The runs go through the sweep runner into results/length/runs/ (not committed): a finished run is
  * kept and skipped, an interrupted one resumes from its checkpoint. Written to results/length/:
  * cells.csv (every run × length), summary.csv (mean ± std over seeds), verdict.json, and the plots
  * accuracy_vs_length and heads_vs_length (SVG + PNG, log-x).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expandGrid, runLocal, type SweepRun } from '@aes/train';
 import { parse as parseYaml } from 'yaml';
-import { startRun, type Json } from './common.js';
+import { readCsv, startRun, type Json } from './common.js';
 
 const QUICK = {
-  steps: 60, workers: 1, grid: '', evalLengths: '1x,2x,4x',
+  steps: 60, workers: 1, grid: '', evalLengths: '1x,2x,4x', merge: false,
   data: 'task:copy:len=8,vary=4', attention: 'softmax,aes', pos: 'rope', seeds: '0',
 };
 const FULL = { steps: 0, evalLengths: '', data: '', attention: '', pos: '', seeds: '' };
@@ -30,7 +31,7 @@ const GRID = join(import.meta.dirname, 'grids', 'length.yaml');
 
 type Grid = { base: Record<string, unknown>; axes: Record<string, Array<string | number>> };
 type Cell = {
-  data: string; attention: string; pos: string; seed: number; length: number; times: number; tokens: number;
+  data: string; attention: string; pos: string; seed: number; steps: number; length: number; times: number; tokens: number;
   exact: number; tokenAccuracy: number; loss: number; alpha: number; entropy: number; support: number; peakMB: number;
 };
 
@@ -73,6 +74,7 @@ function cells(run: SweepRun, trainLength: number): Cell[] {
     .filter((r) => r.step === last)
     .map((r) => ({
       data: run.config.data, attention: run.config.attention, pos: run.config.pos, seed: run.config.seed,
+      steps: run.config.steps,
       length: r.length, times: r.length / trainLength, tokens: r.tokens, exact: r.exact, tokenAccuracy: r.tokenAccuracy,
       loss: r.loss, alpha: flat(r.alpha), entropy: flat(r.entropy), support: flat(r.support), peakMB: r.peakMB,
     }));
@@ -88,7 +90,8 @@ export async function run(argv: string[]): Promise<Json> {
   });
   if (Object.keys(failures).length) throw new Error(`length: runs failed: ${JSON.stringify(failures)}`);
   const seconds = (performance.now() - t0) / 1000;
-  const all = sweep.runs.flatMap((r) => cells(r, trainLengthOf(r.config.data)));
+  const fresh = sweep.runs.flatMap((r) => cells(r, trainLengthOf(r.config.data)));
+  const all = cfg.merge ? [...kept(join(dir, 'cells.csv'), fresh), ...fresh] : fresh;
   writeCsv('cells.csv', all);
   // mean ± std over seeds of every (task, normaliser, position, length)
   const key = (c: Cell) => `${c.data}|${c.attention}|${c.pos}|${c.length}`;
@@ -112,7 +115,13 @@ export async function run(argv: string[]): Promise<Json> {
   }));
   writeCsv('summary.csv', summary);
   const verdict = verdictOf(summary);
-  writeJson('verdict.json', { runs: sweep.runs.length, seconds, ...verdict });
+  const runs = new Set(all.map(runKey)).size;
+  const seeds = [...new Set(all.map((c) => c.seed))].sort((a, b) => a - b);
+  // wall time of every call whose cells are in the table (a merged call adds its own)
+  const before = join(dir, 'verdict.json');
+  const total = seconds + (cfg.merge && existsSync(before) ? Number(JSON.parse(readFileSync(before, 'utf8')).seconds) : 0);
+  writeJson('verdict.json', { runs, seeds, seconds: total, runsThisCall: sweep.runs.length, secondsThisCall: seconds,
+    ...verdict });
   const facets = { row: { field: 'pos', type: 'nominal' }, column: { field: 'data', type: 'nominal', title: null } };
   const logX = {
     field: 'times', type: 'quantitative', scale: { type: 'log', base: 2 }, title: '× training length',
@@ -147,7 +156,23 @@ export async function run(argv: string[]): Promise<Json> {
         color: { field: 'attention', type: 'nominal' } },
     },
   } as never);
-  return { runs: sweep.runs.length, seconds, ...verdict };
+  return { runs, seeds, seconds: total, runsThisCall: sweep.runs.length, secondsThisCall: seconds, ...verdict };
+}
+
+const runKey = (c: Pick<Cell, 'data' | 'attention' | 'pos' | 'seed'>) => `${c.data}|${c.attention}|${c.pos}|${c.seed}`;
+
+/**
+ * With `--merge`: the cells of an earlier cells.csv whose run (task, normaliser, position, seed) is
+ * not among this call's, so slices of the grid run at different times (or on different machines,
+ * whose run folders are not here) add up to one table. Rows of the runs of this call are replaced.
+ */
+function kept(file: string, fresh: Cell[]): Cell[] {
+  if (!existsSync(file)) return [];
+  const now = new Set(fresh.map(runKey));
+  const text = new Set(['data', 'attention', 'pos']);
+  return readCsv(file)
+    .map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, text.has(k) ? v : Number(v)])) as Cell)
+    .filter((c) => !now.has(runKey(c)));
 }
 
 /** The length parameter a task was trained at (`len=16,vary=8` → 16), from its spec. */
