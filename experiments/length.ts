@@ -31,7 +31,8 @@ const GRID = join(import.meta.dirname, 'grids', 'length.yaml');
 
 type Grid = { base: Record<string, unknown>; axes: Record<string, Array<string | number>> };
 type Cell = {
-  data: string; attention: string; pos: string; seed: number; steps: number; length: number; times: number; tokens: number;
+  data: string; attention: string; pos: string; seed: number; steps: number;
+  length: number; times: number; tokens: number;
   exact: number; tokenAccuracy: number; loss: number; alpha: number; entropy: number; support: number; peakMB: number;
 };
 
@@ -119,7 +120,8 @@ export async function run(argv: string[]): Promise<Json> {
   const seeds = [...new Set(all.map((c) => c.seed))].sort((a, b) => a - b);
   // wall time of every call whose cells are in the table (a merged call adds its own)
   const before = join(dir, 'verdict.json');
-  const total = seconds + (cfg.merge && existsSync(before) ? Number(JSON.parse(readFileSync(before, 'utf8')).seconds) : 0);
+  const earlier = cfg.merge && existsSync(before) ? Number(JSON.parse(readFileSync(before, 'utf8')).seconds) : 0;
+  const total = seconds + earlier;
   writeJson('verdict.json', { runs, seeds, seconds: total, runsThisCall: sweep.runs.length, secondsThisCall: seconds,
     ...verdict });
   const facets = { row: { field: 'pos', type: 'nominal' }, column: { field: 'data', type: 'nominal', title: null } };

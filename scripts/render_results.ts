@@ -225,7 +225,8 @@ function lengthTable(): string {
   const tasks = [...new Set(rows.map((r) => `${r.data} ${r.pos}`))];
   const c = json('experiments/results/length/config.json');
   const v = json('experiments/results/length/verdict.json');
-  const out: string[] = [wrap(`(${runOf('length')}; ${c.config.steps} steps, seeds ${(v.seeds ?? [c.config.seeds]).join(', ')}, ` +
+  const seeds = (v.seeds ?? [c.config.seeds]).join(', ');
+  const out: string[] = [wrap(`(${runOf('length')}; ${c.config.steps} steps, seeds ${seeds}, ` +
     `${v.runs} runs in ${(v.seconds / 60).toFixed(0)} minutes on ${c.config.workers} workers.) Exact match at each ` +
     'evaluation length (multiples of the training length); α and support fraction (heads averaged) at 1× and at the ' +
     'longest:')];
