@@ -33,7 +33,11 @@ const lines = (dir: string) =>
     .map((l) => JSON.parse(l));
 
 describe('train', () => {
-  beforeAll(async () => { await selectBackend('wasm'); root = mkdtempSync(join(tmpdir(), 'aes-train-')); });
+  // One wasm thread: vitest already runs two files at a time on the two cores.
+  beforeAll(async () => {
+    await selectBackend('wasm', { threads: 1 });
+    root = mkdtempSync(join(tmpdir(), 'aes-train-'));
+  });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it('lowers the loss on a task; learned α moves, stays in (1, 2); metrics, config and plots are written', async () => {
