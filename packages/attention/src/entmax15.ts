@@ -3,7 +3,7 @@
  * middle ground between softmax (dense) and sparsemax. Exact, from the sorted top of each row.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkScores, safeRowDiv, viewRows } from './rows.js';
+import { checkScores, positivePart, safeRowDiv, viewRows } from './rows.js';
 import { entmax15Threshold, sortedThreshold } from './sort_threshold.js';
 
 /**
@@ -24,7 +24,7 @@ function entmax15_(x: tf.Tensor): tf.Tensor {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
     const rows = viewRows(input);
     const tau = sortedThreshold(rows.x, rows.m, 0.5, 64, entmax15Threshold);   // in units of (x − m)/2
-    const g = rows.restore(tf.relu(tf.sub(tf.mul(rows.x, 0.5), tf.add(tf.mul(rows.m, 0.5), tau))));   // √p
+    const g = rows.restore(positivePart(tf.sub(tf.mul(rows.x, 0.5), tf.add(tf.mul(rows.m, 0.5), tau))));   // √p
     save([g]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sq] = saved as [tf.Tensor];

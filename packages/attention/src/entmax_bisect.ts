@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readsAreCheap } from './capabilities.js';
 import { expm1, log1p, phi } from './numerics.js';
-import { checkScores, safeRowDiv, shiftRows } from './rows.js';
+import { checkScores, positivePart, safeRowDiv, shiftRows } from './rows.js';
 import { softmax } from './softmax.js';
 
 export interface EntmaxBisectArgs {
@@ -207,7 +207,7 @@ function halleyTerms(eps: number | tf.Tensor): {
     return {
       c: 0,
       at: (t) => {
-        const u = tf.relu(tf.add(t, 1));
+        const u = positivePart(tf.add(t, 1));
         return { p: u, w: tf.ceil(u), v: null };
       },
     };
@@ -215,17 +215,17 @@ function halleyTerms(eps: number | tf.Tensor): {
     return {
       c: 0.5,
       at: (t) => {
-        const u = tf.relu(tf.add(t, 1));
+        const u = positivePart(tf.add(t, 1));
         return { p: tf.square(u), w: u, v: tf.ceil(u) };
       },
     };
-  const c = typeof eps === 'number' ? Math.max(1 - eps, 0) : tf.relu(tf.sub(1, eps));
+  const c = typeof eps === 'number' ? Math.max(1 - eps, 0) : positivePart(tf.sub(1, eps));
   const plainPow = typeof eps === 'number' && eps >= 0.25;
   const pOf = probabilities(eps);
   return {
     c,
     at: (t) => {
-      const r = tf.relu(tf.add(t, 1));
+      const r = positivePart(tf.add(t, 1));
       const p = plainPow ? tf.pow(r, 1 / (eps as number)) : pOf(t);
       const u = tf.add(r, 1e-30); // p/u = 0 where p = 0
       const w = tf.div(p, u);
@@ -241,12 +241,12 @@ function halleyTerms(eps: number | tf.Tensor): {
  */
 function exactThreshold(ze: tf.Tensor, eps: 1 | 0.5, nu: tf.Tensor, last: number): tf.Tensor {
   // ze = εz ≤ 0, so u = 1 + ε(z − ν) ∈ [0, 1] for ν ≥ 0 and ceil(u) is the support's indicator.
-  const on = tf.ceil(tf.relu(tf.add(tf.sub(ze, tf.mul(nu, eps)), 1)));
+  const on = tf.ceil(positivePart(tf.add(tf.sub(ze, tf.mul(nu, eps)), 1)));
   const n = tf.sum(on, last, true);
-  const a = tf.mul(on, tf.relu(tf.add(ze, 1)));                  // 1 + εz (> εν ≥ 0) on S, 0 elsewhere
+  const a = tf.mul(on, positivePart(tf.add(ze, 1)));                  // 1 + εz (> εν ≥ 0) on S, 0 elsewhere
   const sa = tf.sum(a, last, true);
   if (eps === 1) return tf.div(tf.sub(sa, 1), n);                   // ν = (Σ_S (1 + z) − 1)/|S|
-  const disc = tf.relu(tf.sub(tf.square(sa), tf.mul(n, tf.sub(tf.sum(tf.square(a), last, true), 1))));
+  const disc = positivePart(tf.sub(tf.square(sa), tf.mul(n, tf.sub(tf.sum(tf.square(a), last, true), 1))));
   return tf.mul(tf.div(tf.sub(sa, tf.sqrt(disc)), n), 2);           // ν = 2c
 }
 
@@ -257,9 +257,9 @@ function exactThreshold(ze: tf.Tensor, eps: 1 | 0.5, nu: tf.Tensor, last: number
  */
 function probabilities(eps: number | tf.Tensor): (t: tf.Tensor) => tf.Tensor {
   if (typeof eps === 'number') {
-    if (eps === 1) return (t) => tf.relu(tf.add(t, 1));
-    if (eps === 0.5) return (t) => tf.square(tf.relu(tf.add(t, 1)));
-    if (eps >= 0.25) return (t) => tf.pow(tf.relu(tf.add(t, 1)), 1 / eps);
+    if (eps === 1) return (t) => positivePart(tf.add(t, 1));
+    if (eps === 0.5) return (t) => tf.square(positivePart(tf.add(t, 1)));
+    if (eps >= 0.25) return (t) => tf.pow(positivePart(tf.add(t, 1)), 1 / eps);
   }
   const c = tf.div(1, eps);
   return (t) => tf.exp(tf.mul(log1p(tf.maximum(t, -1)), c));
@@ -267,7 +267,7 @@ function probabilities(eps: number | tf.Tensor): (t: tf.Tensor) => tf.Tensor {
 
 /** g = p^{2−α} = p/(1+t) on the support, 0 elsewhere (p^{α−1} = 1 + t). */
 function jacobianWeights(p: tf.Tensor, t: tf.Tensor): tf.Tensor {
-  const u = tf.relu(tf.add(t, 1));
+  const u = positivePart(tf.add(t, 1));
   return tf.div(p, tf.add(u, tf.sub(1, tf.step(u))));             // denominator 1 where u = 0
 }
 

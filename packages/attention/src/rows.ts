@@ -76,6 +76,14 @@ export function shiftRows(x: tf.Tensor): RowView & { z: tf.Tensor } {
   return { ...v, z: tf.sub(v.x, v.m) };
 }
 
+/**
+ * max(x, 0). Not tf.relu: on webgl (Chromium's SwiftShader, measured) relu returns −∞ unchanged, so
+ * masked scores would come out of a threshold map as −∞ instead of exactly 0; maximum does not.
+ */
+export function positivePart(x: tf.Tensor): tf.Tensor {
+  return tf.maximum(x, 0);
+}
+
 /** `a / b` for per-row sums, with 0/0 read as 0 (rows without support, e.g. fully masked). */
 export function safeRowDiv(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.div(a, tf.add(b, tf.cast(tf.equal(b, 0), 'float32')));

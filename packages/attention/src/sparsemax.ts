@@ -3,7 +3,7 @@
  * p = argmin_{p ∈ Δ} ‖p − z‖² = [z − τ]₊, α-entmax at α = 2. Unlike softmax it gives exact zeros.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkScores, safeRowDiv, viewRows } from './rows.js';
+import { checkScores, positivePart, safeRowDiv, viewRows } from './rows.js';
 import { sortedThreshold, sparsemaxThreshold } from './sort_threshold.js';
 
 /**
@@ -24,7 +24,7 @@ function sparsemax_(x: tf.Tensor): tf.Tensor {
     const rows = viewRows(input);
     const tau = sortedThreshold(rows.x, rows.m, 1, 16, sparsemaxThreshold);
     // No shifted copy of x: x − (m + τ) rounds like the input does (ulp of the max).
-    const p = rows.restore(tf.relu(tf.sub(rows.x, tf.add(rows.m, tau))));
+    const p = rows.restore(positivePart(tf.sub(rows.x, tf.add(rows.m, tau))));
     save([p]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [y] = saved as [tf.Tensor];
