@@ -3,7 +3,8 @@
 # packs @aes/node, @aes/attention, @aes/models and @aes/train, installs the tarballs with npm into a
 # fresh project in a temporary directory, then (1) plain `node` imports @aes/attention and computes
 # a sparsemax, (2) `npx aes train --steps 5` runs, (3) esbuild bundles @aes/attention + @aes/models +
-# @tensorflow/tfjs for the browser platform (it fails on any Node built-in).
+# @tensorflow/tfjs for the browser platform (it fails on any Node built-in), (4) `npx aes view run
+# --export site` bundles the view page from the installed dist/ and writes it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/aes-consumer.XXXXXX")
@@ -47,3 +48,9 @@ console.log(tf.version.tfjs, planAttention('sparsemax', { heads: 2 }).heads.leng
 JS
 npx esbuild browser.mjs --bundle --platform=browser --format=esm --outfile=bundle.js --log-level=warning
 echo "bundle.js: $(wc -c < bundle.js) bytes, no Node built-ins"
+
+echo "== npx aes view run --export site"
+npx aes view run --export site 2>&1 | tail -1
+for f in index.html app.js data.js; do test -s "site/$f"; done
+grep -q 'AES_VIEW_DATA' site/data.js
+echo "site/app.js: $(wc -c < site/app.js) bytes"

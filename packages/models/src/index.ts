@@ -16,6 +16,7 @@ export { saveCheckpoint, loadCheckpoint, type CheckpointExtra } from './checkpoi
 export { generate, type GenerateArgs, type GenerateResult } from './generate.js';
 export { Rng } from './rng.js';
 export { readTensors } from './read.js';
+export { attentionMaps, type AttentionMapsArgs, type HeadMap, type LayerMaps } from './maps.js';
 export type { Sampler, SampleContext, SampleResult, AttentionSummary } from './sampler_types.js';
 export { filterLogits, type FilterLogitsArgs } from './filter_logits.js';
 export {

@@ -22,6 +22,7 @@ import {
   printStatus, recordSweep, redisConnection, runLocal, runQueued, startWorker, writeReport, type SweepProgress,
 } from './sweep.js';
 import { evaluate, train, type EvalMetrics, type TrainEvent } from './trainer.js';
+import { exportView, serveView } from './view/serve.js';
 import { evaluateLengths, parseLengths, type LengthMetrics } from './eval_lengths.js';
 
 /** Where the CLI writes: standard output, standard error, and whether the output is a terminal. */
@@ -38,6 +39,7 @@ const USAGE = `aes — adaptive entropy sparsity attention: train, sample, evalu
   aes eval   --ckpt DIR [--data …]
   aes sweep  GRID.(json|yaml) [--workers N] [--retries R] [--report] [--queue redis://HOST:PORT [--status]]
   aes worker --queue redis://HOST:PORT [--concurrency N]
+  aes view   RUN_DIR [RUN_DIR…] [--port P] [--host H] [--export DIR]
   aes --help | aes <command> --help
 
 Tasks: ${Object.keys(TASKS).map((t) => `task:${t}`).join(', ')}
@@ -84,6 +86,12 @@ const WORKER_FLAG_HELP: Record<keyof typeof WORKER_DEFAULTS, string> = {
   lockSeconds: 'a run whose worker stops answering this long goes to another worker', backend: BACKEND_HELP,
   threads: 'wasm threads per run (0: the cores shared among the runs at a time)',
 };
+const VIEW_DEFAULTS = { port: 5178, host: '127.0.0.1', export: '' };
+const VIEW_FLAG_HELP: Record<keyof typeof VIEW_DEFAULTS, string> = {
+  port: 'port of the page (taken: the next free one, said in the output; 0: any free port)',
+  host: 'address to listen on (loopback by default; 0.0.0.0 shows the page to the network)',
+  export: 'write the page as static files (index.html, app.js, data.js) into this new directory instead',
+};
 const HELP: Record<string, [Record<string, unknown>, Record<string, string>]> = {
   train: [
     TRAIN_FLAGS,
@@ -96,6 +104,7 @@ const HELP: Record<string, [Record<string, unknown>, Record<string, string>]> = 
   eval: [EVAL_DEFAULTS, EVAL_FLAG_HELP],
   sweep: [SWEEP_DEFAULTS, SWEEP_FLAG_HELP],
   worker: [WORKER_DEFAULTS, WORKER_FLAG_HELP],
+  view: [VIEW_DEFAULTS, VIEW_FLAG_HELP],
 };
 
 /**
@@ -112,7 +121,10 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     else if (command === 'eval') await evalCommand(rest, io);
     else if (command === 'sweep') return await sweepCommand(rest, io);
     else if (command === 'worker') await workerCommand(rest, io);
-    else throw new FlagError(`unknown command '${command}'; use train, sample, eval, sweep or worker (aes --help)`);
+    else if (command === 'view') await viewCommand(rest, io);
+    else {
+      throw new FlagError(`unknown command '${command}'; use train, sample, eval, sweep, worker or view (aes --help)`);
+    }
     return 0;
   } catch (e) {
     io.err(`error: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -289,6 +301,24 @@ async function sampleCommand(argv: string[], io: Io): Promise<void> {
     writeFileSync(f.trace, `${trace.join('\n')}\n`);
     io.err(`wrote ${res.records.length} decision records to ${f.trace}\n`);
   }
+}
+
+/** `aes view RUN_DIR…`: serves the page until the process is stopped, or writes it with `--export`. */
+async function viewCommand(argv: string[], io: Io): Promise<void> {
+  const first = argv.findIndex((a) => a.startsWith('--'));
+  const dirs = first < 0 ? argv : argv.slice(0, first);
+  const f = parseFlags(first < 0 ? [] : argv.slice(first), VIEW_DEFAULTS, 'view');
+  if (!dirs.length) throw new FlagError('aes view: give one or more run directories: aes view RUN_DIR [RUN_DIR…]');
+  if (!(Number.isInteger(f.port) && f.port >= 0 && f.port <= 65535))
+    throw new FlagError(`--port must be an integer in 0 … 65535, got ${f.port}`);
+  if (f.export) {
+    io.out(`wrote ${(await exportView(dirs, f.export)).join(', ')} (open index.html in a browser)\n`);
+    return;
+  }
+  const server = await serveView(dirs, { port: f.port, host: f.host });
+  if (server.moved) io.out(`${server.moved}\n`);
+  io.out(`aes view: ${dirs.length} run${dirs.length > 1 ? 's' : ''} at ${server.url} (Ctrl-C stops)\n`);
+  await new Promise(() => {});                              // serves until the process is stopped
 }
 
 /** `aes sweep GRID`: runs a grid locally or through a queue; exit 1 when some run failed. */

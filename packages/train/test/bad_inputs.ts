@@ -274,7 +274,7 @@ export const BAD_INPUTS: BadInput[] = [
     input: '`aes fly` (unknown command)',
     gets: 'error naming the commands; exit 2',
     check: async () => {
-      await expectCli(['fly'], 2, /unknown command 'fly'; use train, sample, eval, sweep or worker/);
+      await expectCli(['fly'], 2, /unknown command 'fly'; use train, sample, eval, sweep, worker or view/);
     },
   },
   {
@@ -560,6 +560,36 @@ export const BAD_INPUTS: BadInput[] = [
         1,
         /training stopped: the loss is (NaN|Infinity) at step \d+/,
       );
+    },
+  },
+  {
+    area: 'cli',
+    input: '`aes view` with no run, a missing directory, or a directory that is not a run',
+    gets: 'error saying which and why (a run has metrics.jsonl, config.json or ckpt/); exit 2 or 1',
+    fixed: true,
+    check: async (dir) => {
+      await expectCli(['view'], 2, /aes view: give one or more run directories/);
+      await expectCli(['view', join(dir, 'none')], 1, /none does not exist/);
+      mkdirSync(join(dir, 'empty'));
+      writeFileSync(join(dir, 'empty', 'notes.txt'), 'x');
+      const notRun = /empty is not a run: it has no metrics\.jsonl, config\.json or ckpt/;
+      await expectCli(['view', join(dir, 'empty')], 1, notRun);
+      await expectCli(['view', join(dir, 'empty'), '--port', '70000'], 2, /--port must be an integer in 0 … 65535/);
+    },
+  },
+  {
+    area: 'cli',
+    input: '`aes view RUN --export DIR` where DIR holds files',
+    gets: 'error: DIR exists and is not an empty directory; nothing in it is touched; exit 1',
+    fixed: true,
+    check: async (dir) => {
+      mkdirSync(join(dir, 'run'));
+      writeFileSync(join(dir, 'run', 'metrics.jsonl'), '{"step":0,"split":"train","loss":1}\n');
+      mkdirSync(join(dir, 'site'));
+      writeFileSync(join(dir, 'site', 'index.html'), 'mine');
+      const args = ['view', join(dir, 'run'), '--export', join(dir, 'site')];
+      await expectCli(args, 1, /exists and is not an empty directory/);
+      if (readFileSync(join(dir, 'site', 'index.html'), 'utf8') !== 'mine') fail('the existing file was changed');
     },
   },
 ];
