@@ -17,6 +17,8 @@
  *
  *   pnpm exp:complexity-measured            (quick: untrained sparsemax/entmax15 models, n ≤ 512)
  *   pnpm exp:complexity-measured --full     (trained flip-flop models of experiments/results/length)
+ *   pnpm exp:complexity-measured --full --synthetic --out experiments/results/complexity_measured/synthetic
+ *                                           (the second set: synthetic clustered heads, see SYNTHETIC)
  *
  * Writes results/complexity_measured/: heads.csv (model × layer × head × n), timing.csv (model ×
  * layer × n × method), fits.json, and the plots scores_vs_n, time_vs_n, skip_vs_entropy,
@@ -27,7 +29,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  asentScale, attention, blockSparseAttention, logitStats, stridedAttention, type NormaliserSpec,
+  asentScale, attention, blockSparseAttention, clusteredHeads, logitStats, stridedAttention, type NormaliserSpec,
 } from '@aes/attention';
 import { GPT, loadCheckpoint, readTensors } from '@aes/models';
 import { fileSystemIO } from '@aes/node';
@@ -36,7 +38,7 @@ import { fitLine, RESULTS, startRun, timeIt, type Json } from './common.js';
 
 const QUICK = {
   runs: '', fresh: 'sparsemax,entmax15', data: 'task:flipflop:len=48,vary=16', lengths: '256,512', repeats: 1,
-  models: '', timeUpTo: 0,
+  models: '', timeUpTo: 0, synthetic: false,
 };
 /** The trained models with heads of α > 1, and softmax as the reference (the others have no zeros to skip). */
 const FULL = { runs: join(RESULTS, 'length', 'runs'), fresh: '', lengths: '256,512,1024,2048,4096', repeats: 1,
@@ -95,8 +97,21 @@ export async function run(argv: string[]): Promise<Json> {
   const heads: Json[] = [];
   const timing: Json[] = [];
   const started = performance.now();
-  for (const { name, model, source } of await models(cfg)) {
-    for (const want of cfg.lengths.split(',').map(Number)) {
+  const lengths = cfg.lengths.split(',').map(Number);
+  const done = (name: string, n: number) => console.log(`${name} n=${n}: ` +
+    `${((performance.now() - started) / 1000).toFixed(0)} s, ${tf.memory().numTensors} tensors`);
+  for (const set of cfg.synthetic ? SYNTHETIC : []) {
+    for (const n of lengths) {
+      const [q, k, v] = syntheticHeads(set, n);
+      await measureLayer({ model: set.name, layer: 0, n, q, k, v, alphas: set.alphas, cfg, heads, timing });
+      tf.dispose([q, k, v]);
+      done(set.name, n);
+    }
+    writeCsv('heads.csv', heads);                                   // as it goes: a crash keeps what was done
+    writeCsv('timing.csv', timing);
+  }
+  for (const { name, model, source } of cfg.synthetic ? [] : await models(cfg)) {
+    for (const want of lengths) {
       // A validation sequence of at least `want` tokens (a task's length parameter sets its size), cut to want.
       let seq = source.evalAt(want, 1)[0].x[0];
       if (seq.length < want) seq = source.evalAt(Math.ceil((want * want) / seq.length), 1)[0].x[0];
@@ -105,72 +120,19 @@ export async function run(argv: string[]): Promise<Json> {
       const x = tf.tensor2d([ids], [1, n], 'int32');
       const r = model.forward(x, { keepQueries: true, keepCache: true });
       for (let l = 0; l < model.config.nLayer; l++) {
-        const [q0, k, v] = [r.queries![l], r.present[l].k, r.present[l].v];
-        const [, H, , d] = q0.shape as number[];
-        const alphas = await headAlphas(model, l);
         const scale = rowScales(model, l, n);
-        const q = tf.mul(q0, scale);
+        const q = tf.mul(r.queries![l], scale);
         scale.dispose();
-        const sparseHeads = alphas.map((a, h) => [a, h]).filter(([a]) => a > 1).map(([, h]) => h);
-        const sub = (t: tf.Tensor) => tf.gather(t, sparseHeads, 1);
-        const [qs, ks, vs] = sparseHeads.length ? [sub(q), sub(k), sub(v)] : [q, k, v];
-        const sAlphas = sparseHeads.map((h) => alphas[h]);
-        const plan = sparseHeads.length ? blockSparseAttention(qs, ks, vs, { alpha: sAlphas, causal: true }) : null;
-        plan?.output.dispose();
-        // Softmax entropy / ln(visible) and varentropy of each head's scores (one head at a time: memory).
-        const stats: number[][] = [[], []];
-        for (let h = 0; h < H; h++) {
-          const means = tf.tidy(() => {
-            const causal = tf.cast(tf.linalg.bandPart(tf.ones([n, n]), -1, 0), 'bool');
-            const at = (t: tf.Tensor) => tf.reshape(tf.slice(t, [0, h, 0, 0], [1, 1, n, d]), [n, d]);
-            const s = tf.where(causal, tf.div(tf.matMul(at(q), at(k), false, true), Math.sqrt(d)), -Infinity);
-            const st = logitStats(s);
-            const logN = tf.log(tf.maximum(tf.range(1, n + 1), 2));
-            return [tf.mean(tf.div(st.entropy, logN)), tf.mean(st.varentropy)];
-          });
-          const [[entropy], [varentropy]] = await readTensors(means);
-          tf.dispose(means);
-          stats[0].push(entropy);
-          stats[1].push(varentropy);
-        }
-        const visible = (n * (n + 1)) / 2;
-        alphas.forEach((alpha, h) => {
-          const i = sparseHeads.indexOf(h);
-          const skip = i >= 0 ? plan!.stats.skipRate[i] : 0;
-          heads.push({ model: name, layer: l, head: h, n, alpha, entropy: stats[0][h], varentropy: stats[1][h],
-            skipRate: skip, keptBlocks: i >= 0 ? plan!.stats.keptBlocks[i] : 1,
-            mode: i >= 0 ? plan!.stats.mode[i] : 'softmax',
-            computed: Math.round((1 - skip) * visible), visible });
-        });
-        // Timings of the layer: every head, each method; the sparse ones on the heads with α > 1.
-        const specs: NormaliserSpec[] = alphas.map((a) => (a > 1 ? { alpha: a } : 'softmax'));
-        const fwdBwd = (f: (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor) => () => {
-          const dy = tf.onesLike(v);
-          const g = tf.grads(f)([q, k, v], dy);
-          dy.dispose();
-          return g;
-        };
-        const methods: Array<[string, (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor, boolean]> = [
-          ['dense softmax', (a, b, c) => attention(a, b, c, { causal: true }).output, true],
-          ['dense α-entmax', (a, b, c) => attention(a, b, c, { causal: true, normaliser: specs }).output, true],
-          ['block-skipping α-entmax', (a, b, c) => blockSparseOrDense(a, b, c, alphas), true],
-          ['strided √n', (a, b, c) => strided(a, b, c), false],
-        ];
-        // (`--time-up-to N`: lengths above N are counted, not timed: on 2 cores one layer's timings at
-        // n = 4096 take minutes.)
-        for (const [method, f, grads] of cfg.timeUpTo && n > cfg.timeUpTo ? [] : methods) {
-          const fwd = await timeIt(() => f(q, k, v), cfg.repeats);
-          const both = grads ? await timeIt(fwdBwd(f), cfg.repeats) : NaN;
-          timing.push({ model: name, layer: l, n, method, fwdMs: fwd, fwdBwdMs: both });
-        }
-        tf.dispose([q, ...(sparseHeads.length ? [qs, ks, vs] : [])]);
+        const [k, v] = [r.present[l].k, r.present[l].v];
+        const alphas = await headAlphas(model, l);
+        await measureLayer({ model: name, layer: l, n, q, k, v, alphas, cfg, heads, timing });
+        q.dispose();
       }
       tf.dispose([x, r.logits, ...r.queries!, ...r.present.flatMap((c) => [c.k, c.v])]);
-      console.log(`${name} n=${n}: ${((performance.now() - started) / 1000).toFixed(0)} s, ${tf.memory().numTensors} ` +
-        'tensors');
+      done(name, n);
     }
     model.dispose();
-    writeCsv('heads.csv', heads);                                   // as it goes: a crash keeps what was done
+    writeCsv('heads.csv', heads);
     writeCsv('timing.csv', timing);
   }
   writeCsv('heads.csv', heads);
@@ -179,6 +141,88 @@ export async function run(argv: string[]): Promise<Json> {
   writeJson('fits.json', fits);
   await charts(heads, timing, plot);
   return fits;
+}
+
+/**
+ * The second set: synthetic heads (`clusteredHeads`: keys and queries drawn around a few topic
+ * directions that recur in segments), one head per (α, noise), so that heads differ in α at one
+ * noise level and in entropy / varentropy at one α.
+ */
+type SyntheticSet = { name: string; alphas: number[]; noise: number[] };
+const SYNTHETIC: SyntheticSet[] = [
+  { name: 'synthetic: α 1.25…2, noise 0.1', alphas: [1.25, 1.5, 1.75, 2], noise: [0.1, 0.1, 0.1, 0.1] },
+  { name: 'synthetic: α 1.5, noise 0.1…1', alphas: [1.5, 1.5, 1.5, 1.5], noise: [0.1, 0.3, 0.6, 1] },
+];
+const SEGMENT = 128;
+
+function syntheticHeads(set: SyntheticSet, n: number): tf.Tensor[] {
+  const per = set.noise.map((noise, h) => clusteredHeads(h + 1, { T: n, d: 64, segment: SEGMENT, noise }));
+  const out = ['q', 'k', 'v'].map((key) => tf.concat(per.map((p) => p[key as 'q' | 'k' | 'v']), 1));
+  tf.dispose(per.flatMap((p) => [p.q, p.k, p.v]));
+  return out;
+}
+
+type LayerArgs = {
+  model: string; layer: number; n: number; q: tf.Tensor; k: tf.Tensor; v: tf.Tensor; alphas: number[];
+  cfg: typeof QUICK; heads: Json[]; timing: Json[];
+};
+
+/** Counts (block-skipping plan), statistics and timings of one layer's heads `[1, H, n, d]`. */
+async function measureLayer({ model: name, layer: l, n, q, k, v, alphas, cfg, heads, timing }: LayerArgs) {
+  const [, H, , d] = q.shape as number[];
+  const sparseHeads = alphas.map((a, h) => [a, h]).filter(([a]) => a > 1).map(([, h]) => h);
+  const sub = (t: tf.Tensor) => tf.gather(t, sparseHeads, 1);
+  const [qs, ks, vs] = sparseHeads.length ? [sub(q), sub(k), sub(v)] : [q, k, v];
+  const sAlphas = sparseHeads.map((h) => alphas[h]);
+  const plan = sparseHeads.length ? blockSparseAttention(qs, ks, vs, { alpha: sAlphas, causal: true }) : null;
+  plan?.output.dispose();
+  // Softmax entropy / ln(visible) and varentropy of each head's scores (one head at a time: memory).
+  const stats: number[][] = [[], []];
+  for (let h = 0; h < H; h++) {
+    const means = tf.tidy(() => {
+      const causal = tf.cast(tf.linalg.bandPart(tf.ones([n, n]), -1, 0), 'bool');
+      const at = (t: tf.Tensor) => tf.reshape(tf.slice(t, [0, h, 0, 0], [1, 1, n, d]), [n, d]);
+      const s = tf.where(causal, tf.div(tf.matMul(at(q), at(k), false, true), Math.sqrt(d)), -Infinity);
+      const st = logitStats(s);
+      const logN = tf.log(tf.maximum(tf.range(1, n + 1), 2));
+      return [tf.mean(tf.div(st.entropy, logN)), tf.mean(st.varentropy)];
+    });
+    const [[entropy], [varentropy]] = await readTensors(means);
+    tf.dispose(means);
+    stats[0].push(entropy);
+    stats[1].push(varentropy);
+  }
+  const visible = (n * (n + 1)) / 2;
+  alphas.forEach((alpha, h) => {
+    const i = sparseHeads.indexOf(h);
+    const skip = i >= 0 ? plan!.stats.skipRate[i] : 0;
+    heads.push({ model: name, layer: l, head: h, n, alpha, entropy: stats[0][h], varentropy: stats[1][h],
+      skipRate: skip, keptBlocks: i >= 0 ? plan!.stats.keptBlocks[i] : 1,
+      mode: i >= 0 ? plan!.stats.mode[i] : 'softmax',
+      computed: Math.round((1 - skip) * visible), visible });
+  });
+  // Timings of the layer: every head, each method; the sparse ones on the heads with α > 1.
+  const specs: NormaliserSpec[] = alphas.map((a) => (a > 1 ? { alpha: a } : 'softmax'));
+  const fwdBwd = (f: (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor) => () => {
+    const dy = tf.onesLike(v);
+    const g = tf.grads(f)([q, k, v], dy);
+    dy.dispose();
+    return g;
+  };
+  const methods: Array<[string, (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor, boolean]> = [
+    ['dense softmax', (a, b, c) => attention(a, b, c, { causal: true }).output, true],
+    ['dense α-entmax', (a, b, c) => attention(a, b, c, { causal: true, normaliser: specs }).output, true],
+    ['block-skipping α-entmax', (a, b, c) => blockSparseOrDense(a, b, c, alphas), true],
+    ['strided √n', (a, b, c) => strided(a, b, c), false],
+  ];
+  // (`--time-up-to N`: lengths above N are counted, not timed: on 2 cores one layer's timings at
+  // n = 4096 take minutes.)
+  for (const [method, f, grads] of cfg.timeUpTo && n > cfg.timeUpTo ? [] : methods) {
+    const fwd = await timeIt(() => f(q, k, v), cfg.repeats);
+    const both = grads ? await timeIt(fwdBwd(f), cfg.repeats) : NaN;
+    timing.push({ model: name, layer: l, n, method, fwdMs: fwd, fwdBwdMs: both });
+  }
+  if (sparseHeads.length) tf.dispose([qs, ks, vs]);
 }
 
 /** Block skipping on the heads with α > 1, softmax attention on the others, concatenated by head. */

@@ -36,4 +36,23 @@ describe('experiment: complexity measured', () => {
     const timing = readFileSync(join(dir, 'timing.csv'), 'utf8').trim().split('\n');
     expect(timing.length - 1).toBe(2 * 2 * 4);                            // 2 models × 2 lengths × 4 methods
   });
+
+  it('the synthetic set: clustered low-noise heads skip most blocks at n = 512, the noisiest none', async () => {
+    const out = join(dir, 'synthetic');
+    await run(['--out', out, '--backend', 'cpu', '--synthetic', '--lengths', '512', '--time-up-to', '1']);
+    const [head, ...lines] = readFileSync(join(out, 'heads.csv'), 'utf8').trim().split('\n');
+    const cols = head.split(',');
+    const cells = (l: string) => l.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);      // commas outside quotes
+    const rows = lines.map((l) => Object.fromEntries(cells(l).map((v, i) => [cols[i], v])));
+    expect(rows.length).toBe(2 * 4);                                      // 2 sets × 4 heads
+    for (const r of rows) {
+      expect(Number(r.computed)).toBe(Math.round((1 - Number(r.skipRate)) * Number(r.visible)));
+      expect(Number(r.visible)).toBe(512 * 513 / 2);
+    }
+    const noisy = rows.filter((r) => r.model.includes('noise 0.1…1'));
+    expect(Number(noisy[0].skipRate)).toBeGreaterThan(0.5);               // noise 0.1: topic blocks are skipped
+    expect(noisy[3].mode).toBe('dense');                                  // noise 1: the plan keeps too much
+    expect(Number(noisy[3].computed)).toBe(Number(noisy[3].visible));
+    expect(readFileSync(join(out, 'timing.csv'), 'utf8').trim()).toBe('');  // counted, not timed
+  });
 });
