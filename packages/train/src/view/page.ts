@@ -218,6 +218,9 @@ async function load(run: RunData): Promise<Loaded> {
   return loaded;
 }
 
+/** The model of the run chosen in the explorer's menu (the runs with a checkpoint). */
+const selectedModel = () => load(data.runs.filter((r) => r.checkpoint)[Number($<HTMLSelectElement>('run').value)]);
+
 /** Input text → token ids: a task's token names separated by spaces, else the run's tokenizer. */
 function encode(m: Loaded, text: string): number[] {
   if (!m.task) return m.tokenizer.encode(text);
@@ -334,8 +337,7 @@ function drawWeights(): void {
 
 async function attend(): Promise<void> {
   document.body.dataset.maps = 'busy';
-  const run = data.runs.filter((r) => r.checkpoint)[Number($<HTMLSelectElement>('run').value)];
-  const m = await load(run);
+  const m = await selectedModel();
   const ids = encode(m, $<HTMLTextAreaElement>('input').value);
   if (!ids.length) throw new Error('type an input (or draw a task example) first');
   maps = (await attentionMaps(m.model, ids)).layers;
@@ -369,8 +371,7 @@ function logitStats(logits: Float32Array): { entropy: number; varentropy: number
 
 async function runGeneration(): Promise<void> {
   document.body.dataset.generated = 'busy';
-  const run = data.runs.filter((r) => r.checkpoint)[Number($<HTMLSelectElement>('run').value)];
-  const m = await load(run);
+  const m = await selectedModel();
   const prompt = encode(m, $<HTMLTextAreaElement>('prompt').value);
   if (!prompt.length) throw new Error('the prompt must hold at least one token');
   const name = $<HTMLSelectElement>('sampler').value;
