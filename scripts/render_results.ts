@@ -227,7 +227,9 @@ function lengthTable(): string {
   const v = json('experiments/results/length/verdict.json');
   const seeds = (v.seeds ?? [c.config.seeds]).join(', ');
   const out: string[] = [wrap(`(${runOf('length')}; ${c.config.steps} steps, seeds ${seeds}, ` +
-    `${v.runs} runs in ${(v.seconds / 60).toFixed(0)} minutes on ${c.config.workers} workers.) Exact match at each ` +
+    `${v.runs} runs, ${(v.seconds / 60).toFixed(0)} minutes of runs in all; the latest call ${v.runsThisCall ?? v.runs} ` +
+    `runs in ${((v.secondsThisCall ?? v.seconds) / 60).toFixed(0)} minutes on ${c.config.workers} ` +
+    `worker${c.config.workers === 1 ? '' : 's'}.) Exact match at each ` +
     'evaluation length (multiples of the training length); α and support fraction (heads averaged) at 1× and at the ' +
     'longest:')];
   for (const task of tasks) {
@@ -250,8 +252,8 @@ function lengthTable(): string {
   return out.join('\n');
 }
 
-function complexityMeasured(): string {
-  const dir = 'experiments/results/complexity_measured';
+function complexityMeasured(exp = 'complexity_measured'): string {
+  const dir = `experiments/results/${exp}`;
   const f = json(`${dir}/fits.json`);
   const heads = csv(`${dir}/heads.csv`);
   const models = Object.keys(f.work);
@@ -265,7 +267,7 @@ function complexityMeasured(): string {
       fix(f.time[m][k].fwdBwd, 2) : '–'}`),
   ]);
   return [
-    wrap(`(${runOf('complexity_measured')}.) Per model (all heads): mean α, normalised entropy S/ln n and skip rate ` +
+    wrap(`(${runOf(exp)}.) Per model (all heads): mean α, normalised entropy S/ln n and skip rate ` +
       `of the heads with α > 1 at n = ${f.n}; fitted exponent γ of the scores the block-skipping plan computed ` +
       '(per head, ~ n^γ; dense causal attention: 2) and of measured time, forward / forward+backward, per method:'),
     '',
@@ -274,6 +276,20 @@ function complexityMeasured(): string {
     wrap(`Measured cost share (computed / visible scores) of the ${f.costVsZeta.heads} heads with α > 1 at n = ` +
       `${f.n}: slope ${fix(f.costVsZeta.slope, 2)} against ζ = α − 1 and ${fix(f.costVsVarentropy.slope, 2)} against ` +
       `their varentropy, in log–log (the seed's claims "∝ 1/ζ" and "∝ 1/varentropy" need −1).`),
+  ].join('\n');
+}
+
+/** The synthetic set: the fits as for trained heads, then every head at the largest n. */
+function complexitySynthetic(): string {
+  const exp = 'complexity_measured/synthetic';
+  const f = json(`experiments/results/${exp}/fits.json`);
+  const heads = csv(`experiments/results/${exp}/heads.csv`).filter((r) => Number(r.n) === f.n);
+  const body = heads.map((r) => [r.model, r.head, fix(Number(r.alpha), 2), fix(Number(r.entropy), 2),
+    fix(Number(r.varentropy), 2), fix(Number(r.skipRate), 3), fix(Number(r.computed) / Number(r.visible), 3), r.mode]);
+  return [
+    complexityMeasured(exp), '',
+    `Every synthetic head at n = ${f.n}:`, '',
+    table(['set', 'head', 'α', 'S/ln n', 'varentropy', 'skip rate', 'computed / visible', 'path'], body),
   ].join('\n');
 }
 
@@ -298,6 +314,7 @@ export const RESULT_SECTIONS: Record<string, () => string> = {
   'sampling-table': samplingTable,
   'free-energy-table': freeEnergyTable,
   'length-table': lengthTable,
-  'complexity-measured': complexityMeasured,
+  'complexity-measured': () => complexityMeasured(),
+  'complexity-synthetic': complexitySynthetic,
   'complexity-headline': complexityHeadline,
 };
