@@ -228,7 +228,8 @@ function lengthTable(): string {
   const seeds = (v.seeds ?? [c.config.seeds]).join(', ');
   const out: string[] = [wrap(`(${runOf('length')}; ${c.config.steps} steps, seeds ${seeds}, ` +
     `${v.runs} runs, ${(v.seconds / 60).toFixed(0)} minutes of runs in all; the latest call ` +
-    `${v.runsThisCall ?? v.runs} runs in ${((v.secondsThisCall ?? v.seconds) / 60).toFixed(0)} minutes on ${c.config.workers} ` +
+    `${v.runsThisCall ?? v.runs} runs in ${((v.secondsThisCall ?? v.seconds) / 60).toFixed(0)} minutes on ` +
+    `${c.config.workers} ` +
     `worker${c.config.workers === 1 ? '' : 's'}.) Exact match at each ` +
     'evaluation length (multiples of the training length); α and support fraction (heads averaged) at 1× and at the ' +
     'longest:')];
