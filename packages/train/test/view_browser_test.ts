@@ -97,7 +97,7 @@ describe.skipIf(!CHROMIUM)('aes view in Chromium', () => {
     expect(errors).toEqual([]);
     expect(s.error).toBe('');
     expect(['webgl', 'cpu']).toContain(s.backend);
-    expect(s.notes).toMatch(/curves-only: no checkpoint \(ckpt\/model\.json\): curves only/);
+    expect(s.notes).toMatch(/curves-only: no checkpoint at \S+ \(missing \S+model\.json\): curves only/);
 
     // the same maps in Node, on cpu, from the checkpoint on disk
     await selectBackend('cpu');

@@ -28,43 +28,42 @@ beforeAll(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('aes view: runs', () => {
-  it('a run: config, metrics and the model weights without the optimizer slots', () => {
-    const r = readRun(run);
+  it('a run: config, metrics and the model weights without the optimizer slots', async () => {
+    const r = await readRun(run);
     expect(r.note).toBe('');
     expect(r.config?.train).toMatchObject({ data: 'task:copy:len=4', attention: 'learned' });
     expect(r.metrics.split('\n').filter(Boolean).map((l) => JSON.parse(l).split)).toContain('val');
     const original = JSON.parse(readFileSync(join(run, 'ckpt', 'model.json'), 'utf8'));
     const all = original.weightsManifest[0].weights as Array<{ name: string; shape: number[] }>;
     expect(all.some((w) => w.name.startsWith('extra/'))).toBe(true);          // the trainer saved Adam's slots
-    type Manifest = Array<{ weights: Array<{ name: string; shape: number[] }> }>;
-    const kept = r.checkpoint!.modelJson.weightsManifest as Manifest;
-    const names = kept[0].weights.map((w) => w.name);
+    const kept = r.checkpoint!.artifacts.weightSpecs!;
+    const names = kept.map((w) => w.name);
     expect(names).toEqual(all.filter((w) => !w.name.startsWith('extra/')).map((w) => w.name));
     // the bytes are the model's: 4 per float32, the same as the leading part of weights.bin
     const bytes = Buffer.from(r.checkpoint!.weights, 'base64');
-    const size = kept[0].weights.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    const size = kept.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
     expect(bytes.length).toBe(size);
     const bin = readFileSync(join(run, 'ckpt', 'weights.bin'));
     expect(bytes.subarray(0, 64).equals(bin.subarray(0, 64))).toBe(true);     // 'wte' comes first in both
   });
 
-  it('curves only, with a note: no checkpoint, a garbled model.json, a weights file too short', () => {
+  it('curves only, with a note: no checkpoint, a garbled model.json, a weights file too short', async () => {
     const cases: Array<[string, (d: string) => void, RegExp]> = [
-      ['noCkpt', () => {}, /no checkpoint \(ckpt\/model\.json\): curves only/],
+      ['noCkpt', () => {}, /no checkpoint at \S+ckpt \(missing \S+model\.json\): curves only/],
       ['garbled', (d) => { mkdirSync(join(d, 'ckpt')); writeFileSync(join(d, 'ckpt', 'model.json'), '{'); },
         /ckpt\/model\.json is not valid JSON/],
       ['short', (d) => {
         mkdirSync(join(d, 'ckpt'));
         writeFileSync(join(d, 'ckpt', 'model.json'), readFileSync(join(run, 'ckpt', 'model.json')));
         writeFileSync(join(d, 'ckpt', 'weights.bin'), Buffer.alloc(8));
-      }, /does not match its manifest \(at 'wte'\)/],
+      }, /weights\.bin holds 8 bytes, its manifest expects \d+/],
     ];
     for (const [name, make, re] of cases) {
       const d = join(root, name);
       mkdirSync(d);
       writeFileSync(join(d, 'metrics.jsonl'), readFileSync(join(run, 'metrics.jsonl')));
       make(d);
-      const r = readRun(d);
+      const r = await readRun(d);
       expect(r.checkpoint).toBeNull();
       expect(r.note).toMatch(re);
       expect(r.metrics.length).toBeGreaterThan(0);
@@ -72,7 +71,7 @@ describe('aes view: runs', () => {
     const bad = join(root, 'badConfig');
     mkdirSync(bad);
     writeFileSync(join(bad, 'config.json'), 'not json');
-    expect(readRun(bad).note).toMatch(/config\.json is not valid JSON.*no metrics yet/);
+    expect((await readRun(bad)).note).toMatch(/config\.json is not valid JSON.*no metrics yet/);
   });
 
   it('a port in use: the next free one, and the output says so; the page and data are served', async () => {

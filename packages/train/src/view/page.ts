@@ -15,6 +15,7 @@ import {
   Rng,
   attentionMaps,
   entropixBranch,
+  freeEnergyStats,
   generate,
   loadCheckpoint,
   type GPT,
@@ -33,7 +34,7 @@ interface RunData {
   note: string;
   config: { train?: Record<string, unknown> } | null;
   metrics: string;
-  checkpoint: { modelJson: Record<string, unknown>; weights: string } | null;
+  checkpoint: { artifacts: tf.io.ModelArtifacts; weights: string } | null;
 }
 type Row = Record<string, unknown> & { step: number; split: string };
 
@@ -200,16 +201,9 @@ let loaded: Loaded | null = null;
 async function load(run: RunData): Promise<Loaded> {
   if (loaded?.run === run) return loaded;
   loaded?.model.dispose();
-  const { modelJson, weights } = run.checkpoint!;
+  const { artifacts, weights } = run.checkpoint!;
   const bytes = Uint8Array.from(atob(weights), (c) => c.charCodeAt(0));
-  const manifest = (modelJson.weightsManifest as Array<{ weights: tf.io.WeightsManifestEntry[] }>)[0];
-  const io: tf.io.IOHandler = {
-    load: async () => ({
-      ...(modelJson as tf.io.ModelArtifacts),
-      weightSpecs: manifest.weights,
-      weightData: bytes.buffer,
-    }),
-  };
+  const io: tf.io.IOHandler = { load: async () => ({ ...artifacts, weightData: bytes.buffer }) };
   const { model, tokenizer, tensors } = await loadCheckpoint(io, run.name);
   tf.dispose(Object.values(tensors));
   const spec = String(run.config?.train?.data ?? '');
@@ -352,23 +346,6 @@ async function attend(): Promise<void> {
 
 // ---- generation ----------------------------------------------------------------------------
 
-/** Entropy and varentropy (nats) of softmax(logits), float64. */
-function logitStats(logits: Float32Array): { entropy: number; varentropy: number } {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let z = 0;
-  for (const v of logits) z += Math.exp(v - max);
-  let h = 0;
-  let h2 = 0;
-  for (const v of logits) {
-    const lp = v - max - Math.log(z);
-    const p = Math.exp(lp);
-    h -= p * lp;
-    h2 += p * lp * lp;
-  }
-  return { entropy: h, varentropy: Math.max(0, h2 - h * h) };
-}
-
 async function runGeneration(): Promise<void> {
   document.body.dataset.generated = 'busy';
   const m = await selectedModel();
@@ -382,7 +359,7 @@ async function runGeneration(): Promise<void> {
   });
   const trace: Array<Record<string, unknown>> = [];
   const sampler: Sampler = (logits, ctx) => {
-    const s = logitStats(logits as Float32Array);
+    const s = freeEnergyStats(logits as Float32Array, 1); // entropy, varentropy (nats), float64
     const branch = entropixBranch(s.entropy / Math.LN2, s.varentropy / Math.LN2 ** 2);
     const r = inner(logits, ctx);
     trace.push({

@@ -3,8 +3,8 @@
  *
  * The page is three files: index.html, app.js (the browser bundle of page.ts, built with esbuild
  * from @aes/models, @aes/attention, tfjs and vega-lite) and data.js, which sets
- * `globalThis.AES_VIEW_DATA` to the runs: name, config, metrics.jsonl text and the checkpoint's
- * model.json with its weights (base64, optimizer slots left out). Data as a script, not fetched,
+ * `globalThis.AES_VIEW_DATA` to the runs: name, config, metrics.jsonl text and the checkpoint as
+ * `fileSystemIO` loads it, with the model's weights (base64, optimizer slots left out). Data as a script, not fetched,
  * makes the static build work from file:// as well. The server rebuilds data.js on each request,
  * so a reload shows the curves of a run still training.
  */
@@ -12,6 +12,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { createServer, type Server } from 'node:http';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as tf from '@tensorflow/tfjs';
+import { fileSystemIO } from '@aes/node';
 import { build } from 'esbuild';
 
 /** What the page gets of one run. */
@@ -22,11 +24,12 @@ export interface ViewRun {
   note: string;
   config: Record<string, unknown> | null;
   metrics: string;
-  checkpoint: { modelJson: Record<string, unknown>; weights: string } | null;
+  /** The checkpoint's artifacts without their weight bytes, and the model's weights (base64). */
+  checkpoint: { artifacts: tf.io.ModelArtifacts; weights: string } | null;
 }
 
-/** Reads a run directory; throws when `dir` is not a run (no metrics.jsonl, config.json or ckpt/). */
-export function readRun(dir: string): ViewRun {
+/** Reads a run directory; rejects when `dir` is not a run (no metrics.jsonl, config.json or ckpt/). */
+export async function readRun(dir: string): Promise<ViewRun> {
   if (!existsSync(dir)) throw new Error(`${dir} does not exist`);
   if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
   const at = (f: string) => join(dir, f);
@@ -45,7 +48,7 @@ export function readRun(dir: string): ViewRun {
   if (!metrics.trim()) notes.push('no metrics yet');
   let checkpoint: ViewRun['checkpoint'] = null;
   try {
-    checkpoint = readCheckpoint(at('ckpt'));
+    checkpoint = modelWeights(await fileSystemIO(at('ckpt')).load());
   } catch (e) {
     notes.push(`${(e as Error).message}: curves only, no attention explorer or generation`);
   }
@@ -53,40 +56,21 @@ export function readRun(dir: string): ViewRun {
   return { name, dir, note: notes.join('; '), config, metrics, checkpoint };
 }
 
-const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
-
-/** model.json and the model's weights (base64) of a checkpoint directory, without the `extra/` tensors. */
-function readCheckpoint(dir: string): NonNullable<ViewRun['checkpoint']> {
-  const jsonPath = join(dir, 'model.json');
-  if (!existsSync(jsonPath)) throw new Error('no checkpoint (ckpt/model.json)');
-  let json: {
-    weightsManifest?: Array<{ paths: string[]; weights: Array<{ name: string; shape: number[]; dtype: string }> }>;
-  };
-  try {
-    json = JSON.parse(readFileSync(jsonPath, 'utf8'));
-  } catch (e) {
-    throw new Error(`ckpt/model.json is not valid JSON (${(e as Error).message})`);
-  }
-  const manifest = json.weightsManifest?.[0];
-  if (!manifest || !Array.isArray(manifest.weights)) throw new Error('ckpt/model.json has no weightsManifest');
-  const bin = join(dir, manifest.paths?.[0] ?? 'weights.bin');
-  if (!existsSync(bin)) throw new Error(`the checkpoint lacks its weights file ${basename(bin)}`);
-  const data = readFileSync(bin);
-  const kept: typeof manifest.weights = [];
-  const parts: Buffer[] = [];
+/** The model's part of a checkpoint: the `extra/` tensors (optimizer slots) left out. */
+function modelWeights({ weightData, weightSpecs = [], ...artifacts }: tf.io.ModelArtifacts) {
+  const data = new Uint8Array(weightData as ArrayBuffer); // fileSystemIO: float32, sizes checked
+  const kept: tf.io.WeightsManifestEntry[] = [];
+  const parts: Uint8Array[] = [];
   let offset = 0;
-  for (const w of manifest.weights) {
-    const size = w.shape.reduce((a, b) => a * b, 1) * (BYTES[w.dtype] ?? NaN);
-    if (!Number.isFinite(size) || offset + size > data.length)
-      throw new Error(`the checkpoint's weights file does not match its manifest (at '${w.name}')`);
+  for (const w of weightSpecs) {
+    const size = 4 * w.shape.reduce((a, b) => a * b, 1);
     if (!w.name.startsWith('extra/')) {
       kept.push(w);
       parts.push(data.subarray(offset, offset + size));
     }
     offset += size;
   }
-  const modelJson = { ...json, weightsManifest: [{ paths: ['weights.bin'], weights: kept }] };
-  return { modelJson, weights: Buffer.concat(parts).toString('base64') };
+  return { artifacts: { ...artifacts, weightSpecs: kept }, weights: Buffer.concat(parts).toString('base64') };
 }
 
 const INDEX_HTML = `<!doctype html>
@@ -122,7 +106,7 @@ const dataScript = (runs: ViewRun[]) =>
 
 /** Writes the static page (index.html, app.js, data.js) into `dir`, which must be new or empty. */
 export async function exportView(dirs: string[], dir: string): Promise<string[]> {
-  const runs = dirs.map(readRun);
+  const runs = await Promise.all(dirs.map(readRun));
   if (existsSync(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length))
     throw new Error(`${dir} exists and is not an empty directory; export into a new one (nothing is overwritten)`);
   const app = await bundlePage();
@@ -145,9 +129,9 @@ export interface ViewServer {
  * further), and the result says so. Port 0 takes any free port.
  */
 export async function serveView(dirs: string[], opts: { port: number; host: string }): Promise<ViewServer> {
-  dirs.forEach(readRun); // bad directories fail before anything listens
+  await Promise.all(dirs.map(readRun)); // bad directories fail before anything listens
   const app = await bundlePage();
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const send = (type: string, body: string) => {
       res.writeHead(200, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' });
@@ -156,7 +140,7 @@ export async function serveView(dirs: string[], opts: { port: number; host: stri
     try {
       if (path === '/' || path === '/index.html') send('text/html', INDEX_HTML);
       else if (path === '/app.js') send('text/javascript', app);
-      else if (path === '/data.js') send('text/javascript', dataScript(dirs.map(readRun)));
+      else if (path === '/data.js') send('text/javascript', dataScript(await Promise.all(dirs.map(readRun))));
       else {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('not found\n');
