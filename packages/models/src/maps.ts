@@ -53,7 +53,7 @@ export async function attentionMaps(
   const names = compare.map((c) => (typeof c === 'string' ? c : JSON.stringify(c)));
   const T = tokens.length;
   const x = tf.tensor2d([tokens as number[]], [1, T], 'int32');
-  const r = model.forward(x, { keepQueries: true, keepCache: true, returnStats: true });
+  const r = model.forward(x, { keepQueries: true, keepCache: true });
   x.dispose();
   const alibi = model.config.pos === 'alibi';
   // Per layer: the model's P [H, T, T], its α [H], then each comparison's P and α.
@@ -71,7 +71,6 @@ export async function attentionMaps(
   }));
   const values = await readTensors(out);
   tf.dispose([out, r.logits, r.queries ?? [], r.present.flatMap((c) => [c.k, c.v])]);
-  r.stats?.forEach((s) => tf.dispose(Object.values(s)));
   const heads = (flat: Float32Array | number[], alphas: ArrayLike<number>): HeadMap[] =>
     Array.from(alphas, (alpha, h) => {
       const probs = Array.from({ length: T }, (_, i) => Array.from(flat.slice((h * T + i) * T, (h * T + i + 1) * T)));

@@ -122,19 +122,17 @@ function perHead(run: string, rows: Row[], field: string) {
   );
 }
 
-async function chart(title: string, values: object[], enc: Record<string, unknown>, mark = 'line'): Promise<void> {
+/** A line chart of `values` (vega-lite encoding `enc`) appended to the element `into`. */
+async function chart(into: string, title: string, values: object[], enc: Record<string, unknown>): Promise<void> {
   if (!values.length) return;
-  const spec = {
-    title,
-    width: 300,
-    height: 170,
-    data: { values },
-    mark: { type: mark, point: mark === 'line' },
-    encoding: enc,
-  } as unknown as TopLevelSpec;
+  const spec = { title, width: 300, height: 170, data: { values }, mark: { type: 'line', point: true }, encoding: enc };
   const box = el('div');
-  $('charts').append(box);
-  await new vega.View(vega.parse(compile(spec).spec), { renderer: 'svg', container: box }).runAsync();
+  $(into).append(box);
+  const view = new vega.View(vega.parse(compile(spec as unknown as TopLevelSpec).spec), {
+    renderer: 'svg',
+    container: box,
+  });
+  await view.runAsync();
 }
 
 async function curves(): Promise<void> {
@@ -157,14 +155,14 @@ async function curves(): Promise<void> {
     const last = Math.max(...at.map((r) => r.step));
     return at.filter((r) => r.step === last).map((r) => ({ run: name, length: r.length, exact: r.exact }));
   });
-  await chart('loss', loss, {
+  await chart('charts', 'loss', loss, {
     x: q('step'),
     y: q('loss'),
     color: q('run', 'nominal'),
     strokeDash: q('split', 'nominal'),
   });
-  await chart('val exact match', exact, { x: q('step'), y: q('exact'), color: q('run', 'nominal') });
-  await chart('exact match by length (last evaluation)', lengths, {
+  await chart('charts', 'val exact match', exact, { x: q('step'), y: q('exact'), color: q('run', 'nominal') });
+  await chart('charts', 'exact match by length (last evaluation)', lengths, {
     x: q('length', 'quantitative', { scale: { type: 'log' } }),
     y: q('exact'),
     color: q('run', 'nominal'),
@@ -176,7 +174,7 @@ async function curves(): Promise<void> {
     ['supportFraction', 'support per head'],
   ]) {
     const values = val.flatMap(({ name, rows }) => perHead(name, rows, field)).filter((v) => v.value !== null);
-    await chart(label, values, {
+    await chart('charts', label, values, {
       x: q('step'),
       y: q('value', 'quantitative', { title: field }),
       color: q('head', 'nominal'),
@@ -404,21 +402,11 @@ async function runGeneration(): Promise<void> {
   $('trace').replaceChildren(table);
   $('gen-chart').replaceChildren();
   const values = trace.flatMap((t) => ['entropy', 'varentropy'].map((k) => ({ step: t.step, stat: k, value: t[k] })));
-  const spec = {
-    width: 360,
-    height: 150,
-    data: { values },
-    mark: { type: 'line', point: true },
-    title: 'per token',
-    encoding: {
-      x: { field: 'step', type: 'quantitative' },
-      y: { field: 'value', type: 'quantitative' },
-      color: { field: 'stat', type: 'nominal' },
-    },
-  } as unknown as TopLevelSpec;
-  const box = el('div');
-  $('gen-chart').append(box);
-  await new vega.View(vega.parse(compile(spec).spec), { renderer: 'svg', container: box }).runAsync();
+  await chart('gen-chart', 'per token', values, {
+    x: { field: 'step', type: 'quantitative' },
+    y: { field: 'value', type: 'quantitative' },
+    color: { field: 'stat', type: 'nominal' },
+  });
   document.body.dataset.generated = 'ready';
 }
 
