@@ -6,7 +6,8 @@
  * long (registers / memory) and masked rows; attention() uses them on webgpu. Timings compare softmax
  * attention with the plain tfjs composite (matMul, scale, mask add, tf.softmax, matMul; mask made
  * once), the composite entmax paths (α = 1.5 by bisection, exact entmax15; the fused kernels
- * unregistered for those calls) and the fused path. Targets: fused ≤ 1.5× our softmax attention,
+ * unregistered for those calls), the fused map between batched products (flash unregistered) and
+ * the flash kernels (flashEntmaxAttention, attention()'s path). Targets: flash ≤ 1.5× our softmax attention,
  * ours ≤ 1.5× the plain composite (n ∈ {1024, 4096, 8192}, 8 heads, d = 64, causal, fp32).
  * Bundle and run on a GPU machine (scripts/gpu_bundle.sh):
  *   bash scripts/gpu_bundle.sh packages/attention/bench/gpu_check.ts && bash .gpu/run.sh [--backend webgpu] [--json
@@ -22,12 +23,16 @@ import {
   entmaxBisect,
   entmaxBisectLoss,
   entmaxFused,
+  flashAttentionAvailable,
+  flashEntmaxAttention,
   fusedEntmaxAvailable,
   logitStats,
+  registerFlashAttention,
   registerFusedEntmax,
   softmax,
   sparsemax,
   sparsemaxLoss,
+  unregisterFlashAttention,
   unregisterFusedEntmax,
   type NormaliserSpec,
 } from '../src/index.js';
@@ -132,16 +137,29 @@ function FUSED_CASES(): Case[] {
         .slice(0, x.shape[0]),
       [x.shape[0], 1],
     );
-  const withGrads = (f: (z: tf.Tensor, a: tf.Tensor) => tf.Tensor) => ([x, dy]: tf.Tensor[]) => {
-    const alpha = perRow(x);
-    const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(f(z, a), dy)))([x, alpha]);
-    return [f(x, alpha), gx, ga];
-  };
+  const withGrads =
+    (f: (z: tf.Tensor, a: tf.Tensor) => tf.Tensor) =>
+    ([x, dy]: tf.Tensor[]) => {
+      const alpha = perRow(x);
+      const [gx, ga] = tf.grads((z: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(f(z, a), dy)))([x, alpha]);
+      return [f(x, alpha), gx, ga];
+    };
   // Causal-style masks, one fully masked row and one NaN row.
   const masked = (x: tf.Tensor) => {
     const [R, n] = x.shape;
-    const keep = tf.lessEqual(tf.range(0, n).reshape([1, n]), tf.range(0, R).reshape([R, 1]).mul(Math.floor(n / R)));
-    const rowMask = tf.tensor1d(Array.from({ length: R }, (_, i) => (i === 3 ? 0 : 1)), 'bool').reshape([R, 1]);
+    const keep = tf.lessEqual(
+      tf.range(0, n).reshape([1, n]),
+      tf
+        .range(0, R)
+        .reshape([R, 1])
+        .mul(Math.floor(n / R)),
+    );
+    const rowMask = tf
+      .tensor1d(
+        Array.from({ length: R }, (_, i) => (i === 3 ? 0 : 1)),
+        'bool',
+      )
+      .reshape([R, 1]);
     const y = tf.where(tf.logicalAnd(keep, rowMask), x, tf.fill(x.shape, -Infinity));
     return tf.where(
       tf.equal(tf.range(0, R).reshape([R, 1]), 5).logicalAnd(tf.equal(tf.range(0, n).reshape([1, n]), 0)),
@@ -163,6 +181,32 @@ function FUSED_CASES(): Case[] {
       run: ([x, dy]) => withGrads(entmaxFused)([masked(x), dy]),
     },
     {
+      // webgpu: the flash kernels; cpu: scores, causal mask, entmaxBisect and values (the dense path)
+      name: 'flash attention (α per head, causal) + grads q, k, v, α',
+      data: 'attention',
+      fused: true,
+      run: ([q, k, v, dy]) => {
+        const H = q.shape[1]!;
+        const alpha = tf.tensor(
+          Array.from({ length: H }, (_, h) => 1.2 + (0.8 * h) / (H - 1)),
+          [H, 1, 1],
+        );
+        const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, a: tf.Tensor) => {
+          if (tf.getBackend() !== 'cpu') return flashEntmaxAttention(qq, kk, vv, { alpha: a, causal: true });
+          const [T, S] = [qq.shape[2]!, kk.shape[2]!];
+          const s = tf.add(
+            tf.mul(tf.matMul(qq, kk, false, true), 1 / Math.sqrt(qq.shape[3]!)),
+            causalMask(T, S, S - T)!,
+          );
+          return tf.matMul(entmaxBisect(s, tf.reshape(a, [1, H, 1, 1])), vv);
+        };
+        const g = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, a: tf.Tensor) =>
+          tf.sum(tf.mul(f(qq, kk, vv, a), dy)),
+        )([q, k, v, alpha]);
+        return [f(q, k, v, alpha), ...g];
+      },
+    },
+    {
       name: 'entmaxFused vs entmaxBisect(cpu) + grads',
       fused: true,
       run: withGrads((z, a) => (tf.getBackend() === 'cpu' ? entmaxBisect(z, a) : entmaxFused(z, a))),
@@ -171,7 +215,9 @@ function FUSED_CASES(): Case[] {
 }
 
 function inputs(seed: number): Record<'rows' | 'long' | 'attention', Array<[number[], number[]]>> {
-  const R = 64, n = 300, shape = [2, 6, 32, 16];
+  const R = 64,
+    n = 300,
+    shape = [2, 6, 32, 16];
   const g = (s: number, sh: number[], scale = 1): [number[], number[]] => [
     Array.from(tf.randomNormal(sh, 0, scale, 'float32', seed + s).dataSync()),
     sh,
@@ -201,10 +247,21 @@ async function runAll(backend: string, host: ReturnType<typeof inputs>): Promise
   return results;
 }
 
-/** Runs `f` with the fused kernels of webgpu unregistered: attention() then takes the composite path. */
-function composite<T>(f: () => T): T {
-  unregisterFusedEntmax('webgpu');
-  try { return f(); } finally { registerFusedEntmax(['webgpu']); }
+/**
+ * Runs `f` on the path named: 'composite' with the flash and fused kernels of webgpu unregistered
+ * (attention() then makes the scores and the map with plain ops), 'fused' with only the flash
+ * kernels unregistered (the batched products around the fused map), any other as registered.
+ */
+function onPath<T>(path: string, f: () => T): T {
+  if (path !== 'composite' && path !== 'fused') return f();
+  unregisterFlashAttention();
+  if (path === 'composite') unregisterFusedEntmax('webgpu');
+  try {
+    return f();
+  } finally {
+    registerFusedEntmax(['webgpu']);
+    registerFlashAttention();
+  }
 }
 
 async function main() {
@@ -241,28 +298,36 @@ async function main() {
     return { name: c.name, maxRelErr: err };
   });
   // Timings of attention on the GPU backend: softmax, the composite entmax paths, the fused path.
-  const fusedHere = cfg.backend === 'webgpu' && fusedEntmaxAvailable();
-  const VARIANTS: Array<{ name: string; spec: NormaliserSpec; path: 'fused' | 'composite' | 'plain' | '-' }> = [
-    { name: 'softmax', spec: 'softmax', path: '-' },
-    { name: 'plain tfjs composite', spec: 'softmax', path: 'plain' },
-    { name: 'entmax15 exact sort', spec: 'entmax15', path: 'composite' },
-    { name: 'bisect α=1.5 (learned)', spec: 'learned', path: 'composite' },
-    { name: 'fused α=1.5', spec: 'entmax15', path: 'fused' },
-    { name: 'fused learned α=1.5 (+dα)', spec: 'learned', path: 'fused' },
-    { name: 'fused sparsemax', spec: 'sparsemax', path: 'fused' },
-  ];
-  const variants = VARIANTS.filter((vr) => vr.path !== 'fused' || fusedHere);
+  const fusedHere = cfg.backend === 'webgpu' && fusedEntmaxAvailable() && flashAttentionAvailable();
+  const VARIANTS: Array<{ name: string; spec: NormaliserSpec; path: 'flash' | 'fused' | 'composite' | 'plain' | '-' }> =
+    [
+      { name: 'softmax', spec: 'softmax', path: '-' },
+      { name: 'plain tfjs composite', spec: 'softmax', path: 'plain' },
+      { name: 'entmax15 exact sort', spec: 'entmax15', path: 'composite' },
+      { name: 'bisect α=1.5 (learned)', spec: 'learned', path: 'composite' },
+      { name: 'fused α=1.5', spec: 'entmax15', path: 'fused' },
+      { name: 'fused learned α=1.5 (+dα)', spec: 'learned', path: 'fused' },
+      { name: 'fused sparsemax', spec: 'sparsemax', path: 'fused' },
+      { name: 'flash α=1.5', spec: 'entmax15', path: 'flash' },
+      { name: 'flash learned α=1.5 (+dα)', spec: 'learned', path: 'flash' },
+      { name: 'flash sparsemax', spec: 'sparsemax', path: 'flash' },
+    ];
+  const variants = VARIANTS.filter((vr) => (vr.path !== 'fused' && vr.path !== 'flash') || fusedHere);
   const timings: Array<Record<string, number | string | boolean>> = [];
-  const H = cfg.heads, d = cfg.dim;
+  const H = cfg.heads,
+    d = cfg.dim;
   for (const n of cfg.lengths.split(',').map(Number)) {
     const [q, k, v, dy] = [1, 2, 3, 4].map((s) => tf.randomNormal([1, H, n, d], 0, 1, 'float32', s));
-    const alphaRaw = tf.zeros([H]);                                    // learned α = 1 + sigmoid(0) = 1.5
-    const mask = causalMask(n, n, 0)!;                                 // the plain composite's, made once
+    const alphaRaw = tf.zeros([H]); // learned α = 1 + sigmoid(0) = 1.5
+    const mask = causalMask(n, n, 0)!; // the plain composite's, made once
     const f = (spec: NormaliserSpec, path?: string) => (qq: tf.Tensor) =>
       path === 'plain'
         ? tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(qq, k, false, true), 1 / Math.sqrt(d)), mask)), v)
         : attention(qq, k, v, { causal: true, normaliser: spec, alphaRaw }).output;
-    const wrap = <T>(vr: (typeof VARIANTS)[number], g: () => T) => () => (vr.path === 'composite' ? composite(g) : g());
+    const wrap =
+      <T>(vr: (typeof VARIANTS)[number], g: () => T) =>
+      () =>
+        onPath(vr.path, g);
     const fwd = (
       await timeInterleaved(
         variants.map((vr) => wrap(vr, () => f(vr.spec, vr.path)(q))),
@@ -297,41 +362,51 @@ async function main() {
   }
   console.log(
     `\nattention timings, ${cfg.backend}, B=1 H=${H} d=${d} causal, median of ${cfg.repeats} (ratio to softmax ` +
-    `attention)`,
+      `attention)`,
   );
   console.log(
     `${'n'.padStart(5)}  ${'normaliser'.padEnd(26)} ${'fwd ms'.padStart(9)} ${'×'.padStart(6)} ` +
-    `${'fwd+bwd ms'.padStart(11)} ${'×'.padStart(6)}`,
+      `${'fwd+bwd ms'.padStart(11)} ${'×'.padStart(6)}`,
   );
   for (const t of timings) {
     const num = (x: number | string | boolean, w: number, dp: number) => (x as number).toFixed(dp).padStart(w);
     console.log(
       `${String(t.n).padStart(5)}  ${String(t.normaliser).padEnd(26)} ${num(t.fwdMs, 9, 1)} ` +
-      `${num(t.fwdRatio, 6, 2)} ${num(t.fwdBwdMs, 11, 1)} ${num(t.fwdBwdRatio, 6, 2)}`,
+        `${num(t.fwdRatio, 6, 2)} ${num(t.fwdBwdMs, 11, 1)} ${num(t.fwdBwdRatio, 6, 2)}`,
     );
   }
-  // Targets (issue 17): fused α-entmax ≤ 1.5× our softmax attention; ours ≤ 1.5× the plain composite.
+  // Targets (issue 17): fused (flash) α-entmax ≤ 1.5× our softmax attention; ours ≤ 1.5× the plain composite.
   const plainOf = (n: unknown) => timings.find((t) => t.n === n && t.path === 'plain')!;
   const target = timings
-    .filter((t) => ['fused α=1.5', 'fused learned α=1.5 (+dα)', 'softmax'].includes(t.normaliser as string))
+    .filter((t) => ['flash α=1.5', 'flash learned α=1.5 (+dα)', 'softmax'].includes(t.normaliser as string))
     .map((t) => {
       const vsPlain = t.normaliser === 'softmax';
       const base = vsPlain ? plainOf(t.n) : { fwdRatio: 1, fwdBwdRatio: 1 };
-      const [fwd, both] = [(t.fwdRatio as number) / (base.fwdRatio as number),
-        (t.fwdBwdRatio as number) / (base.fwdBwdRatio as number)];
-      return { n: t.n, normaliser: t.normaliser, against: vsPlain ? 'plain composite' : 'softmax attention',
-        fwdRatio: fwd, fwdBwdRatio: both, met: fwd <= 1.5 && both <= 1.5 };
+      const [fwd, both] = [
+        (t.fwdRatio as number) / (base.fwdRatio as number),
+        (t.fwdBwdRatio as number) / (base.fwdBwdRatio as number),
+      ];
+      return {
+        n: t.n,
+        normaliser: t.normaliser,
+        against: vsPlain ? 'plain composite' : 'softmax attention',
+        fwdRatio: fwd,
+        fwdBwdRatio: both,
+        met: fwd <= 1.5 && both <= 1.5,
+      };
     });
   for (const t of target) {
-    console.log(`target ${t.normaliser} ≤ 1.5× ${t.against}, n=${t.n}: ${t.fwdRatio.toFixed(2)}× / ` +
-      `${t.fwdBwdRatio.toFixed(2)}× ${t.met ? 'met' : 'NOT met'}`);
+    console.log(
+      `target ${t.normaliser} ≤ 1.5× ${t.against}, n=${t.n}: ${t.fwdRatio.toFixed(2)}× / ` +
+        `${t.fwdBwdRatio.toFixed(2)}× ${t.met ? 'met' : 'NOT met'}`,
+    );
   }
   if (cfg.json)
-    writeFileSync(
-      cfg.json,
-      JSON.stringify({ backend: gpu, ref: cfg.ref, checks, timings, targets: target }, null, 2),
-    );
+    writeFileSync(cfg.json, JSON.stringify({ backend: gpu, ref: cfg.ref, checks, timings, targets: target }, null, 2));
   process.exit(checks.every((c) => c.maxRelErr < 1e-3) ? 0 : 1);
 }
 
-main().catch((e) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });
+main().catch((e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+});

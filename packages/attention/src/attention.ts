@@ -24,6 +24,8 @@ import type { HeadOutput } from './head_maps.js';
 import type { BlockSkipArgs, BlockSparseStats } from './block_sparse.js';
 import { readsAreCheap } from './capabilities.js';
 import { maskedSoftmax, maskedSoftmaxFused } from './fused/softmax_rows.js';
+import { flashAttentionAvailable, flashEntmaxAttention } from './fused/flash_fused.js';
+import { MAX_TILES, MAX_WIDTH, TILE } from './fused/flash_wgsl.js';
 import { matMul2d } from './matmul.js';
 import { ruledDense, skipConfig, skipHead, type SkippedHead } from './skip_heads.js';
 
@@ -134,16 +136,21 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     const output = tf.tidy(() => {
       const alpha = alphas(params);
       const [dv, scale] = [v.shape[3] as number, args.scale ?? 1 / Math.sqrt(d)];
-      const s = tf.matMul(tf.reshape(q, [B * H, T, d]), tf.reshape(k, [B * H, S, d]), false, true);
+      const s = () => tf.matMul(tf.reshape(q, [B * H, T, d]), tf.reshape(k, [B * H, S, d]), false, true);
       const masked = () => {
         const mask = causalMask(T, S, offset);                       // made on the device
-        return mask ? tf.add(tf.mul(s, scale), mask) : tf.mul(s, scale);
+        return mask ? tf.add(tf.mul(s(), scale), mask) : tf.mul(s(), scale);
       };
       // per-head α as one per row: [H] → [B·H, T, 1]
       const rowsOf = (a: number | tf.Tensor) => typeof a === 'number'
         ? a
         : tf.reshape(tf.broadcastTo(tf.reshape(a, [1, H, 1, 1]), [B, H, T, 1]), [B * H, T, 1]);
-      const p = alpha === 1 ? maskedSoftmax(s, scale, offset) : entmax(masked(), rowsOf(alpha));
+      if (alpha !== 1 && flashFits(d, dv, S)) {
+        // one pass over the keys per query row, tiles below every threshold skipped (fused/flash_fused.ts)
+        const a = typeof alpha === 'number' ? alpha : tf.reshape(alpha, [H, 1, 1]);
+        return flashEntmaxAttention(q, k, v, { alpha: a, causal: args.causal, queryOffset: args.queryOffset, scale });
+      }
+      const p = alpha === 1 ? maskedSoftmax(s(), scale, offset) : entmax(masked(), rowsOf(alpha));
       return tf.reshape(tf.matMul(p, tf.reshape(v, [B * H, S, dv])), [B, H, T, dv]);
     });
     return { output, modes };
@@ -228,9 +235,10 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
 /**
  * On a device backend (webgpu), for a call whose heads are all fixed-α or learned-α, with no
  * padding, ALiBi or statistics: a function giving α (one number when all heads share it, else `[H]`
- * from the parameters); else null. Such a call is two batched products around the map of all heads
- * at once, with no per-head split: at α = 1 one kernel (fused/softmax_rows.ts: scale, causal mask
- * and softmax), otherwise a mask made on the device and the fused entmax kernels with α per row.
+ * from the parameters); else null. Such a call has no per-head split: at α = 1 two batched products
+ * around one kernel (fused/softmax_rows.ts: scale, causal mask and softmax), otherwise the flash
+ * kernels (fused/flash_fused.ts: scores, threshold and P·V per query row, skipped tiles), or, for
+ * heads wider than they take, a mask made on the device and the fused entmax kernels with α per row.
  * (Softmax heads beside others take the general path: the kernels' α is at least 1 + 1e-6.)
  */
 function deviceAlphas(
@@ -249,6 +257,11 @@ function deviceAlphas(
     if (fixed.every((a) => a === null)) return learned;
     return tf.where(tf.tensor1d(fixed.map((a) => a === null), 'bool'), learned, tf.tensor1d(fixed.map((a) => a ?? 1)));
   };
+}
+
+/** Whether the flash kernels take a call of head sizes d, dv and S keys on the active backend. */
+function flashFits(d: number, dv: number, S: number): boolean {
+  return flashAttentionAvailable() && d <= MAX_WIDTH && dv <= MAX_WIDTH && S <= TILE * MAX_TILES;
 }
 
 /** Rows measured by per-head AES beyond this many queries: an evenly spaced sample of them. */

@@ -17,6 +17,14 @@ export {
   type EntmaxFusedArgs,
 } from './fused/entmax_fused.js';
 export {
+  flashEntmaxAttention,
+  flashSkipCounts,
+  flashAttentionAvailable,
+  registerFlashAttention,
+  unregisterFlashAttention,
+  type FlashAttentionArgs,
+} from './fused/flash_fused.js';
+export {
   sparsemaxLoss,
   entmax15Loss,
   entmaxBisectLoss,

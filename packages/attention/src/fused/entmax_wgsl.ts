@@ -59,7 +59,7 @@ fn entIsInvalid(z : f32) -> bool {
 `;
 
 /** Helpers shared by all four programs (mirror: lnF, logU, expm1xF, phiF, probF, entryTU, shiftF, epsOf). */
-const HELPERS = `
+export const HELPERS = `
 const ROW_NU : f32 = ${ROW_NU}.0;
 const ROW_MASKED : f32 = ${ROW_MASKED}.0;
 const ROW_INVALID : f32 = ${ROW_INVALID}.0;
@@ -181,24 +181,31 @@ function elementBase(name: string, inputs: string[], rows: number, n: number): O
 }
 
 /**
- * Forward, per row: inputs scores [rows, n], alphas [rows] or [1]; output [rows, 4] = [m, r, scale,
- * kind]. `wg` threads per row (default from n).
+ * Steps 1–3 of the forward solve of one row (max, safeguarded Newton, exact finish), as WGSL for a
+ * `main` that has defined `ti`, `tid`, `n` (entries), `eps` and `q`; `readZ(col)` is the WGSL of the
+ * row's raw score at `col` (an expression). Defines `m`, `flag`, `r`, `wForm` and `scale`, and, with
+ * `cached`, `zs` (this thread's shifted scores, entry k at col = ti + k·wg). `eachD(body)` loops over
+ * this thread's entries with `d` bound to the shifted score. Shared by rowProgram and the flash
+ * attention forward (flash_wgsl.ts).
  */
-export function rowProgram(rows: number, n: number, nIter: number, wg = rowLayout(n).wg): EntmaxProgram {
-  const { perThread, cached } = rowLayout(n, wg);
+export function solverSteps(
+  wg: number,
+  perThread: number,
+  cached: boolean,
+  nIter: number,
+  readZ: (col: string) => string,
+): { code: string; eachD: (body: string) => string } {
   // Loop over this thread's entries with `d` bound to the shifted score: registers, or reread.
   const eachD = (body: string) => (cached
     ? `for (var k = 0; k < ${perThread}; k++) { let col = ti + k * ${wg}; if (col < n) { let d = zs[k]; ${body} } }`
-    : `for (var col = ti; col < n; col += ${wg}) { let d = entShift(scores[base + col], m, flag); ${body} }`);
-  const getUserCode = () => `${HELPERS}${reductions(wg)}
-fn main(index : i32) {${ROW_PROLOGUE(wg)}
-  // 1. Row maximum over finite entries; flags for NaN/+inf and for a fully masked row.
+    : `for (var col = ti; col < n; col += ${wg}) { let d = entShift(${readZ('col')}, m, flag); ${body} }`);
+  return { code: `  // 1. Row maximum over finite entries; flags for NaN/+inf and for a fully masked row.
   ${cached ? `var zs : array<f32, ${perThread}>;` : ''}
   var mx = ${lit(LOWEST)};
   var bad = 0.0;
   var seen = 0.0;
   for (var col = ti; col < n; col += ${wg}) {
-    let z = scores[base + col];
+    let z = ${readZ('col')};
     ${cached ? `zs[(col - ti) / ${wg}] = z;` : ''}
     if (entIsInvalid(z)) { bad = 1.0; } else if (!entIsNegInf(z)) { seen = 1.0; mx = max(mx, z); }
   }
@@ -270,7 +277,19 @@ fn main(index : i32) {${ROW_PROLOGUE(wg)}
     scale = 1.0 / fs.w;
   }
   r = r + select(delta / eps, -delta, wForm);
-  if (tid == 0u && rowRaw < rows) {
+`, eachD };
+}
+
+/**
+ * Forward, per row: inputs scores [rows, n], alphas [rows] or [1]; output [rows, 4] = [m, r, scale,
+ * kind]. `wg` threads per row (default from n).
+ */
+export function rowProgram(rows: number, n: number, nIter: number, wg = rowLayout(n).wg): EntmaxProgram {
+  const { perThread, cached } = rowLayout(n, wg);
+  const { code } = solverSteps(wg, perThread, cached, nIter, (col) => `scores[base + ${col}]`);
+  const getUserCode = () => `${HELPERS}${reductions(wg)}
+fn main(index : i32) {${ROW_PROLOGUE(wg)}
+${code}  if (tid == 0u && rowRaw < rows) {
     setOutputAtIndex(row * 4, m);
     setOutputAtIndex(row * 4 + 1, r);
     setOutputAtIndex(row * 4 + 2, scale);
