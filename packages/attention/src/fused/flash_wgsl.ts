@@ -31,7 +31,7 @@
  *    registers, no atomics: [B·H·S, D + DV].
  * Rows with NaN or +∞ scores keep every tile and give NaN; rows with no visible key give zeros.
  */
-import { BIT_TESTS, HELPERS, lit, reductions, solverSteps } from './entmax_wgsl.js';
+import { BIT_TESTS, HELPERS, lit, reductions, solverSteps, type EntmaxProgram } from './entmax_wgsl.js';
 import { LOWEST, MAX_CACHED, ROW_INVALID, ROW_MASKED, ROW_NU, ROW_W, rowLayout } from './entmax_mirror.js';
 
 /** Keys per tile, the unit that is skipped. */
@@ -42,15 +42,8 @@ export const MAX_TILES = 1024;
 export const MAX_WIDTH = 256;
 
 /** A tfjs-backend-webgpu program with its own uniforms (the part these programs fill in). */
-export interface FlashProgram {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
+export interface FlashProgram extends EntmaxProgram {
   uniforms: string;
-  getUserCode(): string;
 }
 
 /** The uniforms of every program, in the order `flashUniforms` gives their values. */
@@ -168,6 +161,33 @@ fn main(index : i32) {
   };
 }
 
+/**
+ * Σ_j w_j · rows[kb + j] over the row's keys in chunks of `wg`, into `rowSum` (this thread's output
+ * columns e = ti, ti + wg, … < width): `weight` sets `w` for key `col` (0 where it has none); the
+ * chunk's weights go through workgroup memory `flP`, one column per thread.
+ */
+function weightedRows(wg: number, width: number, rows: string, weight: string): string {
+  return `
+  var rowSum : array<f32, ${Math.ceil(width / wg)}>;
+  for (var c0 = 0; c0 < n; c0 += ${wg}) {
+    let col = c0 + ti;
+    var w = 0.0;
+    if (col < n) {${weight}
+    }
+    flP[ti] = w;
+    workgroupBarrier();
+    for (var e = ti; e < ${width}; e += ${wg}) {
+      var s = 0.0;
+      for (var cI = 0; cI < ${wg}; cI++) {
+        let x = flP[cI];
+        if (x != 0.0) { s = s + x * ${rows}[(kb + c0 + cI) * ${width} + e]; }
+      }
+      rowSum[(e - ti) / ${wg}] = rowSum[(e - ti) / ${wg}] + s;
+    }
+    workgroupBarrier();
+  }`;
+}
+
 /** The forward's layout for S keys: threads per row and whether a thread keeps its scores in registers. */
 export function flashLayout(S: number): { wg: number; perThread: number; cached: boolean } {
   const { wg } = rowLayout(S);
@@ -188,7 +208,6 @@ export function forwardProgram(
   const nt = Math.ceil(S / TILE);
   const readZ = (col: string) => `flZ(b, i, kb, ${col})`;
   const { code } = solverSteps(wg, perThread, cached, nIter, readZ);
-  const perCol = Math.ceil(DV / wg);
   const getUserCode = () => `${HELPERS}${reductions(wg)}
 var<workgroup> flQ : array<f32, ${D}>;
 var<workgroup> flTile : array<f32, ${MAX_TILES}>;
@@ -258,31 +277,21 @@ fn main(index : i32) {${ROW_PROLOGUE(wg, true)}
   let counts = entSum(vec4<f32>(kept, vis, 0.0, 0.0), tid);
   // d. the threshold on the kept tiles, then P·V
 ${code}
-  var outAcc : array<f32, ${perCol}>;
-  for (var c0 = 0; c0 < n; c0 += ${wg}) {
-    let col = c0 + ti;
-    var p = 0.0;
-    if (flag == ROW_NU && col < n) {
-      let d = ${cached ? `zs[c0 / ${wg}]` : 'entShift(flZ(b, i, kb, col), m, flag)'};
-      let a = entTU(d, r, eps, wForm);
-      p = entProb(a.x, a.y, eps, q) * scale;
-    }
-    flP[ti] = p;
-    workgroupBarrier();
-    for (var e = ti; e < ${DV}; e += ${wg}) {
-      var s = 0.0;
-      for (var c = 0; c < ${wg}; c++) {
-        let w = flP[c];
-        if (w != 0.0) { s = s + w * values[(kb + c0 + c) * ${DV} + e]; }
-      }
-      outAcc[(e - ti) / ${wg}] = outAcc[(e - ti) / ${wg}] + s;
-    }
-    workgroupBarrier();
-  }
+${weightedRows(
+  wg,
+  DV,
+  'values',
+  `
+      if (flag == ROW_NU) {
+        let d = ${cached ? `zs[c0 / ${wg}]` : 'entShift(flZ(b, i, kb, col), m, flag)'};
+        let a = entTU(d, r, eps, wForm);
+        w = entProb(a.x, a.y, eps, q) * scale;
+      }`,
+)}
   if (rowRaw < rows) {
     let out = row * uniforms.outShape.y;
     for (var e = ti; e < ${DV}; e += ${wg}) {
-      setOutputAtIndex(out + e, select(outAcc[(e - ti) / ${wg}], uniforms.NAN, flag == ROW_INVALID));
+      setOutputAtIndex(out + e, select(rowSum[(e - ti) / ${wg}], uniforms.NAN, flag == ROW_INVALID));
     }
     if (tid == 0u) {
       setOutputAtIndex(out + ${DV}, m);
@@ -322,7 +331,6 @@ const FWD_STATS = (DV: number) => `
 /** Program 3: inputs queries, keys, values, fwd, dy (, keyMask); output [rows, D + 2]. */
 export function backwardRowsProgram(rows: number, S: number, D: number, DV: number, masked: boolean): FlashProgram {
   const { wg } = flashLayout(S);
-  const perCol = Math.ceil(D / wg);
   // g, dP and p of key `col` against this row, when it is on the support (`body` then runs)
   const onSupport = (body: string) => `
     if (fwd[fw + ${DV + 7} + col / ${TILE}] > 0.5 && flVisible(b, i, col)) {
@@ -363,28 +371,18 @@ fn main(index : i32) {${ROW_PROLOGUE(wg, false)}${FWD_STATS(DV)}
   var cc = c;
   if (kind == ROW_MASKED) { da = 0.0; cc = 0.0; }
   if (kind == ROW_INVALID) { da = uniforms.NAN; cc = uniforms.NAN; }
-  var acc : array<f32, ${perCol}>;
-  for (var c0 = 0; c0 < n; c0 += ${wg}) {
-    let col = c0 + ti;
-    var w = 0.0;
-    if (ordinary && col < n) {${onSupport('w = g * (y - c);')}
-    }
-    flP[ti] = w;
-    workgroupBarrier();
-    for (var e = ti; e < ${D}; e += ${wg}) {
-      var s = 0.0;
-      for (var cI = 0; cI < ${wg}; cI++) {
-        let x = flP[cI];
-        if (x != 0.0) { s = s + x * keys[(kb + c0 + cI) * ${D} + e]; }
-      }
-      acc[(e - ti) / ${wg}] = acc[(e - ti) / ${wg}] + s;
-    }
-    workgroupBarrier();
-  }
+${weightedRows(
+  wg,
+  D,
+  'keys',
+  `
+      if (ordinary) {${onSupport('w = g * (y - c);')}
+      }`,
+)}
   if (rowRaw < rows) {
     let out = row * ${D + 2};
     for (var e = ti; e < ${D}; e += ${wg}) {
-      setOutputAtIndex(out + e, select(uniforms.scale * acc[(e - ti) / ${wg}], uniforms.NAN, kind == ROW_INVALID));
+      setOutputAtIndex(out + e, select(uniforms.scale * rowSum[(e - ti) / ${wg}], uniforms.NAN, kind == ROW_INVALID));
     }
     if (tid == 0u) {
       setOutputAtIndex(out + ${D}, cc);
