@@ -97,15 +97,9 @@ const base = (key: string, inputs: string[], outputShape: number[], workgroups: 
   uniforms: UNIFORMS,
 });
 
-/** Program 1: inputs keys [B·H·S, D] (and keyMask); output [B·H·NT, D + 3]. */
-export function tilesProgram(BH: number, S: number, D: number, masked: boolean): FlashProgram {
-  const nt = Math.ceil(S / TILE);
-  const grow = lit(1 + 8 * gamma(D + 2));
-  const getUserCode = () => `${reductions(TILE)}${BIT_TESTS}
-var<workgroup> flC : array<f32, ${D}>;
-fn main(index : i32) {
+/** The key tile of this workgroup (`t` of `nt` in head row `bh`, batch `b`, key base `kb`), one thread per key. */
+const TILE_PROLOGUE = `
   let ti = index % ${TILE};
-  let tid = u32(ti);
   let n = uniforms.S;
   let nt = (n + ${TILE - 1}) / ${TILE};
   let total = (uniforms.keysShape.x / n) * nt;
@@ -114,7 +108,16 @@ fn main(index : i32) {
   let bh = w / nt;
   let t = w % nt;
   let b = bh / uniforms.H;
-  let kb = bh * n;
+  let kb = bh * n;`;
+
+/** Program 1: inputs keys [B·H·S, D] (and keyMask); output [B·H·NT, D + 3]. */
+export function tilesProgram(BH: number, S: number, D: number, masked: boolean): FlashProgram {
+  const nt = Math.ceil(S / TILE);
+  const grow = lit(1 + 8 * gamma(D + 2));
+  const getUserCode = () => `${reductions(TILE)}${BIT_TESTS}
+var<workgroup> flC : array<f32, ${D}>;
+fn main(index : i32) {${TILE_PROLOGUE}
+  let tid = u32(ti);
   for (var e = ti; e < ${D}; e += ${TILE}) {
     var s = 0.0;
     var cnt = 0.0;
@@ -401,18 +404,8 @@ ${weightedRows(
 export function backwardKeysProgram(BH: number, S: number, D: number, DV: number, masked: boolean): FlashProgram {
   const nt = Math.ceil(S / TILE);
   const getUserCode = () => `${HELPERS}
-fn main(index : i32) {
-  let ti = index % ${TILE};
-  let n = uniforms.S;
+fn main(index : i32) {${TILE_PROLOGUE}
   let T = uniforms.T;
-  let nt = (n + ${TILE - 1}) / ${TILE};
-  let total = (uniforms.keysShape.x / n) * nt;
-  let wRaw = index / ${TILE};
-  let w = min(wRaw, total - 1);
-  let bh = w / nt;
-  let t = w % nt;
-  let b = bh / uniforms.H;
-  let kb = bh * n;
   let j = t * ${TILE} + ti;
   let jj = min(j, n - 1);
   var kr : array<f32, ${D}>;
