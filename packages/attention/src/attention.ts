@@ -17,7 +17,7 @@ import { learnedAlphas, planAttention, type AttentionPlan } from './plan.js';
 import { alibiSlopes } from './positions.js';
 import {
   acrossHeads, allScores, causalMask, defaultLayout, headScores, mixValues, perHead, perRow, scoreMasks, splitHeads,
-  transposedKeys, visibleRows, type HeadRows, type Layout, type ScoreMasks,
+  checkQkv, transposedKeys, visibleRows, type HeadRows, type Layout, type ScoreMasks,
 } from './scores.js';
 import { supportSize } from './support.js';
 import type { HeadOutput } from './head_maps.js';
@@ -122,7 +122,7 @@ export interface AttentionResult {
  * state.dispose(); state = r.state!;
  */
 export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: AttentionArgs = {}): AttentionResult {
-  const [B, H, T, d] = checkShapes(q, k, v, args.keyMask);
+  const [B, H, T, d] = checkQkv('attention', q, k, v, args.keyMask);
   const S = k.shape[2] as number;
   const plan = planOf(args, H);
   const params: Record<string, tf.Tensor> = { ...args.params, ...(args.alphaRaw ? { alpha: args.alphaRaw } : {}) };
@@ -357,24 +357,6 @@ function attentionStats(scores: HeadRows[], probs: HeadRows[], heads: HeadOutput
     agreement,
     interactionStrength: tf.div(tf.sum(absSum, 1), tf.maximum(tf.sum(visible, 1), 1)),
   };
-}
-
-function checkShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, keyMask?: tf.Tensor): number[] {
-  const shapes = `q [${q.shape}], k [${k.shape}], v [${v.shape}]`;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4)
-    throw new RangeError(`attention: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got ${shapes}`);
-  for (const t of [q, k, v])
-    if (t.dtype !== 'float32')
-      throw new TypeError(`attention: q, k, v must be float32; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
-  const [B, H, , d] = q.shape;
-  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[1] !== H || v.shape[1] !== H)
-    throw new RangeError(`attention: batch and head sizes differ: ${shapes}`);
-  if (k.shape[3] !== d) throw new RangeError(`attention: q and k need the same head size d: ${shapes}`);
-  if (k.shape[2] !== v.shape[2]) throw new RangeError(`attention: k and v need the same number of keys S: ${shapes}`);
-  if (keyMask && (keyMask.rank !== 2 || keyMask.shape[0] !== B || keyMask.shape[1] !== k.shape[2])) {
-    throw new RangeError(`attention: keyMask must be [B, S] = [${B}, ${k.shape[2]}], got [${keyMask.shape}]`);
-  }
-  return q.shape;
 }
 
 function checkParams(plan: AttentionPlan, params: Record<string, tf.Tensor>, H: number): void {

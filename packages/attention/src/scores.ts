@@ -203,3 +203,26 @@ export function perHead(x: tf.Tensor): tf.Tensor2D[] {
   const [B, H, N, e] = x.shape as number[];
   return unstack0(tf.reshape(x, [B * H, N, e])) as tf.Tensor2D[];
 }
+
+/**
+ * The shapes every attention entry point needs: q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv],
+ * float32, and an optional key mask [B, S]. Throws a message naming `op` and the shapes; returns
+ * q's shape.
+ */
+export function checkQkv(op: string, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, keyMask?: tf.Tensor): number[] {
+  const shapes = `q [${q.shape}], k [${k.shape}], v [${v.shape}]`;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4)
+    throw new RangeError(`${op}: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got ${shapes}`);
+  for (const t of [q, k, v])
+    if (t.dtype !== 'float32')
+      throw new TypeError(`${op}: q, k, v must be float32; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
+  const [B, H, , d] = q.shape;
+  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[1] !== H || v.shape[1] !== H)
+    throw new RangeError(`${op}: batch and head sizes differ: ${shapes}`);
+  if (k.shape[3] !== d) throw new RangeError(`${op}: q and k need the same head size d: ${shapes}`);
+  if (k.shape[2] !== v.shape[2]) throw new RangeError(`${op}: k and v need the same number of keys S: ${shapes}`);
+  if (keyMask && (keyMask.rank !== 2 || keyMask.shape[0] !== B || keyMask.shape[1] !== k.shape[2])) {
+    throw new RangeError(`${op}: keyMask must be [B, S] = [${B}, ${k.shape[2]}], got [${keyMask.shape}]`);
+  }
+  return q.shape;
+}

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkAlphaNumber, checkAlphaTensor, MIN_ALPHA_EXCESS, reduceTo } from '../entmax_bisect.js';
-import { causalMask } from '../scores.js';
+import { causalMask, checkQkv } from '../scores.js';
 import { softmax } from '../softmax.js';
 import { FUSED_NITER } from './entmax_mirror.js';
 import {
@@ -121,25 +121,12 @@ export function flashAttentionAvailable(): boolean {
 
 /** The checked sizes and attributes of a call. */
 function setup(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: FlashAttentionArgs, op: string) {
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4)
-    throw new RangeError(
-      `${op}: expected q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]; got q [${q.shape}], ` +
-        `k [${k.shape}], v [${v.shape}]`,
-    );
-  const [B, H, T, D] = q.shape as [number, number, number, number];
+  const [B, H, T, D] = checkQkv(op, q, k, v, args.keyMask) as [number, number, number, number];
   const [S, DV] = [k.shape[2]!, v.shape[3]!];
   const shapes = `q [${q.shape}], k [${k.shape}], v [${v.shape}]`;
-  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[1] !== H || v.shape[1] !== H)
-    throw new RangeError(`${op}: batch and head sizes differ: ${shapes}`);
-  if (k.shape[3] !== D || v.shape[2] !== S)
-    throw new RangeError(`${op}: k must be [B, H, S, d] and v [B, H, S, dv]: ${shapes}`);
-  for (const t of [q, k, v]) if (t.dtype !== 'float32') throw new TypeError(`${op}: q, k, v must be float32`);
   if (T < 1 || S < 1) throw new RangeError(`${op}: T and S must be at least 1: ${shapes}`);
   if (D > MAX_WIDTH || DV > MAX_WIDTH) throw new RangeError(`${op}: head sizes up to ${MAX_WIDTH}: ${shapes}`);
   if (S > TILE * MAX_TILES) throw new RangeError(`${op}: at most ${TILE * MAX_TILES} keys, got ${S}`);
-  const m = args.keyMask;
-  if (m && (m.rank !== 2 || m.shape[0] !== B || m.shape[1] !== S))
-    throw new RangeError(`${op}: keyMask must be [B, S] = [${B}, ${S}], got [${m.shape}]`);
   const scale = args.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new RangeError(`${op}: scale must be finite, got ${scale}`);
   const offset = args.causal ? (args.queryOffset ?? S - T) : S;
@@ -157,6 +144,11 @@ function setup(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: FlashAttentionArg
 }
 
 type Setup = ReturnType<typeof setup>;
+
+/** α as the kernels read it: one value `[1]`, or one per query row `[B·H·T]` (α broadcast to [B, H, T, 1]). */
+function rowAlphas(c: Setup, alpha: tf.Tensor): tf.Tensor {
+  return alpha.size === 1 ? tf.reshape(alpha, [1]) : tf.reshape(tf.broadcastTo(alpha, [c.B, c.H, c.T, 1]), [c.rows]);
+}
 
 function forwardOf(c: Setup, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, alphas: tf.Tensor, keyMask?: tf.Tensor) {
   const mask: tf.NamedTensorMap = keyMask ? { keyMask } : {};
@@ -248,7 +240,7 @@ export function flashEntmaxAttention(
   }
   const f = tf.customGrad((...a: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [qq, kk, vv, al, save] = a as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const alphas = al.size === 1 ? tf.reshape(al, [1]) : tf.reshape(tf.broadcastTo(al, [c.B, c.H, c.T, 1]), [rows]);
+    const alphas = rowAlphas(c, al);
     const { output, kept } = forward(qq, kk, vv, alphas);
     save([qq, kk, vv, ...kept]);
     const gradFunc = (dy: tf.Tensor, [sq, sk, sv, sf, sm]: tf.Tensor[]) => {
@@ -273,11 +265,8 @@ export function flashSkipCounts(
 ): { kept: tf.Tensor; visible: tf.Tensor } {
   const c = setup(q, k, v, args, 'flashSkipCounts');
   return tf.tidy(() => {
-    const alpha = typeof c.alpha === 'number' ? tf.tensor1d([Math.max(c.alpha, 1 + MIN_ALPHA_EXCESS)]) : c.alpha;
-    const alphas =
-      alpha.size === 1
-        ? tf.reshape(alpha, [1])
-        : tf.reshape(tf.broadcastTo(tf.maximum(alpha, 1 + MIN_ALPHA_EXCESS), [c.B, c.H, c.T, 1]), [c.rows]);
+    const alpha = typeof c.alpha === 'number' ? tf.tensor1d([c.alpha]) : c.alpha;
+    const alphas = rowAlphas(c, tf.maximum(alpha, 1 + MIN_ALPHA_EXCESS));
     const fwd = forwardOf(c, q, k, v, alphas, maskOf(args.keyMask));
     const per = (col: number) => tf.sum(tf.reshape(tf.slice(fwd, [0, c.DV + col], [c.rows, 1]), [c.B, c.H, c.T]), 2);
     return { kept: per(4), visible: per(5) };
