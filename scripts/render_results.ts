@@ -226,7 +226,11 @@ function lengthTable(): string {
   const c = json('experiments/results/length/config.json');
   const v = json('experiments/results/length/verdict.json');
   const seeds = (v.seeds ?? [c.config.seeds]).join(', ');
-  const out: string[] = [wrap(`(${runOf('length')}; ${c.config.steps} steps, seeds ${seeds}, ` +
+  // training steps per task and position encoding, from every run's cells (slices may differ)
+  const cells = csv('experiments/results/length/cells.csv');
+  const stepsOf = (task: string) =>
+    [...new Set(cells.filter((r) => `${r.data} ${r.pos}` === task).map((r) => r.steps))].join('/');
+  const out: string[] = [wrap(`(${runOf('length')}; seeds ${seeds}, ` +
     `${v.runs} runs, ${(v.seconds / 60).toFixed(0)} minutes of runs in all; the latest call ` +
     `${v.runsThisCall ?? v.runs} runs in ${((v.secondsThisCall ?? v.seconds) / 60).toFixed(0)} minutes on ` +
     `${c.config.workers} ` +
@@ -247,7 +251,7 @@ function lengthTable(): string {
       `${fix(at(n, first).support, 3)} → ${fix(at(n, last).support, 3)}`,
     ]);
     const tokens = times.map((t) => at(norms[0], t).length);
-    out.push('', `**${task.replace(' ', '**, ')} (lengths ${tokens.join(', ')}):`, '',
+    out.push('', `**${task.replace(' ', '**, ')} (${stepsOf(task)} steps; lengths ${tokens.join(', ')}):`, '',
       table(['normaliser', ...times.map((t) => `${t}×`), `α (${first}× → ${last}×)`, 'support fraction'], body));
   }
   return out.join('\n');

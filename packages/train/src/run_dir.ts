@@ -68,18 +68,21 @@ function describeRun(dir: string, held: string[]): string {
   return `${lines.length} metric lines up to step ${step}`;
 }
 
-// One level at a time: a recursive mkdir loops forever below /proc (Node 20), a plain one fails.
-const PROBE = `
+// One level at a time: a recursive mkdir loops forever below /proc (Node 20), a plain one fails. A
+// level another process made meanwhile (two sweep workers creating sibling runs) is no error.
+export const WRITE_PROBE = `
 const fs = require('node:fs'), path = require('node:path');
 const missing = [];
 for (let d = path.resolve(process.argv[1]); !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
-for (const d of missing) fs.mkdirSync(d);
+for (const d of missing) {
+  try { fs.mkdirSync(d); } catch (e) { if (e.code !== 'EEXIST' || !fs.statSync(d).isDirectory()) throw e; }
+}
 const f = path.join(process.argv[1], '.aes-write-probe-' + process.pid);
 fs.writeFileSync(f, 'ok'); fs.rmSync(f);`;
 
 /** Creates `dir` and writes a probe file in a child process that must finish within `timeoutMs`. */
 function checkWritable(dir: string, timeoutMs: number): void {
-  const r = spawnSync(process.execPath, ['-e', PROBE, dir], { timeout: timeoutMs, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['-e', WRITE_PROBE, dir], { timeout: timeoutMs, encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     const why = r.signal || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT'
       ? `no answer within ${timeoutMs / 1000} s`
