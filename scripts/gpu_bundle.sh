@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# Packs one TypeScript entry (e.g. packages/attention/bench/gpu_check.ts) into .gpu/, a directory
-# that runs on a bare x86-64 Linux machine with an NVIDIA GPU and neither Node.js nor a network:
-#   .gpu/app.mjs        the entry and everything it imports except the Dawn addon, bundled by esbuild
+# Packs TypeScript entries (e.g. packages/attention/bench/gpu_check.ts) into .gpu/, a directory that
+# runs on a bare x86-64 Linux machine with an NVIDIA GPU and neither Node.js nor a network:
+#   .gpu/NAME.mjs       each entry and everything it imports except the Dawn addon, bundled by esbuild
 #   .gpu/node.xz        this machine's node binary
 #   .gpu/webgpu/        the `webgpu` package (Dawn as a prebuilt Node addon, compressed)
 #   .gpu/debs/          Vulkan and GL loader libraries (Debian packages), unpacked there at start
-#   .gpu/run.sh         unpacks, points the Vulkan loader at the NVIDIA driver, runs the entry
-# Usage: bash scripts/gpu_bundle.sh ENTRY.ts; then, on the GPU machine from the project root:
-#   bash .gpu/run.sh [arguments for the entry]
+#   .gpu/run.sh         unpacks, points the Vulkan loader at the NVIDIA driver, runs an entry
+# Usage: bash scripts/gpu_bundle.sh ENTRY.ts [MORE.ts …]; then, on the GPU machine from the project root:
+#   bash .gpu/run.sh [NAME] [arguments for the entry]
+# NAME is an entry's file name without .ts (e.g. `train` for packages/train/bench/train.ts); without
+# it the first entry runs.
 set -euo pipefail
-entry=${1:?usage: gpu_bundle.sh ENTRY.ts}
+[ $# -ge 1 ] || { echo "usage: gpu_bundle.sh ENTRY.ts [MORE.ts …]" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 out=.gpu
 rm -rf "$out" && mkdir -p "$out/debs" "$out/webgpu/node_modules"
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 esbuild=$(ls node_modules/.pnpm/@esbuild+linux-x64@*/node_modules/@esbuild/linux-x64/bin/esbuild | head -1)
-"$esbuild" "$entry" --bundle --platform=node --format=esm --conditions=aes-source --external:webgpu \
-  --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" \
-  --outfile="$out/app.mjs" --log-level=warning
+# native addons other than Dawn (resvg's PNG rasteriser, imported by @aes/train's plots) become
+# empty modules: the entries never draw a PNG
+for entry in "$@"; do
+  name=$(basename "$entry" .ts)
+  "$esbuild" "$entry" --bundle --platform=node --format=esm --conditions=aes-source --external:webgpu --loader:.node=empty \
+    --banner:js="import { createRequire as aesCreateRequire } from 'node:module'; const require = aesCreateRequire(import.meta.url);" \
+    --outfile="$out/$name.mjs" --log-level=warning
+done
+echo "$(basename "$1" .ts)" > "$out/first"
 wg=$(dirname "$(ls -d node_modules/.pnpm/webgpu@*/node_modules/webgpu/package.json | head -1)")
 mkdir -p "$out/webgpu/node_modules/webgpu/dist/linux-x64"
 cp "$wg/package.json" "$wg/index.js" "$out/webgpu/node_modules/webgpu/"
@@ -38,8 +46,10 @@ export __EGL_VENDOR_LIBRARY_FILENAMES=${__EGL_VENDOR_LIBRARY_FILENAMES:-/usr/loc
 [ -x /tmp/aes-node ] || { xz -dc "$here/node.xz" > /tmp/aes-node; chmod +x /tmp/aes-node; }
 addon="$here/webgpu/node_modules/webgpu/dist/linux-x64/dawn.node"
 [ -f "$addon" ] || xz -dc "$addon.xz" > "$addon"
-cp "$here/app.mjs" "$here/webgpu/app.mjs"          # resolves `webgpu` from webgpu/node_modules
-exec /tmp/aes-node "$here/webgpu/app.mjs" "$@"
+name=$(cat "$here/first")
+if [ $# -ge 1 ] && [ -f "$here/$1.mjs" ]; then name=$1; shift; fi
+cp "$here/$name.mjs" "$here/webgpu/$name.mjs"      # resolves `webgpu` from webgpu/node_modules
+exec /tmp/aes-node "$here/webgpu/$name.mjs" "$@"
 RUN
 chmod +x "$out/run.sh"
 du -sh "$out"

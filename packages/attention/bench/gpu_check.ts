@@ -9,9 +9,10 @@
  * unregistered for those calls), the fused map between batched products (flash unregistered) and
  * the flash kernels (flashEntmaxAttention, attention()'s path). Targets: flash ≤ 1.5× our softmax attention,
  * ours ≤ 1.5× the plain composite (n ∈ {1024, 4096, 8192}, 8 heads, d = 64, causal, fp32).
- * Bundle and run on a GPU machine (scripts/gpu_bundle.sh):
- *   bash scripts/gpu_bundle.sh packages/attention/bench/gpu_check.ts && bash .gpu/run.sh [--backend webgpu] [--json
- * out.json]
+ * Bundle and run on a GPU machine (scripts/gpu_bundle.sh; the training bench goes in the same bundle):
+ *   bash scripts/gpu_bundle.sh packages/attention/bench/gpu_check.ts packages/train/bench/train.ts
+ *   bash .gpu/run.sh [--backend webgpu] [--json out.json]
+ *   bash .gpu/run.sh train --backend webgpu --corpus experiments/data/corpus.txt [--json train.json]
  * Without a GPU adapter it says so and exits 2 (try `--backend wasm` to dry-run the checks here).
  */
 import * as tf from '@tensorflow/tfjs';

@@ -5,7 +5,10 @@
  * steps compile and fill caches); the ratio is to softmax in the same round, its median over rounds.
  *
  *   pnpm bench:train [--backend wasm] [--threads N] [--steps 40] [--rounds 3] [--only softmax,learned]
- *     [--json bench/train.json]
+ *     [--json bench/train.json] [--corpus experiments/data/corpus.txt]
+ *
+ * On a GPU machine (scripts/gpu_bundle.sh with this file as a further entry; the bundle does not know
+ * where the repository is, so give --corpus): `bash .gpu/run.sh train --backend webgpu --corpus …`.
  *
  * Two sizes: the README's default model on its default task (task:sort, sequences of 17), and the
  * pinned text corpus at block size 256, batch 8 (where attention's cost shows). Target (issue 18):
@@ -20,10 +23,10 @@ import { TRAIN_DEFAULTS, train, type TrainConfig } from '../src/index.js';
 
 const NORMALISERS = ['softmax', 'sparsemax', 'entmax15', 'learned', 'aes'];
 const CORPUS = resolve(import.meta.dirname, '../../../experiments/data/corpus.txt');
-const SIZES: Record<string, Partial<TrainConfig>> = {
+const sizes = (corpus: string): Record<string, Partial<TrainConfig>> => ({
   default: {},
-  'text-256': { data: CORPUS, blockSize: 256, batch: 8 },
-};
+  'text-256': { data: corpus, blockSize: 256, batch: 8 },
+});
 
 async function tokensPerSecond(cfg: TrainConfig, warm: number): Promise<number> {
   let t0 = 0, tokens = 0;
@@ -39,12 +42,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 
 async function main(argv: string[]) {
   const f = parseFlags(argv,
-    { backend: 'wasm', threads: 0, steps: 40, warm: 5, rounds: 3, json: '', sizes: 'default,text-256', only: '' },
+    { backend: 'wasm', threads: 0, steps: 40, warm: 5, rounds: 3, json: '', sizes: 'default,text-256', only: '',
+      corpus: CORPUS },
     'bench:train');
   const backend = await selectBackend(f.backend as BackendName, { threads: f.threads || undefined });
   // softmax, the baseline, is always run
   const normalisers = f.only ? ['softmax', ...f.only.split(',').filter((n) => n !== 'softmax')] : NORMALISERS;
   for (const n of normalisers) if (!NORMALISERS.includes(n)) throw new Error(`unknown normaliser '${n}'`);
+  const SIZES = sizes(resolve(f.corpus));
   const root = mkdtempSync(join(tmpdir(), 'aes-bench-train-'));
   const rows: Array<Record<string, unknown>> = [];
   console.log(`backend ${backend.name} (${backend.detail}); ${f.steps} steps, tokens/s after step ${f.warm}`);
