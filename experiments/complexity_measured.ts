@@ -1,8 +1,9 @@
 /**
  * Experiment 1b: complexity measured on trained heads, not modelled. For every model found under
- * `--runs` (the length experiment's flip-flop runs by default; `--fresh` uses untrained models of the
- * listed normalisers instead, the quick smoke size), a sequence of n tokens goes through the model
- * with `keepQueries`/`keepCache`, and each layer's heads are attended again, timed and counted:
+ * `--runs` whose task is `--data` (the length experiment's flip-flop runs by default; `--fresh` uses
+ * untrained models of the listed normalisers instead, the quick smoke size), a sequence of n tokens
+ * goes through the model with `keepQueries`/`keepCache`, and each layer's heads are attended again,
+ * timed and counted:
  *
  *   dense softmax attention, dense α-entmax attention (the heads' own α), block-skipping α-entmax
  *   (`blockSparseAttention`, the heads' own α; its dense fallback per head as in the library), and
@@ -37,12 +38,12 @@ import { openSource, type Source } from '@aes/train';
 import { fitLine, RESULTS, startRun, timeIt, type Json } from './common.js';
 
 const QUICK = {
-  runs: '', fresh: 'sparsemax,entmax15', data: 'task:flipflop:len=48,vary=16', lengths: '256,512', repeats: 1,
-  models: '', timeUpTo: 0, synthetic: false,
+  runs: '', fresh: 'sparsemax,entmax15', data: 'task:flipflop:len=48,vary=16', pos: '', lengths: '256,512',
+  repeats: 1, models: '', timeUpTo: 0, synthetic: false,
 };
 /** The trained models with heads of α > 1, and softmax as the reference (the others have no zeros to skip). */
-const FULL = { runs: join(RESULTS, 'length', 'runs'), fresh: '', lengths: '256,512,1024,2048,4096', repeats: 1,
-  models: 'softmax,sparsemax,entmax15,learned,aes,asentmax', timeUpTo: 2048 };
+const FULL = { runs: join(RESULTS, 'length', 'runs'), fresh: '', pos: 'rope', lengths: '256,512,1024,2048,4096',
+  repeats: 1, models: 'softmax,sparsemax,entmax15,learned,aes,asentmax', timeUpTo: 2048 };
 
 type Model = { name: string; model: GPT; source: Source };
 
@@ -56,7 +57,7 @@ async function models(cfg: typeof QUICK): Promise<Model[]> {
       const ckpt = join(cfg.runs, d, 'ckpt');
       if (!existsSync(join(ckpt, 'model.json'))) continue;
       const conf = (JSON.parse(readFileSync(join(cfg.runs, d, 'config.json'), 'utf8')) as { train: Json }).train;
-      if (cfg.models && !cfg.models.split(',').includes(String(conf.attention))) continue;
+      if (!wanted(conf, cfg)) continue;
       const { model, tokenizer } = await loadCheckpoint(fileSystemIO(ckpt), ckpt);
       const source = await openSource(sourceArgs(String(conf.data ?? cfg.data), tokenizer));
       out.push({ name: String(conf.attention ?? d), model, source });
@@ -69,6 +70,15 @@ async function models(cfg: typeof QUICK): Promise<Model[]> {
     out.push({ name: `${norm} (untrained)`, model, source });
   }
   return out;
+}
+
+/**
+ * Whether a run under `--runs` is measured: its task is `--data` and its position encoding `--pos`
+ * (the length experiment's folder holds every task's runs), and, with `--models`, its normaliser is listed.
+ */
+export function wanted(conf: Json, cfg: { data: string; pos: string; models: string }): boolean {
+  if ((cfg.data && conf.data !== cfg.data) || (cfg.pos && conf.pos !== cfg.pos)) return false;
+  return !cfg.models || cfg.models.split(',').includes(String(conf.attention));
 }
 
 function sourceArgs(data: string, savedTokenizer?: Source['tokenizer']) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@aes/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from './complexity_measured.js';
+import { run, wanted } from './complexity_measured.js';
 
 describe('experiment: complexity measured', () => {
   let dir: string;
@@ -54,5 +54,15 @@ describe('experiment: complexity measured', () => {
     expect(noisy[3].mode).toBe('dense');                                  // noise 1: the plan keeps too much
     expect(Number(noisy[3].computed)).toBe(Number(noisy[3].visible));
     expect(readFileSync(join(out, 'timing.csv'), 'utf8').trim()).toBe('');  // counted, not timed
+  });
+
+  it('measures only the runs of the task and position encoding given (and the listed normalisers)', () => {
+    const flip = { data: 'task:flipflop:len=48,vary=16', attention: 'entmax15', pos: 'rope' };
+    const copy = { data: 'task:copy:len=8,vary=4', attention: 'entmax15', pos: 'rope' };
+    const cfg = { data: 'task:flipflop:len=48,vary=16', pos: 'rope', models: '' };
+    expect([wanted(flip, cfg), wanted(copy, cfg)]).toEqual([true, false]);
+    expect(wanted({ ...flip, pos: 'nope' }, cfg)).toBe(false);
+    expect(wanted(flip, { ...cfg, models: 'softmax,sparsemax' })).toBe(false);
+    expect(wanted(copy, { data: '', pos: '', models: 'entmax15' })).toBe(true);
   });
 });
