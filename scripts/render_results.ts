@@ -242,8 +242,11 @@ function lengthTable(): string {
     const times = [...new Set(sub.map((r) => r.times))];
     const norms = [...new Set(sub.map((r) => r.attention))];
     const at = (n: string, t: string) => sub.find((r) => r.attention === n && r.times === t)!;
+    // answers of several tokens (copy, MQMTAR): the mean share of answer tokens right, after the exact match
+    const several = sub.some((r) => r.tokenAccuracyMean !== r.exactMean);
     const cell = (r: Record<string, string>) =>
-      Number(r.seeds) > 1 ? `${pct(r.exactMean)} ± ${pct(r.exactStd)}` : pct(r.exactMean);
+      (Number(r.seeds) > 1 ? `${pct(r.exactMean)} ± ${pct(r.exactStd)}` : pct(r.exactMean)) +
+      (several ? ` (${pct(r.tokenAccuracyMean, 0)})` : '');
     const [first, last] = [times[0], times.at(-1)!];
     const body = norms.map((n) => [
       n, ...times.map((t) => cell(at(n, t))),
@@ -251,7 +254,8 @@ function lengthTable(): string {
       `${fix(at(n, first).support, 3)} → ${fix(at(n, last).support, 3)}`,
     ]);
     const tokens = times.map((t) => at(norms[0], t).length);
-    out.push('', `**${task.replace(' ', '**, ')} (${stepsOf(task)} steps; lengths ${tokens.join(', ')}):`, '',
+    const note = several ? '; in parentheses: answer tokens right' : '';
+    out.push('', `**${task.replace(' ', '**, ')} (${stepsOf(task)} steps; lengths ${tokens.join(', ')}${note}):`, '',
       table(['normaliser', ...times.map((t) => `${t}×`), `α (${first}× → ${last}×)`, 'support fraction'], body));
   }
   return out.join('\n');
