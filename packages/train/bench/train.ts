@@ -49,18 +49,18 @@ async function main(argv: string[]) {
   // softmax, the baseline, is always run
   const normalisers = f.only ? ['softmax', ...f.only.split(',').filter((n) => n !== 'softmax')] : NORMALISERS;
   for (const n of normalisers) if (!NORMALISERS.includes(n)) throw new Error(`unknown normaliser '${n}'`);
-  const SIZES = sizes(resolve(f.corpus));
+  const bySize = sizes(resolve(f.corpus));
   const root = mkdtempSync(join(tmpdir(), 'aes-bench-train-'));
   const rows: Array<Record<string, unknown>> = [];
   console.log(`backend ${backend.name} (${backend.detail}); ${f.steps} steps, tokens/s after step ${f.warm}`);
   try {
     for (const size of f.sizes.split(',')) {
-      if (!(size in SIZES)) throw new Error(`unknown size '${size}'; sizes: ${Object.keys(SIZES).join(', ')}`);
+      if (!(size in bySize)) throw new Error(`unknown size '${size}'; sizes: ${Object.keys(bySize).join(', ')}`);
       const tps: Record<string, number[]> = Object.fromEntries(normalisers.map((n) => [n, []]));
       for (let r = 0; r < f.rounds; r++) {
         for (const attention of normalisers) {
           const out = join(root, `${size}-${attention}-${r}`);
-          const cfg: TrainConfig = { ...TRAIN_DEFAULTS, ...SIZES[size], attention, out, steps: f.steps,
+          const cfg: TrainConfig = { ...TRAIN_DEFAULTS, ...bySize[size], attention, out, steps: f.steps,
             evalEvery: 10 ** 9, ckptEvery: 10 ** 9, logEvery: 10 ** 9 };
           tps[attention].push(await tokensPerSecond(cfg, f.warm));
           rmSync(out, { recursive: true, force: true });
