@@ -11,7 +11,9 @@
  *
  * at n = 256 … 4096 (`--full` times up to 2048 and counts up to 4096). Per head: α, the normalised
  * softmax entropy S/ln(visible) and varentropy of its
- * scores, the block-skipping plan's skip rate and the number of scores it actually computed.
+ * scores, the block-skipping plan's skip rate and the number of scores it actually computed, and
+ * `oracleKept`: the share of 64 × 64 block pairs holding a nonzero probability, the least any exact
+ * block skipping could compute (whether a head's zeros fall in whole blocks at all).
  * Exponents of computed scores and of time against n, and the per-head cost share against ζ = α − 1
  * and against varentropy, are least-squares fits of these measurements; the n² FLOP count of a dense
  * head stays only as a reference line.
@@ -30,7 +32,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  asentScale, attention, blockSparseAttention, clusteredHeads, logitStats, stridedAttention, type NormaliserSpec,
+  asentScale, attention, blockSparseAttention, clusteredHeads, entmax, logitStats, stridedAttention,
+  type NormaliserSpec,
 } from '@aes/attention';
 import { GPT, loadCheckpoint, readTensors } from '@aes/models';
 import { fileSystemIO } from '@aes/node';
@@ -184,10 +187,12 @@ async function measureLayer({ model: name, layer: l, n, q, k, v, alphas, cfg, he
   const sub = (t: tf.Tensor) => tf.gather(t, sparseHeads, 1);
   const [qs, ks, vs] = sparseHeads.length ? [sub(q), sub(k), sub(v)] : [q, k, v];
   const sAlphas = sparseHeads.map((h) => alphas[h]);
-  const plan = sparseHeads.length ? blockSparseAttention(qs, ks, vs, { alpha: sAlphas, causal: true }) : null;
+  const plan = sparseHeads.length ? blockSparseAttention(qs, ks, vs,
+    { alpha: sAlphas, causal: true, blockSize: BLOCK, queryBlockSize: BLOCK }) : null;
   plan?.output.dispose();
-  // Softmax entropy / ln(visible) and varentropy of each head's scores (one head at a time: memory).
-  const stats: number[][] = [[], []];
+  // Softmax entropy / ln(visible) and varentropy of each head's scores (one head at a time: memory);
+  // for heads with α > 1 also their probabilities, for the block pairs an oracle would have to keep.
+  const stats: number[][] = [[], [], []];
   for (let h = 0; h < H; h++) {
     const means = tf.tidy(() => {
       const causal = tf.cast(tf.linalg.bandPart(tf.ones([n, n]), -1, 0), 'bool');
@@ -195,19 +200,21 @@ async function measureLayer({ model: name, layer: l, n, q, k, v, alphas, cfg, he
       const s = tf.where(causal, tf.div(tf.matMul(at(q), at(k), false, true), Math.sqrt(d)), -Infinity);
       const st = logitStats(s);
       const logN = tf.log(tf.maximum(tf.range(1, n + 1), 2));
-      return [tf.mean(tf.div(st.entropy, logN)), tf.mean(st.varentropy)];
+      const probs = alphas[h] > 1 ? [entmax(s, alphas[h])] : [];
+      return [tf.mean(tf.div(st.entropy, logN)), tf.mean(st.varentropy), ...probs];
     });
-    const [[entropy], [varentropy]] = await readTensors(means);
+    const [[entropy], [varentropy], p] = await readTensors(means);
     tf.dispose(means);
     stats[0].push(entropy);
     stats[1].push(varentropy);
+    stats[2].push(p ? liveBlockShare(p, n, BLOCK) : 1);
   }
   const visible = (n * (n + 1)) / 2;
   alphas.forEach((alpha, h) => {
     const i = sparseHeads.indexOf(h);
     const skip = i >= 0 ? plan!.stats.skipRate[i] : 0;
     heads.push({ model: name, layer: l, head: h, n, alpha, entropy: stats[0][h], varentropy: stats[1][h],
-      skipRate: skip, keptBlocks: i >= 0 ? plan!.stats.keptBlocks[i] : 1,
+      skipRate: skip, keptBlocks: i >= 0 ? plan!.stats.keptBlocks[i] : 1, oracleKept: stats[2][h],
       mode: i >= 0 ? plan!.stats.mode[i] : 'softmax',
       computed: Math.round((1 - skip) * visible), visible });
   });
@@ -233,6 +240,30 @@ async function measureLayer({ model: name, layer: l, n, q, k, v, alphas, cfg, he
     timing.push({ model: name, layer: l, n, method, fwdMs: fwd, fwdBwdMs: both });
   }
   if (sparseHeads.length) tf.dispose([qs, ks, vs]);
+}
+
+/** The key and query block size of `blockSparseAttention` (its default), for the oracle's count. */
+const BLOCK = 64;
+
+/**
+ * The share of the causally visible (query block, key block) pairs of one head's probabilities p
+ * (`[n, n]`, row-major, blocks of `bs`) that hold a nonzero entry: the least that any exact block
+ * skipping must compute at that block size, whatever its bound (an oracle that knew p beforehand).
+ */
+export function liveBlockShare(p: ArrayLike<number>, n: number, bs: number): number {
+  const blocks = Math.ceil(n / bs);
+  let visible = 0, live = 0;
+  for (let qb = 0; qb < blocks; qb++) {
+    for (let kb = 0; kb <= qb; kb++) {
+      visible++;
+      search: for (let i = qb * bs; i < Math.min((qb + 1) * bs, n); i++) {
+        for (let j = kb * bs; j < Math.min((kb + 1) * bs, i + 1); j++) {
+          if (p[i * n + j] !== 0) { live++; break search; }
+        }
+      }
+    }
+  }
+  return live / visible;
 }
 
 /** Block skipping on the heads with α > 1, softmax attention on the others, concatenated by head. */
@@ -278,14 +309,17 @@ function fitAll(heads: Json[], timing: Json[]): Json {
   const nMax = Math.max(...heads.map((r) => r.n as number));
   const last = heads.filter((r) => r.n === nMax && (r.alpha as number) > 1)
     .map((r): Json => ({ ...r, zeta: (r.alpha as number) - 1, share: (r.computed as number) / (r.visible as number) }));
+  // per model, the mean over its heads with α > 1 at the largest n
+  const meanOf = (key: string) => Object.fromEntries(models.map((m) => {
+    const rs = last.filter((r) => r.model === m);
+    return [m, rs.length ? rs.reduce((a, r) => a + (r[key] as number), 0) / rs.length : NaN];
+  }));
   return {
     work, time, n: nMax,
     costVsZeta: { slope: slope(last, 'zeta', 'share'), heads: last.length, claim: -1 },
     costVsVarentropy: { slope: slope(last, 'varentropy', 'share'), heads: last.length, claim: -1 },
-    skipRate: Object.fromEntries(models.map((m) => {
-      const rs = last.filter((r) => r.model === m);
-      return [m, rs.length ? rs.reduce((a, r) => a + (r.skipRate as number), 0) / rs.length : NaN];
-    })),
+    skipRate: meanOf('skipRate'),
+    oracleKept: meanOf('oracleKept'),
   };
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@aes/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, wanted } from './complexity_measured.js';
+import { liveBlockShare, run, wanted } from './complexity_measured.js';
 
 describe('experiment: complexity measured', () => {
   let dir: string;
@@ -48,6 +48,9 @@ describe('experiment: complexity measured', () => {
     for (const r of rows) {
       expect(Number(r.computed)).toBe(Math.round((1 - Number(r.skipRate)) * Number(r.visible)));
       expect(Number(r.visible)).toBe(512 * 513 / 2);
+      // the plan is exact: it keeps at least every block pair holding a nonzero probability
+      expect(Number(r.keptBlocks)).toBeGreaterThanOrEqual(Number(r.oracleKept) - 1e-9);
+      expect(Number(r.oracleKept)).toBeGreaterThan(0);
     }
     const noisy = rows.filter((r) => r.model.includes('noise 0.1…1'));
     expect(Number(noisy[0].skipRate)).toBeGreaterThan(0.5);               // noise 0.1: topic blocks are skipped
@@ -64,5 +67,21 @@ describe('experiment: complexity measured', () => {
     expect(wanted({ ...flip, pos: 'nope' }, cfg)).toBe(false);
     expect(wanted(flip, { ...cfg, models: 'softmax,sparsemax' })).toBe(false);
     expect(wanted(copy, { data: '', pos: '', models: 'entmax15' })).toBe(true);
+  });
+
+  it('counts the causally visible block pairs that hold a nonzero probability', () => {
+    const at = (n: number, cells: number[][]) => {
+      const p = new Float32Array(n * n);
+      for (const [i, j] of cells) p[i * n + j] = 0.5;
+      return p;
+    };
+    const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+    // n = 8, blocks of 2: 4 query blocks, 1 + 2 + 3 + 4 = 10 visible pairs
+    expect(liveBlockShare(at(8, range(8).map((i) => [i, i])), 8, 2)).toBe(4 / 10);           // the diagonal
+    expect(liveBlockShare(at(8, range(8).flatMap((i) => [[i, i], [i, 0]])), 8, 2)).toBe(7 / 10); // + the first key
+    expect(liveBlockShare(at(8, range(8).flatMap((i) => range(i + 1).map((j) => [i, j]))), 8, 2)).toBe(1);
+    expect(liveBlockShare(at(8, [[0, 1], [2, 7]]), 8, 2)).toBe(0);          // entries above the diagonal: unseen
+    expect(liveBlockShare(at(5, range(5).map((i) => [i, i])), 5, 2)).toBe(3 / 6);           // a last, short block
+    expect(liveBlockShare(at(5, [[4, 0]]), 5, 5)).toBe(1);                                   // one block
   });
 });
