@@ -328,5 +328,6 @@ export const RESULT_SECTIONS: Record<string, () => string> = {
   'length-table': lengthTable,
   'complexity-measured': () => complexityMeasured(),
   'complexity-synthetic': complexitySynthetic,
+  'complexity-nback': () => complexityMeasured('complexity_measured/nback'),
   'complexity-headline': complexityHeadline,
 };
