@@ -268,21 +268,25 @@ function complexityMeasured(exp = 'complexity_measured'): string {
   const models = Object.keys(f.work);
   const methods = Object.keys(f.time[models[0]]);
   const at = (m: string) => heads.filter((r) => r.model === m && Number(r.n) === f.n);
+  const sparse = (m: string) => at(m).filter((r) => Number(r.alpha) > 1);
   const mean = (rs: Array<Record<string, string>>, k: string) => rs.reduce((a, r) => a + Number(r[k]), 0) / rs.length;
   const body = models.map((m) => [
     m, fix(mean(at(m), 'alpha'), 2), fix(mean(at(m), 'entropy'), 2), fix(f.skipRate[m] ?? NaN, 3),
-    ...(f.oracleKept ? [fix(1 - (f.oracleKept[m] ?? NaN), 3)] : []), fix(f.work[m], 2),
+    ...(f.oracleKept ? [`${fix(mean(sparse(m), 'keptBlocks'), 3)} / ${fix(mean(sparse(m), 'oracleKept'), 3)}`] : []),
+    fix(f.work[m], 2),
     ...methods.map((k) => `${fix(f.time[m][k].fwd, 2)} / ${Number.isFinite(f.time[m][k].fwdBwd) ?
       fix(f.time[m][k].fwdBwd, 2) : '–'}`),
   ]);
   return [
     wrap(`(${runOf(exp)}.) Per model (all heads): mean α, normalised entropy S/ln n and skip rate ` +
-      `of the heads with α > 1 at n = ${f.n}` + (f.oracleKept ? ' (and the share of block pairs without a ' +
-      'single nonzero probability: what an oracle that knew p could skip at the same 64 × 64 blocks)' : '') +
+      `of the heads with α > 1 at n = ${f.n} (the share of visible scores never computed)` + (f.oracleKept ?
+      '; the share of their 64 × 64 block pairs the plan kept, and the share holding a nonzero probability: ' +
+      'what an oracle that knew p would have to keep' : '') +
       '; fitted exponent γ of the scores the block-skipping plan computed ' +
       '(per head, ~ n^γ; dense causal attention: 2) and of measured time, forward / forward+backward, per method:'),
     '',
-    table(['model', 'α', 'S/ln n', 'skip rate', ...(f.oracleKept ? ['oracle skip rate'] : []), 'γ (computed scores)',
+    table(['model', 'α', 'S/ln n', 'skip rate', ...(f.oracleKept ? ['block pairs kept: plan / oracle'] : []),
+      'γ (computed scores)',
       ...methods.map((k) => `γ time: ${k}`)], body),
     '',
     wrap(`Measured cost share (computed / visible scores) of the ${f.costVsZeta.heads} heads with α > 1 at n = ` +
