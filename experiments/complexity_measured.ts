@@ -192,7 +192,7 @@ async function measureLayer({ model: name, layer: l, n, q, k, v, alphas, cfg, he
   plan?.output.dispose();
   // Softmax entropy / ln(visible) and varentropy of each head's scores (one head at a time: memory);
   // for heads with α > 1 also their probabilities, for the block pairs an oracle would have to keep.
-  const stats: number[][] = [[], [], []];
+  const stats: Array<{ entropy: number; varentropy: number; oracleKept: number }> = [];
   for (let h = 0; h < H; h++) {
     const means = tf.tidy(() => {
       const causal = tf.cast(tf.linalg.bandPart(tf.ones([n, n]), -1, 0), 'bool');
@@ -205,16 +205,14 @@ async function measureLayer({ model: name, layer: l, n, q, k, v, alphas, cfg, he
     });
     const [[entropy], [varentropy], p] = await readTensors(means);
     tf.dispose(means);
-    stats[0].push(entropy);
-    stats[1].push(varentropy);
-    stats[2].push(p ? liveBlockShare(p, n, BLOCK) : 1);
+    stats.push({ entropy, varentropy, oracleKept: p ? liveBlockShare(p, n, BLOCK) : 1 });
   }
   const visible = (n * (n + 1)) / 2;
   alphas.forEach((alpha, h) => {
     const i = sparseHeads.indexOf(h);
     const skip = i >= 0 ? plan!.stats.skipRate[i] : 0;
-    heads.push({ model: name, layer: l, head: h, n, alpha, entropy: stats[0][h], varentropy: stats[1][h],
-      skipRate: skip, keptBlocks: i >= 0 ? plan!.stats.keptBlocks[i] : 1, oracleKept: stats[2][h],
+    heads.push({ model: name, layer: l, head: h, n, alpha, entropy: stats[h].entropy, varentropy: stats[h].varentropy,
+      skipRate: skip, keptBlocks: i >= 0 ? plan!.stats.keptBlocks[i] : 1, oracleKept: stats[h].oracleKept,
       mode: i >= 0 ? plan!.stats.mode[i] : 'softmax',
       computed: Math.round((1 - skip) * visible), visible });
   });
