@@ -6,8 +6,10 @@
  * timed and counted:
  *
  *   dense softmax attention, dense α-entmax attention (the heads' own α), block-skipping α-entmax
- *   (`blockSparseAttention`, the heads' own α; its dense fallback per head as in the library), and
- *   the fixed strided √n pattern (`stridedAttention`, forward only)
+ *   (`blockSparseAttention`, the heads' own α; its dense fallback per head as in the library),
+ *   exact-mask α-entmax (`plan: 'scores'`: every score, then only the blocks holding a nonzero, in the
+ *   products with V and the backward pass: what the oracle's mask buys in time), and the fixed
+ *   strided √n pattern (`stridedAttention`, forward only)
  *
  * at n = 256 … 4096 (`--full` times up to 2048 and counts up to 4096). Per head: α, the normalised
  * softmax entropy S/ln(visible) and varentropy of its
@@ -228,6 +230,7 @@ async function measureLayer({ model: name, layer: l, n, q, k, v, alphas, cfg, he
     ['dense softmax', (a, b, c) => attention(a, b, c, { causal: true }).output, true],
     ['dense α-entmax', (a, b, c) => attention(a, b, c, { causal: true, normaliser: specs }).output, true],
     ['block-skipping α-entmax', (a, b, c) => blockSparseOrDense(a, b, c, alphas), true],
+    ['exact-mask α-entmax', (a, b, c) => blockSparseOrDense(a, b, c, alphas, 'scores'), true],
     ['strided √n', (a, b, c) => strided(a, b, c), false],
   ];
   // (`--time-up-to N`: lengths above N are counted, not timed: on 2 cores one layer's timings at
@@ -265,12 +268,14 @@ export function liveBlockShare(p: ArrayLike<number>, n: number, bs: number): num
 }
 
 /** Block skipping on the heads with α > 1, softmax attention on the others, concatenated by head. */
-function blockSparseOrDense(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, alphas: number[]): tf.Tensor {
+function blockSparseOrDense(
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, alphas: number[], plan: 'bound' | 'scores' = 'bound',
+): tf.Tensor {
   const H = alphas.length;
   const split = (t: tf.Tensor) => tf.split(t, H, 1);
   const [qs, ks, vs] = [split(q), split(k), split(v)];
   return tf.concat(alphas.map((a, h) => (a > 1
-    ? blockSparseAttention(qs[h], ks[h], vs[h], { alpha: a, causal: true }).output
+    ? blockSparseAttention(qs[h], ks[h], vs[h], { alpha: a, causal: true, plan }).output
     : attention(qs[h], ks[h], vs[h], { causal: true }).output)), 1);
 }
 

@@ -290,10 +290,38 @@ function complexityMeasured(exp = 'complexity_measured'): string {
       'γ (computed scores)',
       ...methods.map((k) => `γ time: ${k}`)], body),
     '',
+    ...timeRatios(exp),
     wrap(`Measured cost share (computed / visible scores) of the ${f.costVsZeta.heads} heads with α > 1 at n = ` +
       `${f.n}: slope ${fix(f.costVsZeta.slope, 2)} against ζ = α − 1 and ${fix(f.costVsVarentropy.slope, 2)} against ` +
       `their varentropy, in log–log (the seed's claims "∝ 1/ζ" and "∝ 1/varentropy" need −1).`),
   ].join('\n');
+}
+
+/**
+ * Per model at the largest timed n: forward+backward time of the skipping paths over dense α-entmax
+ * (layers summed), from timing.csv; nothing when the run predates the exact-mask method.
+ */
+function timeRatios(exp: string): string[] {
+  const timing = csv(`experiments/results/${exp}/timing.csv`);
+  const MASK = 'exact-mask α-entmax';
+  const masked = timing.filter((r) => r.method === MASK);
+  if (!masked.length) return [];
+  const n = Math.max(...masked.map((r) => Number(r.n)));
+  const models = [...new Set(masked.map((r) => r.model))];
+  const sum = (m: string, method: string, key: string) => timing
+    .filter((r) => r.model === m && r.method === method && Number(r.n) === n)
+    .reduce((s, r) => s + Number(r[key]), 0);
+  const ratio = (m: string, method: string, key: string) => fix(sum(m, method, key) / sum(m, 'dense α-entmax', key), 2);
+  const body = models.map((m) => [m, ...['block-skipping α-entmax', MASK].flatMap((k) =>
+    [`${ratio(m, k, 'fwdMs')} / ${ratio(m, k, 'fwdBwdMs')}`])]);
+  return [
+    wrap(`Time at n = ${n} relative to dense α-entmax (same run, layers summed), forward / forward+backward: ` +
+      'the bound-planned path, and the exact mask (every score computed, then only the blocks holding a ' +
+      'nonzero carried on):'),
+    '',
+    table(['model', 'block-skipping (bound plan)', 'exact mask (plan: scores)'], body),
+    '',
+  ];
 }
 
 /** The synthetic set: the fits as for trained heads, then every head at the largest n. */

@@ -24,6 +24,10 @@
  * are loose and θ₀ is low), the gathering would cost more than it saves: that head runs the dense
  * path instead. Both paths give the same numbers up to float32 summation order.
  *
+ * On trained heads the bounds are loose (docs/results.md §1): blocks an oracle knows are empty are
+ * kept. `plan: 'scores'` is that oracle, exact: every score and the map are computed, and only the
+ * blocks holding a nonzero go on to the products with V and to the backward pass.
+ *
  * The plan (which blocks to keep) is read from the device, so this needs a backend that reads
  * synchronously (cpu, wasm, tensorflow); `attention()` is the path for webgpu.
  */
@@ -52,6 +56,13 @@ export interface BlockSparseArgs {
   probeStride?: number;
   /** A head that keeps more than this fraction of its visible key blocks runs the dense path. Default 0.5. */
   denseAbove?: number;
+  /**
+   * 'bound' (default): skip the blocks the bounds prove empty, scores included. 'scores': compute
+   * every score and the exact map, then carry on only the key blocks holding a nonzero (the
+   * oracle's mask): the products with V and the backward pass skip every empty block, found or not
+   * by the bounds, while the scores cost what the dense path pays (`runMasked`; no dense fallback).
+   */
+  plan?: 'bound' | 'scores';
 }
 
 type Defaulted = 'alpha' | 'causal' | 'blockSize' | 'queryBlockSize' | 'probeStride' | 'denseAbove';
@@ -65,8 +76,8 @@ export interface BlockSparseStats {
   skipRate: number[];
   /** Share of the visible (query block, key block) pairs that the plan kept (before the dense fallback). */
   keptBlocks: number[];
-  /** 'sparse' or 'dense' (fallback). */
-  mode: Array<'sparse' | 'dense'>;
+  /** 'sparse', 'dense' (fallback) or 'masked' (plan 'scores'). */
+  mode: Array<'sparse' | 'dense' | 'masked'>;
 }
 
 export interface BlockSparseResult {
@@ -134,6 +145,8 @@ function head(
   cfg: Cfg,
   denseMask: () => tf.Tensor | null,
 ) {
+  if (cfg.plan === 'scores')
+    return { ...runMasked(qs, k, v, alpha, offset, cfg), skipRate: 0, mode: 'masked' as const };
   const plan = planHead(qs, k, alpha, offset, cfg);
   if (plan.keptShare > cfg.denseAbove) {
     return {
@@ -179,6 +192,34 @@ export function runPlanned(
 }
 
 /**
+ * One head with every score computed but only the key blocks its map uses carried on: the forward
+ * pass forms each query block's scores against all visible keys and its exact map, then keeps the
+ * key blocks holding a nonzero (the mask an oracle would plan); the products with V and the whole
+ * backward pass run on those blocks alone. Needs no bound, so it skips what the bounds cannot
+ * prove empty. Returns the output and the kept share of visible block pairs. Differentiable in q, k,
+ * v and (a scalar tensor) α.
+ */
+export function runMasked(
+  qs: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  alpha: number | tf.Tensor,
+  offset: number | null,
+  cfg: Cfg,
+): { output: tf.Tensor2D; keptBlocks: number } {
+  const { blockSize: bk, queryBlockSize: bq } = cfg;
+  const [T, S] = [qs.shape[0], k.shape[0]];
+  const keep = Array.from({ length: Math.ceil(T / bq) }, (_, a) => {
+    const last = offset === null ? S - 1 : Math.min(S - 1, Math.min(T, (a + 1) * bq) - 1 + offset);
+    return Array.from({ length: Math.max(1, Math.floor(last / bk) + 1) }, (_, b) => b);
+  });
+  const host = { qd: qs.dataSync() as Float32Array, kd: k.dataSync() as Float32Array };
+  const floor = new Float64Array(T).fill(-Infinity);
+  const { output, kept } = sparseHead(qs, k, v, host, alpha, keep, floor, offset, cfg, true);
+  return { output, keptBlocks: kept / Math.max(keep.reduce((s, l) => s + l.length, 0), 1) };
+}
+
+/**
  * The sparse computation of one head as a single differentiable op. wasm's data-movement kernels
  * (slice, split, gather, transpose) run at 20–40 ns per element, slower than the products they
  * feed, so the gathers and scatters are plain JavaScript copies of the (synchronously readable)
@@ -199,13 +240,14 @@ function sparseHead(
   floor: Float64Array,
   offset: number | null,
   cfg: Cfg,
-): { output: tf.Tensor2D; computed: number } {
+  prune = false,
+): { output: tf.Tensor2D; computed: number; kept: number } {
   const { blockSize: bk, queryBlockSize: bq } = cfg;
   const alphaT = typeof alphaIn === 'number' ? null : alphaIn;
   const alpha = alphaT ? alphaT.dataSync()[0] : (alphaIn as number);
   const [T, d] = qs.shape;
   const [S, dv] = v.shape;
-  let computed = 0;
+  let computed = 0, kept = 0;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const vIn = args[2] as tf.Tensor2D, save = args[args.length - 1] as tf.GradSaveFunc;
     const { qd, kd } = host; // the values of qs and k
@@ -216,7 +258,7 @@ function sparseHead(
     // garbage collector's old generation small.
     const blocks = keep.map((list, a) => {
       const rows = Math.min(bq, T - a * bq);
-      const keys = new Int32Array(list.length * bk); // ascending
+      const keys: Int32Array = new Int32Array(list.length * bk); // ascending
       list.forEach((b, i) => {
         for (let c = 0; c < bk; c++) keys[i * bk + c] = b * bk + c;
       });
@@ -234,8 +276,12 @@ function sparseHead(
       );
       for (let r = 0; r < bq; r++) sc.fill(-Infinity, r * n + bl.cuts[r], (r + 1) * n); // causal / padding
       const rowFloor = Float64Array.from({ length: bq }, (_, r) => (r < bl.rows ? floor[bl.a * bq + r] : -Infinity));
-      const p = tf.tensor2d(entmaxRows(sc, bq, n, alpha, sc, rowFloor), [bq, n]);
-      const o = read(() => tf.matMul(p, tf.tensor2d(pick(vd, dv, bl.keys, S), [n, dv])));
+      let pd: Float32Array = entmaxRows(sc, bq, n, alpha, sc, rowFloor);
+      if (prune) [pd, bl.keys] = pruned(pd, bl.keys, bl.rows, bq, bk);
+      kept += bl.keys.length / bk;
+      const m = bl.keys.length;
+      const p = tf.tensor2d(pd, [bq, m]);
+      const o = read(() => tf.matMul(p, tf.tensor2d(pick(vd, dv, bl.keys, S), [m, dv])));
       out.set(o.subarray(0, bl.rows * dv), bl.a * bq * dv);
       return p;
     });
@@ -275,7 +321,30 @@ function sparseHead(
     return { value: tf.tensor2d(out, [T, dv]), gradFunc };
   });
   const output = (alphaT ? f(qs, k, v, alphaT) : f(qs, k, v)) as tf.Tensor2D;
-  return { output, computed };
+  return { output, computed, kept };
+}
+
+/**
+ * The key blocks of one query block's map `p` `[bq, keys.length]` that hold a nonzero in one of its
+ * first `rows` rows (the others are padding), and p on their columns alone (padding rows zeroed).
+ */
+function pruned(p: Float32Array, keys: Int32Array, rows: number, bq: number, bk: number): [Float32Array, Int32Array] {
+  const n = keys.length, live: number[] = [];
+  for (let c0 = 0; c0 < n; c0 += bk) {
+    let any = false;
+    for (let r = 0; r < rows && !any; r++) {
+      for (let c = c0; c < c0 + bk; c++) if (p[r * n + c] !== 0) { any = true; break; }
+    }
+    if (any) live.push(c0);
+  }
+  if (live.length === 0) live.push(0); // a row of no visible key: all zeros anyway
+  const m = live.length * bk;
+  const q = new Float32Array(bq * m), out = new Int32Array(m);
+  live.forEach((c0, i) => {
+    out.set(keys.subarray(c0, c0 + bk), i * bk);
+    for (let r = 0; r < rows; r++) q.set(p.subarray(r * n + c0, r * n + c0 + bk), r * m + i * bk);
+  });
+  return [q, out];
 }
 
 /**

@@ -145,11 +145,80 @@ describeAllBackends('blockSparseAttention', (backend) => {
       const causal = blockSparseAttention(q, k, v, { ...args, alpha, causal: true });
       expect(causal.stats.skipRate[0]).toBe(1 - 288 / 2080);
       expect(causal.stats.keptBlocks[0]).toBe(8 / 36);
+      // The oracle's mask keeps the same blocks, having computed every score.
+      const masked = blockSparseAttention(q, k, v, { ...args, alpha, causal: true, plan: 'scores' });
+      expect([masked.stats.keptBlocks[0], masked.stats.skipRate[0]]).toEqual([8 / 36, 0]);
+      expectClose(await values(masked.output), await values(causal.output), 1e-6, 1e-5);
+      masked.output.dispose();
       const dense = attention(q, k, v, { normaliser: { alpha }, causal: true, scale: 1 }).output;
       expectClose(await values(causal.output), await values(dense), 1e-5, 1e-4);
       tf.dispose([free.output, causal.output, dense]);
     }
     tf.dispose([q, k, v]);
+  });
+
+  onHost("plan 'scores': every score, then only the blocks holding a nonzero; equals dense, in values and gradients",
+    async () => {
+    // Clustered heads with noise (the bounds keep blocks an oracle would not) and random heads (all kept).
+    const dy = tf.randomNormal([2, 2, 100, 8], 0, 1, 'float32', 42);
+    for (const [seed, extra] of [[41, { noise: 1.5 }], [43, { strength: 0 }]] as const) {
+      const { q, k, v } = small(seed, extra);
+      for (const [alpha, causal] of [[2, true], [1.5, false], [1.3, true]] as const) {
+        const args = { ...blocks, alpha, causal };
+        const masked = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          blockSparseAttention(a, b, c, { ...args, plan: 'scores' }).output;
+        const dense = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          attention(a, b, c, { normaliser: { alpha }, causal }).output;
+        const r = blockSparseAttention(q, k, v, { ...args, plan: 'scores' });
+        expect(r.stats.mode).toEqual(['masked', 'masked', 'masked', 'masked']);
+        expect(r.stats.skipRate).toEqual([0, 0, 0, 0]);                  // every score is computed
+        // The kept share is the oracle's: the blocks of the float64 reference map holding a nonzero.
+        const [qd, kd] = [await values(q), await values(k)];
+        const p = new Float64Array(4 * 100 * 100);
+        for (let h = 0; h < 4; h++) for (let i = 0; i < 100; i++) {
+          const row = Array.from({ length: 100 }, (_, j) => {
+            let z = 0;
+            for (let e = 0; e < 8; e++) z += qd[(h * 100 + i) * 8 + e] * kd[(h * 100 + j) * 8 + e];
+            return causal && j > i ? -Infinity : z / Math.sqrt(8);
+          });
+          p.set(entmaxRef(row, alpha), (h * 100 + i) * 100);
+        }
+        const oracle = [0, 1, 2, 3].map((h) => {
+          let live = 0, visible = 0;
+          for (let a = 0; a < 13; a++) for (let b = 0; b < 13; b++) {
+            if (causal && b > a) continue;
+            visible++;
+            let any = false;
+            for (let i = a * 8; i < Math.min(100, a * 8 + 8); i++)
+              for (let j = b * 8; j < Math.min(100, b * 8 + 8); j++) any ||= p[(h * 100 + i) * 100 + j] > 0;
+            if (any) live++;
+          }
+          return live / visible;
+        });
+        expectClose(r.stats.keptBlocks, oracle, 1e-12);
+        const bound = blockSparseAttention(q, k, v, { ...args, denseAbove: 1 }).stats.keptBlocks;
+        bound.forEach((b, i) => expect(b).toBeGreaterThanOrEqual(oracle[i] - 1e-12));
+        expectClose(await values(r.output), await values(dense(q, k, v)), 2e-5, 1e-4);
+        const gs = tf.grads(masked)([q, k, v], dy), gd = tf.grads(dense)([q, k, v], dy);
+        for (const [i, g] of gs.entries()) expectClose(await values(g), await values(gd[i]), 1e-4, 1e-3);
+        tf.dispose([r.output, ...gs, ...gd]);
+      }
+      if (seed === 41) {
+        // The noisy clustered heads leave blocks empty, so the mask skips some; finite differences in k.
+        const r = blockSparseAttention(q, k, v, { ...blocks, causal: true, plan: 'scores' });
+        for (const x of r.stats.keptBlocks) expect(x).toBeLessThan(0.9);
+        const u = tf.randomNormal([2, 2, 100, 8], 0, 1, 'float32', 44);
+        const dir = tf.randomNormal(k.shape, 0, 1, 'float32', 45);
+        const f = (x: tf.Tensor) =>
+          tf.sum(tf.mul(blockSparseAttention(q, x, v, { ...blocks, causal: true, plan: 'scores' }).output, u));
+        const fd = await directional(f, k, dir);
+        const an = await value(tf.sum(tf.mul(tf.grad(f)(k), dir)));
+        expect(Math.abs(fd - an)).toBeLessThan(1e-2 * (1 + Math.abs(an)));
+        tf.dispose([r.output, u, dir]);
+      }
+      tf.dispose([q, k, v]);
+    }
+    dy.dispose();
   });
 
   onHost('large, cancelling products (terms ~1e4, scores ~1e-3 apart): no key with p > 0 is skipped', async () => {
