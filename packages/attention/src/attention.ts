@@ -66,7 +66,8 @@ export interface AttentionArgs {
    * from 1024 keys on (`minKeys`), without keyMask, ALiBi or returnStats (statistics need every score);
    * a head whose plan keeps more than `denseAbove` (0.5) of its blocks runs dense (and one whose
    * lower bound of that share, from one score row per query block, is already above it is not
-   * planned). false: never.
+   * planned), or, when gradients are recorded, the exact mask (`maskAbove`, skip_heads.ts).
+   * false: never.
    */
   blockSkip?: 'auto' | false | BlockSkipArgs;
 }
@@ -108,7 +109,8 @@ export interface AttentionResult {
    * When the call was planned for block skipping: per (batch, head), index b·H + h, the share of
    * visible scores never computed, the kept share of block pairs (the head's mean over the batch;
    * for a head ruled dense before planning, the lower bound that ruled it, see `ruledDense`) and
-   * 'sparse' or 'dense' (heads without zeros, or whose plan, or its bound, kept too much).
+   * 'sparse', 'masked' (training, where the plan kept too much: the exact mask) or 'dense' (heads
+   * without zeros, or whose plan, or its bound, kept too much).
    */
   blockSkip?: BlockSparseStats;
 }
@@ -173,8 +175,10 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     const keysT = () => (full ? undefined : (kT ??= transposedKeys(k)));
     // Heads surely dense this call; when every head is, nothing is split per head or planned.
     const ruled = skip ? ruledDense(plan.heads, qs, k, { params, offset, cfg: skip }) : [];
-    ruled.forEach((r, h) => { if (r !== null) for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r; });
-    const planning = ruled.some((r) => r === null);
+    ruled.forEach((r, h) => {
+      if (r.route === 'dense') for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r.bound;
+    });
+    const planning = ruled.some((r) => r.route !== 'dense');
     // Per-head scores; with block skipping, computed only for the heads that need them.
     const split = full ? splitHeads(full) : planning ? null : headScores(qs, k, masks, layout, keysT());
     const cached: HeadRows[] = [];
@@ -204,11 +208,11 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
       : null;
     const skipped: Array<SkippedHead | null> = plan.heads.map((n, h) => {
       if (aes?.modes[h]) modes[h] = aes.modes[h]!;
-      if (!planning || ruled[h] !== null) return null;
-      const r = skipHead(n, h, slices(), { params, aesAlpha: aes?.alpha[h], offset, cfg: skip!, H });
+      if (!planning || ruled[h].route === 'dense') return null;
+      const r = skipHead(n, h, slices(), { params, aesAlpha: aes?.alpha[h], offset, cfg: skip!, H, route: ruled[h] });
       if (r) for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r.keptBlocks;
       if (!r || !('output' in r)) return null;
-      r.skipRate.forEach((x, b) => { skipStats!.skipRate[b * H + h] = x; skipStats!.mode[b * H + h] = 'sparse'; });
+      r.skipRate.forEach((x, b) => { skipStats!.skipRate[b * H + h] = x; skipStats!.mode[b * H + h] = r.mode; });
       return r;
     });
     const heads = plan.heads.map((n, h) =>

@@ -163,6 +163,12 @@ function head(
 export type BlockSkipArgs = Pick<BlockSparseArgs, 'blockSize' | 'queryBlockSize' | 'probeStride' | 'denseAbove'> & {
   /** Only calls with at least this many keys are planned (below, the plan costs more than it saves). Default 1024. */
   minKeys?: number;
+  /**
+   * When gradients are recorded, a head the bounds cannot thin (its plan, or the plan's lower bound,
+   * keeps more than `denseAbove`) runs the exact mask (`runMasked`) instead of the dense path, unless
+   * the share of blocks one score row per query block needs already exceeds this. Default 0.85.
+   */
+  maskAbove?: number;
 };
 
 /** One head's plan (no gradient flows through it): kept key blocks per query block, row floors, kept share. */

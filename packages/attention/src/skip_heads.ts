@@ -6,12 +6,19 @@
  * more, take the dense path. Outputs and gradients (q, k, v and every learned parameter: α, ASEntmax's
  * β and γ) equal the dense path to float32 rounding.
  *
+ * When gradients are recorded (training), a planned head whose plan keeps more than `denseAbove`
+ * takes the exact mask instead of the dense path (`runMasked`: every score, then only the blocks
+ * holding a nonzero in the products with V and the backward pass), where the scores' sparsity saves
+ * backward work the bounds cannot see; a head that one score row per query block already shows to
+ * need more than `maskAbove` of its blocks runs dense. Evaluation and generation (no tape) keep the
+ * dense fallback: the mask computes every score, so it does not pay forward.
+ *
  * Per-row AES is not planned: it needs every row's entropy, measured on all of its scores, before it
- * knows α, so skipping could save only the value products.
+ * knows α, and the row maps here take one α per head.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  BLOCK_SPARSE_DEFAULTS, keptShareBound, planHead, runPlanned, type BlockSkipArgs, type Cfg,
+  BLOCK_SPARSE_DEFAULTS, keptShareBound, planHead, runMasked, runPlanned, type BlockSkipArgs, type Cfg,
 } from './block_sparse.js';
 import { asentScale } from './head_maps.js';
 import type { Normaliser } from './normaliser.js';
@@ -25,11 +32,21 @@ export function skipConfig(
   opt: 'auto' | false | BlockSkipArgs | undefined,
   S: number,
   eligible: boolean,
-): (Cfg & { minKeys: number }) | null {
+): SkipCfg | null {
   if (opt === false || !eligible) return null;
-  const cfg = { ...BLOCK_SPARSE_DEFAULTS, minKeys: BLOCK_SKIP_MIN_KEYS, ...(typeof opt === 'object' ? opt : {}) };
+  const cfg = {
+    ...BLOCK_SPARSE_DEFAULTS, minKeys: BLOCK_SKIP_MIN_KEYS, maskAbove: 0.85,
+    ...(typeof opt === 'object' ? opt : {}),
+    training: tf.engine().isTapeOn(),
+  };
   return S >= cfg.minKeys ? cfg : null;
 }
+
+/** The options of a planned call; `training`: gradients are recorded (the exact mask may pay). */
+export type SkipCfg = Cfg & { minKeys: number; maskAbove: number; training: boolean };
+
+/** How a head runs: dense (with the bound that ruled it, 1 without zeros), planned, or masked outright. */
+export type Route = { route: 'dense' | 'plan' | 'mask'; bound: number };
 
 /** How one head's map reads as α-entmax of row-scaled scores, or null when it is not one with zeros. */
 function sparsityOf(
@@ -57,10 +74,11 @@ function sparsityOf(
 }
 
 /**
- * Per head, before anything is split per head or planned: a number when this call surely runs the
- * head dense — 1 when its map has no zeros, else the batch mean of `keptShareBound`, when it is above
- * `denseAbove` — or null when the head is to be planned. (AES heads are always planned: the gate
- * gives their α later.) The bound costs one score row per query block, where a plan costs a probe
+ * Per head, before anything is split per head or planned: 'dense' when this call surely runs the
+ * head dense — bound 1 when its map has no zeros, else the batch mean of `keptShareBound`, when it
+ * is above `denseAbove` (above `maskAbove` when training) — 'mask' when training and that bound lies
+ * between the two (no plan could keep at most `denseAbove`), else 'plan'. (AES heads are always
+ * planned: the gate gives their α later.) The bound costs one score row per query block, where a plan costs a probe
  * product, bounds for every block pair and a threshold per row, and the split of q, k and v per head
  * (on wasm: 20–40 ns per element); heads whose scores spread over most blocks (random ones, and most
  * heads early in training) skip all of that.
@@ -69,17 +87,17 @@ export function ruledDense(
   heads: readonly Normaliser[],
   qs: tf.Tensor,
   k: tf.Tensor,
-  c: { params: Record<string, tf.Tensor>; offset: number | null; cfg: Cfg },
-): Array<number | null> {
+  c: { params: Record<string, tf.Tensor>; offset: number | null; cfg: SkipCfg },
+): Route[] {
   const [B, H, T, d] = qs.shape;
   const S = k.shape[2]!;
   const { queryBlockSize: bq, blockSize: bk, denseAbove } = c.cfg;
   const last = Array.from({ length: Math.ceil(T / bq) }, (_, a) => Math.min(T, (a + 1) * bq) - 1);
   return heads.map((n, h) => {
-    if (n.kind === 'aes') return null;
+    if (n.kind === 'aes') return { route: 'plan', bound: NaN };
     const sp = sparsityOf(n, h, c.params, undefined);
     const a = !sp ? 1 : typeof sp.alpha === 'number' ? sp.alpha : sp.alpha.dataSync()[0];
-    if (!(a > 1)) return 1;
+    if (!(a > 1)) return { route: 'dense', bound: 1 };
     let sc = new Float32Array(0);
     tf.tidy(() => {
       const [q2, k2] = [tf.reshape(qs, [B * H * T, d]), tf.reshape(k, [B * H * S, d])];
@@ -97,7 +115,8 @@ export function ruledDense(
     let bound = 0;
     for (let b = 0; b < B; b++)
       bound += keptShareBound(sc.subarray(b * size, (b + 1) * size), last, S, a, c.offset, bk) / B;
-    return bound > denseAbove ? bound : null;
+    if (!(bound > denseAbove)) return { route: 'plan', bound };
+    return { route: c.cfg.training && bound <= c.cfg.maskAbove ? 'mask' : 'dense', bound };
   });
 }
 
@@ -106,11 +125,13 @@ export interface SkippedHead {
   output: tf.Tensor;
   skipRate: number[];
   keptBlocks: number;
+  mode: 'sparse' | 'masked';
 }
 
 /**
- * Head h through block skipping, or `{keptBlocks}` alone when it should run dense (or null when its map
- * has no zeros). `heads`: q (already scaled), k and v split per (b, h) by `perHead`, index b·H + h.
+ * Head h through block skipping (or the exact mask: `mask`, or a plan that keeps too much while
+ * training), or `{keptBlocks}` alone when it should run dense (or null when its map has no zeros).
+ * `heads`: q (already scaled), k and v split per (b, h) by `perHead`, index b·H + h.
  */
 export function skipHead(
   n: Normaliser,
@@ -120,8 +141,10 @@ export function skipHead(
     params: Record<string, tf.Tensor>;
     aesAlpha?: number | tf.Tensor | tf.Tensor[];
     offset: number | null;
-    cfg: Cfg;
+    cfg: SkipCfg;
     H: number;
+    /** The head's route (`ruledDense`): 'mask' runs the exact mask outright. */
+    route?: Route;
   },
 ): SkippedHead | { keptBlocks: number } | null {
   const sp = sparsityOf(n, h, c.params, c.aesAlpha);
@@ -140,9 +163,19 @@ export function skipHead(
   }
   const qOf = (b: number) => (rowScale ? tf.mul(qs[b * H + h], rowScale) : qs[b * H + h]) as tf.Tensor2D;
   const rows = Array.from({ length: B }, (_, b) => qOf(b));
+  const masked = (): SkippedHead => {
+    const runs = rows.map((qb, b) => runMasked(qb, ks[b * H + h], vs[b * H + h], sp.alpha, c.offset, c.cfg));
+    const kept = runs.reduce((s, r) => s + r.keptBlocks, 0) / B;
+    const output = tf.stack(runs.map((r) => r.output));
+    return { output, skipRate: Array(B).fill(0), keptBlocks: kept, mode: 'masked' };
+  };
+  if (c.route?.route === 'mask') return masked();
   const plans = rows.map((qb, b) => planHead(qb, ks[b * H + h], a, c.offset, c.cfg));
   const keptBlocks = plans.reduce((s, p) => s + p.keptShare, 0) / B;
-  if (keptBlocks > c.cfg.denseAbove) return { keptBlocks };
+  if (keptBlocks > c.cfg.denseAbove)
+    return c.cfg.training && !((c.route?.bound ?? NaN) > c.cfg.maskAbove) ? masked() : { keptBlocks };
   const runs = plans.map((p, b) => runPlanned(rows[b], ks[b * H + h], vs[b * H + h], p, sp.alpha, c.offset, c.cfg));
-  return { output: tf.stack(runs.map((r) => r.output)), skipRate: runs.map((r) => r.skipRate), keptBlocks };
+  return {
+    output: tf.stack(runs.map((r) => r.output)), skipRate: runs.map((r) => r.skipRate), keptBlocks, mode: 'sparse',
+  };
 }

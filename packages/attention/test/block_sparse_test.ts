@@ -289,6 +289,39 @@ describeAllBackends('blockSparseAttention', (backend) => {
     tf.dispose([r.output, dense, dy, state, ...gs, ...gd, ...Object.values(params)]);
   });
 
+  onHost('inside attention() while training: heads the bounds cannot thin take the exact mask; every gradient equal',
+    async () => {
+    // Noisy clustered heads: zeros in whole blocks, bounds too loose to prove them (the plans keep > ½).
+    const H = 4;
+    const { q, k, v } = clusteredHeads(81, { B: 2, H, T: 100, d: 8, segment: 16, topics: 8, strength: 4, noise: 1.5 });
+    const plan = planAttention(['sparsemax', 'learned', 'asentmax', 'entmax15'], { heads: H });
+    const params = Object.fromEntries(plan.params.map((p, i) => [p.name, initialParam(p, H, 90 + i)]));
+    let modes: string[] = [], kept: number[] = [];
+    const call = (skip: object | false) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, ...ps: tf.Tensor[]) => {
+      const r = attention(a, b, c, {
+        plan, causal: true, layout: 'perHead', params: Object.fromEntries(plan.params.map((p, i) => [p.name, ps[i]])),
+        blockSkip: skip && { ...blocks, minKeys: 64, ...skip },
+      });
+      [modes, kept] = [r.blockSkip?.mode ?? [], r.blockSkip?.keptBlocks ?? []];
+      return r.output;
+    };
+    const inputs = [q, k, v, ...plan.params.map((p) => params[p.name])] as [tf.Tensor, tf.Tensor, tf.Tensor];
+    call({ maskAbove: 1 })(...inputs).dispose();                   // no tape: the dense fallback
+    const evalModes = modes;
+    expect(evalModes.filter((m) => m === 'dense').length).toBeGreaterThanOrEqual(4);
+    const dy = tf.randomNormal([2, H, 100, 8], 0, 1, 'float32', 82);
+    const gs = tf.grads(call({ maskAbove: 1 }))(inputs, dy);
+    // Recorded: each head the fallback ran dense now runs masked, keeping fewer than all its blocks.
+    evalModes.forEach((m, i) => expect(modes[i]).toBe(m === 'dense' ? 'masked' : m));
+    evalModes.forEach((m, i) => { if (m === 'dense') expect(kept[i]).toBeLessThan(1); });
+    const gd = tf.grads(call(false))(inputs, dy);
+    for (const [i, g] of gs.entries()) expectClose(await values(g), await values(gd[i]), 1e-4, 1e-3);
+    // With maskAbove 0 nothing is masked (the pre-planning bound exceeds it): the dense fallback.
+    tf.dispose(tf.grads(call({ maskAbove: 0 }))(inputs, dy));
+    expect(modes.includes('masked')).toBe(false);
+    tf.dispose([q, k, v, dy, ...gs, ...gd, ...Object.values(params)]);
+  });
+
   onHost("the pre-planning bound never exceeds the plan's kept share; heads it rules dense are not planned",
     async () => {
     const cfg = { ...BLOCK_SPARSE_DEFAULTS, ...blocks, causal: true } as Cfg;
