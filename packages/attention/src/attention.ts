@@ -66,7 +66,8 @@ export interface AttentionArgs {
    * from 1024 keys on (`minKeys`), without keyMask, ALiBi or returnStats (statistics need every score);
    * a head whose plan keeps more than `denseAbove` (0.5) of its blocks runs dense (and one whose
    * lower bound of that share, from one score row per query block, is already above it is not
-   * planned), or, when gradients are recorded, the exact mask (`maskAbove`, skip_heads.ts).
+   * planned), or, when gradients are recorded and `maskAbove` > 0 (opt-in), the exact mask
+   * (skip_heads.ts).
    * false: never.
    */
   blockSkip?: 'auto' | false | BlockSkipArgs;

@@ -164,9 +164,12 @@ export type BlockSkipArgs = Pick<BlockSparseArgs, 'blockSize' | 'queryBlockSize'
   /** Only calls with at least this many keys are planned (below, the plan costs more than it saves). Default 1024. */
   minKeys?: number;
   /**
-   * When gradients are recorded, a head the bounds cannot thin (its plan, or the plan's lower bound,
-   * keeps more than `denseAbove`) runs the exact mask (`runMasked`) instead of the dense path, unless
-   * the share of blocks one score row per query block needs already exceeds this. Default 0.85.
+   * Opt-in (default 0: off): when gradients are recorded, a head the bounds cannot thin (its plan,
+   * or the plan's lower bound, keeps more than `denseAbove`) runs the exact mask (`runMasked`)
+   * instead of the dense path, unless the share of blocks one score row per query block needs
+   * already exceeds `maskAbove`. Off by default because it did not pay reliably: on trained heads
+   * (d = 16, n = 4096) it took 0.84–1.19× dense α-entmax's forward+backward time, on synthetic heads
+   * (d = 64, n = 2048) up to 2.5× (docs/results.md §1e).
    */
   maskAbove?: number;
 };

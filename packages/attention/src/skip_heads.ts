@@ -6,12 +6,13 @@
  * more, take the dense path. Outputs and gradients (q, k, v and every learned parameter: α, ASEntmax's
  * β and γ) equal the dense path to float32 rounding.
  *
- * When gradients are recorded (training), a planned head whose plan keeps more than `denseAbove`
- * takes the exact mask instead of the dense path (`runMasked`: every score, then only the blocks
- * holding a nonzero in the products with V and the backward pass), where the scores' sparsity saves
- * backward work the bounds cannot see; a head that one score row per query block already shows to
- * need more than `maskAbove` of its blocks runs dense. Evaluation and generation (no tape) keep the
- * dense fallback: the mask computes every score, so it does not pay forward.
+ * With `maskAbove` > 0 (opt-in), when gradients are recorded (training), a planned head whose plan
+ * keeps more than `denseAbove` takes the exact mask instead of the dense path (`runMasked`: every
+ * score, then only the blocks holding a nonzero in the products with V and the backward pass), where
+ * the scores' sparsity saves backward work the bounds cannot see; a head that one score row per
+ * query block already shows to need more than `maskAbove` of its blocks runs dense. Evaluation and
+ * generation (no tape) keep the dense fallback: the mask computes every score, so it does not pay
+ * forward.
  *
  * Per-row AES is not planned: it needs every row's entropy, measured on all of its scores, before it
  * knows α, and the row maps here take one α per head.
@@ -35,7 +36,7 @@ export function skipConfig(
 ): SkipCfg | null {
   if (opt === false || !eligible) return null;
   const cfg = {
-    ...BLOCK_SPARSE_DEFAULTS, minKeys: BLOCK_SKIP_MIN_KEYS, maskAbove: 0.85,
+    ...BLOCK_SPARSE_DEFAULTS, minKeys: BLOCK_SKIP_MIN_KEYS, maskAbove: 0,
     ...(typeof opt === 'object' ? opt : {}),
     training: tf.engine().isTapeOn(),
   };
@@ -173,7 +174,8 @@ export function skipHead(
   const plans = rows.map((qb, b) => planHead(qb, ks[b * H + h], a, c.offset, c.cfg));
   const keptBlocks = plans.reduce((s, p) => s + p.keptShare, 0) / B;
   if (keptBlocks > c.cfg.denseAbove)
-    return c.cfg.training && !((c.route?.bound ?? NaN) > c.cfg.maskAbove) ? masked() : { keptBlocks };
+    return c.cfg.training && c.cfg.maskAbove > 0 && !((c.route?.bound ?? NaN) > c.cfg.maskAbove)
+      ? masked() : { keptBlocks };
   const runs = plans.map((p, b) => runPlanned(rows[b], ks[b * H + h], vs[b * H + h], p, sp.alpha, c.offset, c.cfg));
   return {
     output: tf.stack(runs.map((r) => r.output)), skipRate: runs.map((r) => r.skipRate), keptBlocks, mode: 'sparse',
