@@ -34,7 +34,8 @@ describe('experiment: complexity measured', () => {
     for (const m of Object.keys(fits.work)) expect(fits.work[m]).toBeCloseTo(Math.log(256 * 257 / (128 * 129)) /
       Math.log(2), 6);
     const timing = readFileSync(join(dir, 'timing.csv'), 'utf8').trim().split('\n');
-    expect(timing.length - 1).toBe(2 * 2 * 4);                            // 2 models × 2 lengths × 4 methods
+    expect(timing.length - 1).toBe(2 * 2 * 5);                            // 2 models × 2 lengths × 5 methods
+    expect(timing.filter((l) => l.includes(',exact-mask α-entmax,')).length).toBe(4);
   });
 
   it('the synthetic set: clustered low-noise heads skip most blocks at n = 512, the noisiest none', async () => {
