@@ -222,6 +222,10 @@ function freeEnergyTable(): string {
   ].join('\n');
 }
 
+/** The normalisers of the length grid, in its order (the tables' row order). */
+const GRID_ORDER = (readFileSync('experiments/grids/length.yaml', 'utf8').match(/^\s*attention:\s*\[(.*)\]/m)?.[1] ?? '')
+  .split(',').map((x) => x.trim()).filter(Boolean);
+
 function lengthTable(): string {
   const rows = csv('experiments/results/length/summary.csv');
   const tasks = [...new Set(rows.map((r) => `${r.data} ${r.pos}`))];
@@ -242,7 +246,9 @@ function lengthTable(): string {
   for (const task of tasks) {
     const sub = rows.filter((r) => `${r.data} ${r.pos}` === task);
     const times = [...new Set(sub.map((r) => r.times))];
-    const norms = [...new Set(sub.map((r) => r.attention))];
+    // one row order for every task: the grid's (experiments/grids/length.yaml), then any other
+    const norms = [...new Set([...GRID_ORDER, ...sub.map((r) => r.attention)])]
+      .filter((n) => sub.some((r) => r.attention === n));
     const at = (n: string, t: string) => sub.find((r) => r.attention === n && r.times === t)!;
     // answers of several tokens (copy, MQMTAR): the mean share of answer tokens right, after the exact match
     const several = sub.some((r) => r.tokenAccuracyMean !== r.exactMean);
