@@ -223,8 +223,8 @@ function freeEnergyTable(): string {
 }
 
 /** The normalisers of the length grid, in its order (the tables' row order). */
-const GRID_ORDER = (readFileSync('experiments/grids/length.yaml', 'utf8').match(/^\s*attention:\s*\[(.*)\]/m)?.[1] ?? '')
-  .split(',').map((x) => x.trim()).filter(Boolean);
+const GRID_ORDER = (readFileSync('experiments/grids/length.yaml', 'utf8')
+  .match(/^\s*attention:\s*\[(.*)\]/m)?.[1] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 
 function lengthTable(): string {
   const rows = csv('experiments/results/length/summary.csv');
