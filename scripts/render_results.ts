@@ -223,12 +223,13 @@ function freeEnergyTable(): string {
 }
 
 /** The normalisers of the length grid, in its order (the tables' row order). */
-const GRID_ORDER = (readFileSync('experiments/grids/length.yaml', 'utf8')
+const gridOrder = () => (readFileSync('experiments/grids/length.yaml', 'utf8')
   .match(/^\s*attention:\s*\[(.*)\]/m)?.[1] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 
 function lengthTable(): string {
   const rows = csv('experiments/results/length/summary.csv');
   const tasks = [...new Set(rows.map((r) => `${r.data} ${r.pos}`))];
+  const order = gridOrder();
   const c = json('experiments/results/length/config.json');
   const v = json('experiments/results/length/verdict.json');
   const seeds = (v.seeds ?? [c.config.seeds]).join(', ');
@@ -247,7 +248,7 @@ function lengthTable(): string {
     const sub = rows.filter((r) => `${r.data} ${r.pos}` === task);
     const times = [...new Set(sub.map((r) => r.times))];
     // one row order for every task: the grid's (experiments/grids/length.yaml), then any other
-    const norms = [...new Set([...GRID_ORDER, ...sub.map((r) => r.attention)])]
+    const norms = [...new Set([...order, ...sub.map((r) => r.attention)])]
       .filter((n) => sub.some((r) => r.attention === n));
     const at = (n: string, t: string) => sub.find((r) => r.attention === n && r.times === t)!;
     // answers of several tokens (copy, MQMTAR): the mean share of answer tokens right, after the exact match

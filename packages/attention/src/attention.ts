@@ -27,7 +27,7 @@ import { maskedSoftmax, maskedSoftmaxFused } from './fused/softmax_rows.js';
 import { flashAttentionAvailable, flashEntmaxAttention } from './fused/flash_fused.js';
 import { MAX_TILES, MAX_WIDTH, TILE } from './fused/flash_wgsl.js';
 import { matMul2d } from './matmul.js';
-import { ruledDense, skipConfig, skipHead, type SkippedHead } from './skip_heads.js';
+import { routeHeads, skipConfig, skipHead, type SkippedHead } from './skip_heads.js';
 
 export interface AttentionArgs {
   /** Query i sees keys j ≤ i + queryOffset. Default false. */
@@ -109,7 +109,7 @@ export interface AttentionResult {
   /**
    * When the call was planned for block skipping: per (batch, head), index b·H + h, the share of
    * visible scores never computed, the kept share of block pairs (the head's mean over the batch;
-   * for a head ruled dense before planning, the lower bound that ruled it, see `ruledDense`) and
+   * for a head ruled dense before planning, the lower bound that ruled it, see `routeHeads`) and
    * 'sparse', 'masked' (training, where the plan kept too much: the exact mask) or 'dense' (heads
    * without zeros, or whose plan, or its bound, kept too much).
    */
@@ -175,11 +175,11 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
     const full = layout === 'batched' ? allScores(qs, k, masks) : null;            // [B, H, T, S]
     const keysT = () => (full ? undefined : (kT ??= transposedKeys(k)));
     // Heads surely dense this call; when every head is, nothing is split per head or planned.
-    const ruled = skip ? ruledDense(plan.heads, qs, k, { params, offset, cfg: skip }) : [];
-    ruled.forEach((r, h) => {
+    const routes = skip ? routeHeads(plan.heads, qs, k, { params, offset, cfg: skip }) : [];
+    routes.forEach((r, h) => {
       if (r.route === 'dense') for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r.bound;
     });
-    const planning = ruled.some((r) => r.route !== 'dense');
+    const planning = routes.some((r) => r.route !== 'dense');
     // Per-head scores; with block skipping, computed only for the heads that need them.
     const split = full ? splitHeads(full) : planning ? null : headScores(qs, k, masks, layout, keysT());
     const cached: HeadRows[] = [];
@@ -209,8 +209,8 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, args: Attent
       : null;
     const skipped: Array<SkippedHead | null> = plan.heads.map((n, h) => {
       if (aes?.modes[h]) modes[h] = aes.modes[h]!;
-      if (!planning || ruled[h].route === 'dense') return null;
-      const r = skipHead(n, h, slices(), { params, aesAlpha: aes?.alpha[h], offset, cfg: skip!, H, route: ruled[h] });
+      if (!planning || routes[h].route === 'dense') return null;
+      const r = skipHead(n, h, slices(), { params, aesAlpha: aes?.alpha[h], offset, cfg: skip!, H, route: routes[h] });
       if (r) for (let b = 0; b < B; b++) skipStats!.keptBlocks[b * H + h] = r.keptBlocks;
       if (!r || !('output' in r)) return null;
       r.skipRate.forEach((x, b) => { skipStats!.skipRate[b * H + h] = x; skipStats!.mode[b * H + h] = r.mode; });

@@ -218,10 +218,8 @@ export function runMasked(
 ): { output: tf.Tensor2D; keptBlocks: number } {
   const { blockSize: bk, queryBlockSize: bq } = cfg;
   const [T, S] = [qs.shape[0], k.shape[0]];
-  const keep = Array.from({ length: Math.ceil(T / bq) }, (_, a) => {
-    const last = offset === null ? S - 1 : Math.min(S - 1, Math.min(T, (a + 1) * bq) - 1 + offset);
-    return Array.from({ length: Math.max(1, Math.floor(last / bk) + 1) }, (_, b) => b);
-  });
+  const keep = Array.from({ length: Math.ceil(T / bq) }, (_, a) =>
+    Array.from({ length: Math.max(1, visibleBlocks(a, bq, bk, T, S, offset)) }, (_, b) => b));
   const host = { qd: qs.dataSync() as Float32Array, kd: k.dataSync() as Float32Array };
   const floor = new Float64Array(T).fill(-Infinity);
   const { output, kept } = sparseHead(qs, k, v, host, alpha, keep, floor, offset, cfg, true);
@@ -471,10 +469,8 @@ function planBlocks(
     visible = 0;
   for (let a = 0; a < nQ; a++) {
     const rows = Math.min(bq, T - a * bq);
-    const list: number[] = [];
-    for (let b = 0; b < nK; b++) {
-      // Visible to some row of the block: its first key is not after the block's last query.
-      if (offset !== null && b * bk > a * bq + rows - 1 + offset) continue;
+    const list: number[] = [], seen = visibleBlocks(a, bq, bk, T, S, offset);
+    for (let b = 0; b < seen; b++) {
       visible++;
       for (let r = 0; r < rows; r++) {
         const i = a * bq + r,
@@ -625,6 +621,15 @@ function visibleCuts(a: number, keys: Int32Array, bq: number, T: number, S: numb
     if (i < T) visible += lo;
   }
   return { cuts, visible };
+}
+
+/**
+ * The number of key blocks visible to query block a, the first ones: those whose first key is not
+ * after the block's last query (causal), or all of them.
+ */
+function visibleBlocks(a: number, bq: number, bk: number, T: number, S: number, offset: number | null): number {
+  const last = offset === null ? S - 1 : Math.min(S - 1, Math.min(T, (a + 1) * bq) - 1 + offset);
+  return Math.max(0, Math.floor(last / bk) + 1);
 }
 
 /** (query, key) pairs that the masks leave visible. */

@@ -49,6 +49,9 @@ export type SkipCfg = Cfg & { minKeys: number; maskAbove: number; training: bool
 /** How a head runs: dense (with the bound that ruled it, 1 without zeros), planned, or masked outright. */
 export type Route = { route: 'dense' | 'plan' | 'mask'; bound: number };
 
+/** Whether a head the bounds cannot thin takes the exact mask: training, opted in, bound (NaN: unknown) not above. */
+const maskable = (cfg: SkipCfg, bound: number) => cfg.training && cfg.maskAbove > 0 && !(bound > cfg.maskAbove);
+
 /** How one head's map reads as α-entmax of row-scaled scores, or null when it is not one with zeros. */
 function sparsityOf(
   n: Normaliser,
@@ -84,7 +87,7 @@ function sparsityOf(
  * (on wasm: 20–40 ns per element); heads whose scores spread over most blocks (random ones, and most
  * heads early in training) skip all of that.
  */
-export function ruledDense(
+export function routeHeads(
   heads: readonly Normaliser[],
   qs: tf.Tensor,
   k: tf.Tensor,
@@ -117,7 +120,7 @@ export function ruledDense(
     for (let b = 0; b < B; b++)
       bound += keptShareBound(sc.subarray(b * size, (b + 1) * size), last, S, a, c.offset, bk) / B;
     if (!(bound > denseAbove)) return { route: 'plan', bound };
-    return { route: c.cfg.training && bound <= c.cfg.maskAbove ? 'mask' : 'dense', bound };
+    return { route: maskable(c.cfg, bound) ? 'mask' : 'dense', bound };
   });
 }
 
@@ -144,7 +147,7 @@ export function skipHead(
     offset: number | null;
     cfg: SkipCfg;
     H: number;
-    /** The head's route (`ruledDense`): 'mask' runs the exact mask outright. */
+    /** The head's route (`routeHeads`): 'mask' runs the exact mask outright. */
     route?: Route;
   },
 ): SkippedHead | { keptBlocks: number } | null {
@@ -173,9 +176,7 @@ export function skipHead(
   if (c.route?.route === 'mask') return masked();
   const plans = rows.map((qb, b) => planHead(qb, ks[b * H + h], a, c.offset, c.cfg));
   const keptBlocks = plans.reduce((s, p) => s + p.keptShare, 0) / B;
-  if (keptBlocks > c.cfg.denseAbove)
-    return c.cfg.training && c.cfg.maskAbove > 0 && !((c.route?.bound ?? NaN) > c.cfg.maskAbove)
-      ? masked() : { keptBlocks };
+  if (keptBlocks > c.cfg.denseAbove) return maskable(c.cfg, c.route?.bound ?? NaN) ? masked() : { keptBlocks };
   const runs = plans.map((p, b) => runPlanned(rows[b], ks[b * H + h], vs[b * H + h], p, sp.alpha, c.offset, c.cfg));
   return {
     output: tf.stack(runs.map((r) => r.output)), skipRate: runs.map((r) => r.skipRate), keptBlocks, mode: 'sparse',
